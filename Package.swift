@@ -1,0 +1,45 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Reprise",
+    platforms: [.macOS(.v13)],
+    products: [
+        .executable(name: "reprise", targets: ["reprise"]),
+        .library(name: "RepriseCore", targets: ["RepriseCore"]),
+        .library(name: "RepriseIngest", targets: ["RepriseIngest"]),
+        .library(name: "ReprisePipeline", targets: ["ReprisePipeline"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
+    ],
+    targets: [
+        // System libraries (C shims). Only one Swift module imports each of them.
+        .systemLibrary(name: "CZstd", pkgConfig: "libzstd",
+                       providers: [.apt(["libzstd-dev"]), .brew(["zstd"])]),
+        .systemLibrary(name: "CZlib", pkgConfig: "zlib",
+                       providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
+        .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0",
+                       providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
+                       providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
+
+        .target(name: "RepriseCore", dependencies: [
+            "CZstd", "CZlib",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .target(name: "RepriseIngest", dependencies: ["RepriseCore", "CLibXML2"]),
+        .target(name: "ReprisePipeline", dependencies: [
+            "RepriseCore", "RepriseIngest",
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "reprise", dependencies: [
+            "RepriseCore", "RepriseIngest", "ReprisePipeline",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
+    ]
+)

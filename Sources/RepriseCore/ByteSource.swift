@@ -1,0 +1,105 @@
+import Foundation
+
+/// A pull-based stream of bytes. Readers of every input kind sit on top of one, so compressed and plain
+/// files are read the same way and memory stays bounded by the buffer sizes, never by the file size.
+public protocol ByteSource: AnyObject {
+    /// Reads up to `buffer.count` bytes; returns 0 at the end of the stream. Throws on I/O or decoding errors.
+    func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int
+    /// Bytes consumed from the underlying file so far (compressed bytes for a decoder), for progress.
+    var bytesConsumed: Int { get }
+}
+
+/// A file read with POSIX `read`, in the caller's buffer size.
+public final class FileSource: ByteSource {
+    public let path: String
+    private let fd: Int32
+    public private(set) var bytesConsumed = 0
+
+    public init(path: String) throws {
+        self.path = path
+        fd = open(path, O_RDONLY)
+        if fd < 0 { throw RepriseError("\(path): cannot open: \(String(cString: strerror(errno)))") }
+        var st = stat()
+        if fstat(fd, &st) == 0, (st.st_mode & S_IFMT) == S_IFDIR {
+            close(fd)
+            throw RepriseError("\(path): is a directory")
+        }
+    }
+    deinit { close(fd) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            let n = Foundation.read(fd, buffer.baseAddress, buffer.count)
+            if n >= 0 { bytesConsumed += n; return n }
+            if errno == EINTR { continue }
+            throw RepriseError("\(path): read failed at byte \(bytesConsumed): \(String(cString: strerror(errno)))")
+        }
+    }
+}
+
+/// An in-memory source, for tests and small inputs.
+public final class MemorySource: ByteSource {
+    private let bytes: [UInt8]
+    private var position = 0
+    public var bytesConsumed: Int { position }
+    public init(_ bytes: [UInt8]) { self.bytes = bytes }
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = min(buffer.count, bytes.count - position)
+        if n > 0 {
+            bytes.withUnsafeBytes { src in
+                buffer.baseAddress!.copyMemory(from: src.baseAddress! + position, byteCount: n)
+            }
+        }
+        position += n
+        return n
+    }
+}
+
+/// A source with a one-time peek at its first bytes (for magic-number sniffing) that are then read again.
+public final class PeekableSource: ByteSource {
+    private let base: ByteSource
+    public private(set) var head: [UInt8] = []
+    private var headOffset = 0
+    public var bytesConsumed: Int { base.bytesConsumed }
+
+    /// Reads up to `count` bytes ahead of the consumer.
+    public init(_ base: ByteSource, peek count: Int) throws {
+        self.base = base
+        head = [UInt8](repeating: 0, count: count)
+        var filled = 0
+        while filled < count {
+            let n = try head.withUnsafeMutableBytes { buf in
+                try base.read(into: UnsafeMutableRawBufferPointer(rebasing: buf[filled...]))
+            }
+            if n == 0 { break }
+            filled += n
+        }
+        head.removeSubrange(filled...)
+    }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        if headOffset < head.count {
+            let n = min(buffer.count, head.count - headOffset)
+            head.withUnsafeBytes { src in
+                buffer.baseAddress!.copyMemory(from: src.baseAddress! + headOffset, byteCount: n)
+            }
+            headOffset += n
+            return n
+        }
+        return try base.read(into: buffer)
+    }
+}
+
+extension ByteSource {
+    /// Reads the whole stream, failing once more than `limit` bytes arrive (returns nil then).
+    public func readAll(limit: Int = .max) throws -> [UInt8]? {
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = try chunk.withUnsafeMutableBytes { try read(into: $0) }
+            if n == 0 { return out }
+            if out.count + n > limit { return nil }
+            out.append(contentsOf: chunk[0..<n])
+        }
+    }
+}

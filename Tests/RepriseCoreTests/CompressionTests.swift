@@ -1,0 +1,79 @@
+import Foundation
+import RepriseCore
+import XCTest
+
+final class CompressionTests: XCTestCase {
+    private func sample(_ n: Int) -> [UInt8] {
+        var rng = SplitMix64(seed: 7)
+        return (0..<n).map { _ in UInt8(ascii: "a") + UInt8(rng.next() % 6) }
+    }
+
+    func testZstdRoundTripAcrossFramesAndSmallReads() throws {
+        let a = sample(300_000), b = sample(1000)
+        var enc: [UInt8] = []
+        let e = ZstdEncoder(level: 3) { enc.append(contentsOf: $0) }
+        try e.write(a); try e.finishFrame()
+        try e.write(b); try e.finishFrame()
+        let d = ZstdDecoder(MemorySource(enc), name: "x.zst")
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: 777)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try d.read(into: $0) }
+            if n == 0 { break }
+            out += buf[0..<n]
+        }
+        XCTAssertEqual(out, a + b)
+    }
+
+    func testTruncatedZstdIsAnErrorNamingTheFile() throws {
+        let enc = try ZstdEncoder.compress(sample(100_000))
+        let cut = Array(enc[0..<(enc.count / 2)])
+        XCTAssertThrowsError(try ZstdDecoder(MemorySource(cut), name: "cut.zst").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("cut.zst"), err.oneLine)
+            XCTAssertTrue(err.oneLine.contains("truncated"), err.oneLine)
+        }
+    }
+
+    func testGzipMultiMemberAndTruncation() throws {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reprise-gz-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let a = sample(50_000), b = sample(20_000)
+        let pa = dir.appendingPathComponent("a"), pb = dir.appendingPathComponent("b")
+        try Data(a).write(to: pa); try Data(b).write(to: pb)
+        for p in [pa, pb] {
+            let proc = Process()
+            proc.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            proc.arguments = ["-f", p.path]
+            try proc.run(); proc.waitUntilExit()
+        }
+        let ga = try Data(contentsOf: URL(fileURLWithPath: pa.path + ".gz"))
+        let gb = try Data(contentsOf: URL(fileURLWithPath: pb.path + ".gz"))
+        let both = [UInt8](ga) + [UInt8](gb)
+        XCTAssertEqual(try GzipDecoder(MemorySource(both), name: "ab.gz").readAll(), a + b)
+        let cut = Array(both[0..<(ga.count / 2)])
+        XCTAssertThrowsError(try GzipDecoder(MemorySource(cut), name: "cut.gz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("cut.gz") && err.oneLine.contains("truncated"), err.oneLine)
+        }
+        var garbage = [UInt8](ga); garbage[20] ^= 0xFF; garbage[21] ^= 0xFF; garbage[30] ^= 0x55
+        XCTAssertThrowsError(try GzipDecoder(MemorySource(garbage), name: "bad.gz").readAll())
+    }
+
+    func testAtomicWriterLeavesNoTemporaryAndHashesContent() throws {
+        let dir = NSTemporaryDirectory() + "reprise-atomic-\(getpid())"
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let path = dir + "/sub/f.bin"
+        let hash = try AtomicFileWriter.write(Array("hello".utf8), to: path)
+        XCTAssertEqual(hash, "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824")
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/sub"), ["f.bin"])
+        XCTAssertEqual(try Hashing.sha256Hex(file: path), hash)
+    }
+
+    func testJSONEscaping() throws {
+        var out: [UInt8] = []
+        JSONBytes.appendString("a\"b\\c\n\t\u{1}é", to: &out)
+        XCTAssertEqual(String(decoding: out, as: UTF8.self), "\"a\\\"b\\\\c\\n\\t\\u0001é\"")
+        let back = try JSONSerialization.jsonObject(with: Data(out), options: .fragmentsAllowed) as? String
+        XCTAssertEqual(back, "a\"b\\c\n\t\u{1}é")
+    }
+}
