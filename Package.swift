@@ -41,5 +41,6 @@ let package = Package(
         ]),
 
         .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
+        .testTarget(name: "RepriseIngestTests", dependencies: ["RepriseIngest", "RepriseCore"]),
     ]
 )

@@ -61,3 +61,11 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         return z ^ (z >> 31)
     }
 }
+
+extension Hashing {
+    /// Raw SHA-256 digest of a string's UTF-8.
+    public static func sha256Bytes(_ string: String) -> [UInt8] {
+        var s = string
+        return s.withUTF8 { Array(Crypto.SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+    }
+}

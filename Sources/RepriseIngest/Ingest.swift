@@ -1,1 +1,281 @@
+import Foundation
 import RepriseCore
+
+/// The answer of every cleaning stage: keep the document, or drop it for a named reason. Reasons are short
+/// snake_case words (`gopher_short_doc`, `too_long`, `exact_duplicate`) and are counted in the manifest.
+public enum FilterDecision: Equatable, Sendable {
+    case keep
+    case drop(reason: String)
+}
+
+/// One input file as the manifest records it.
+public struct InputRecord: Codable, Sendable, Equatable {
+    public var path: String
+    public var bytes: Int
+    public var sha256: String
+    public var kind: InputKind?
+    public var compression: Compression?
+    /// `ok`, or `failed` when the file (or some of its records) could not be read.
+    public var status: String
+    /// The first error, one line naming file and position.
+    public var error: String?
+    /// Number of record errors (bad JSONL lines), when any.
+    public var recordErrors: Int?
+    /// Documents read from this file (kept or dropped).
+    public var documents: Int
+
+    enum CodingKeys: String, CodingKey {
+        case path, bytes, sha256, kind, compression, status, error, documents
+        case recordErrors = "record_errors"
+    }
+}
+
+public struct IngestCounts: Codable, Sendable, Equatable {
+    public var read = 0
+    public var kept = 0
+    public var dropped: [String: Int] = [:]
+    public var invalidUTF8Sequences = 0
+    public var controlCharactersRemoved = 0
+    public var keptBytes = 0
+
+    enum CodingKeys: String, CodingKey {
+        case read, kept, dropped
+        case invalidUTF8Sequences = "invalid_utf8_sequences"
+        case controlCharactersRemoved = "control_characters_removed"
+        case keptBytes = "kept_bytes"
+    }
+}
+
+/// `manifest.json` of an ingest output directory (written last; its presence marks the output complete).
+public struct IngestManifest: Codable, Sendable, Equatable {
+    public static let formatName = "reprise.ingest"
+    public static let currentVersion = 1
+    public var format = IngestManifest.formatName
+    public var version = IngestManifest.currentVersion
+    public var config: IngestConfig
+    public var configHash: String
+    /// Hash of the input list: every file's path and SHA-256 (and the inputs that matched nothing).
+    public var inputHash: String
+    public var inputs: [InputRecord]
+    public var missingInputs: [String]
+    public var counts: IngestCounts
+    public var outputs: [OutputFile]
+    public var excluded: [OutputFile]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, config, inputs, counts, outputs, excluded
+        case configHash = "config_hash", inputHash = "input_hash", missingInputs = "missing_inputs"
+    }
+
+    public var failedInputs: [InputRecord] { inputs.filter { $0.status != "ok" } }
+}
+
+/// The ingest stage: raw documents in, clean deduplicated text out.
+public enum Ingest {
+    public struct Options: Sendable {
+        public var threads = defaultThreadCount
+        public var quiet = false
+        public init() {}
+    }
+
+    /// The files the inputs expand to and the identity of their content.
+    public static func fingerprint(_ inputs: [String]) throws -> (hash: String, files: [(path: String, bytes: Int, sha256: String)], missing: [String]) {
+        let (paths, missing) = InputFiles.expand(inputs)
+        var files: [(String, Int, String)] = []
+        var h = SHA256Stream()
+        for path in paths {
+            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
+            let sha = (try? Hashing.sha256Hex(file: path)) ?? "unreadable"
+            files.append((path, size ?? 0, sha))
+            h.update("\(path)\t\(sha)\n")
+        }
+        for m in missing { h.update("\(m)\tmissing\n") }
+        return (h.finalizeHex(), files, missing)
+    }
+
+    /// Output files of an ingest directory that a new run replaces.
+    static func isOutputName(_ name: String) -> Bool {
+        name == "manifest.json" || name.contains(".tmp-")
+            || (name.hasSuffix(".jsonl.zst") && (name.hasPrefix("docs-") || name.hasPrefix("excluded-")))
+    }
+
+    private enum Item {
+        case batch([(source: String, raw: RawDocument)], bytesRead: Int)
+    }
+
+    @discardableResult
+    public static func run(inputs: [String], output: String, config: IngestConfig, options: Options = Options()) throws -> IngestManifest {
+        try config.validate()
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        // The manifest goes first, so an interrupted run is never mistaken for a complete one.
+        unlink(output + "/manifest.json")
+        for name in (try fm.contentsOfDirectory(atPath: output)) where isOutputName(name) {
+            try fm.removeItem(atPath: output + "/" + name)
+        }
+        let print = Progress("ingest", totalBytes: nil, quiet: options.quiet)
+        let (inputHash, files, missing) = try fingerprint(inputs)
+        let totalBytes = files.reduce(0) { $0 + $1.bytes }
+        let progress = Progress("ingest", totalBytes: totalBytes, quiet: options.quiet)
+        _ = print
+        for m in missing where !options.quiet { logLine("ingest: \(m): no such file or directory") }
+
+        // Reader thread: files in order → batches of raw documents.
+        let queue = BlockingQueue<Item>(capacity: 3)
+        // Written by the reader thread only, read after it has finished.
+        let records = UncheckedSendable(RecordList())
+        let readerDone = DispatchSemaphore(value: 0)
+        let namespaces = Set(config.wikiNamespaces)
+        let reader = Thread {
+            var batch: [(source: String, raw: RawDocument)] = []
+            var batchBytes = 0
+            var doneBytes = 0
+            for file in files {
+                var record = InputRecord(path: file.path, bytes: file.bytes, sha256: file.sha256, status: "ok", documents: 0)
+                var recordErrors = 0
+                var source: ByteSource?
+                let sink = ReaderSink(emit: { raw in
+                    record.documents += 1
+                    batch.append((file.path, raw))
+                    switch raw.body {
+                    case .text(let b), .html(let b): batchBytes += b.count
+                    case .wikitext(let s): batchBytes += s.utf8.count
+                    }
+                    if batch.count >= 1024 || batchBytes >= 16 << 20 {
+                        queue.put(.batch(batch, bytesRead: doneBytes + (source?.bytesConsumed ?? 0)))
+                        batch = []; batchBytes = 0
+                    }
+                }, recordError: { message in
+                    recordErrors += 1
+                    if record.error == nil { record.error = message }
+                    if !options.quiet && recordErrors <= 5 { logLine("ingest: \(message)") }
+                })
+                do {
+                    let opened = try InputFiles.open(file.path)
+                    source = opened.source
+                    record.kind = opened.kind
+                    record.compression = opened.compression
+                    switch opened.kind {
+                    case .text: try WholeFileReader.read(opened.source, html: false, maxBytes: config.maxDocBytes, sink: sink)
+                    case .html: try WholeFileReader.read(opened.source, html: true, maxBytes: config.maxDocBytes, sink: sink)
+                    case .jsonl: try JSONLReader.read(opened.source, path: file.path, textField: config.textField, maxBytes: config.maxDocBytes, sink: sink)
+                    case .mediawiki: try MediaWikiReader.read(opened.source, path: file.path, namespaces: namespaces, maxBytes: config.maxDocBytes, sink: sink)
+                    }
+                } catch {
+                    record.error = error.oneLine
+                    record.status = "failed"
+                    if !options.quiet { logLine("ingest: \(error.oneLine)") }
+                }
+                if recordErrors > 0 {
+                    record.status = "failed"
+                    record.recordErrors = recordErrors
+                    if !options.quiet && recordErrors > 5 { logLine("ingest: \(file.path): \(recordErrors) bad records in all") }
+                }
+                doneBytes += file.bytes
+                records.value.items.append(record)
+            }
+            if !batch.isEmpty { queue.put(.batch(batch, bytesRead: doneBytes)) }
+            queue.close()
+            readerDone.signal()
+        }
+        reader.stackSize = 8 << 20
+        reader.start()
+
+        // Workers clean each batch in parallel; decisions and writes happen here, in input order.
+        let cleaner = Cleaner(config)
+        let dedup = Deduplicator(config.dedup)
+        let docs = RotatingJSONLWriter(dir: output, prefix: "docs", perFile: config.docsPerFile, level: config.zstdLevel)
+        let excluded = RotatingJSONLWriter(dir: output, prefix: "excluded", perFile: config.docsPerFile, level: config.zstdLevel)
+        var counts = IngestCounts()
+        var failure: Error?
+        while let item = queue.take() {
+            guard case .batch(let batch, let bytesRead) = item else { continue }
+            if failure != nil { continue } // drain so the reader can finish
+            var cleaned = [CleanedDocument?](repeating: nil, count: batch.count)
+            cleaned.withUnsafeMutableBufferPointer { out in
+                parallelFor(batch.count, threads: options.threads) { i in
+                    out[i] = cleaner.clean(batch[i].raw, source: batch[i].source)
+                }
+            }
+            do {
+                for case var doc? in cleaned {
+                    counts.read += 1
+                    counts.invalidUTF8Sequences += doc.invalidSequences
+                    counts.controlCharactersRemoved += doc.controlsRemoved
+                    var duplicateOf: String?
+                    if doc.dropReason == nil, let dup = dedup.check(id: doc.id, keys: doc.keys) {
+                        doc.dropReason = dup.reason
+                        duplicateOf = dup.duplicateOf
+                    }
+                    if let reason = doc.dropReason {
+                        counts.dropped[reason, default: 0] += 1
+                        try excluded.write(Records.excluded(doc, reason: reason, duplicateOf: duplicateOf))
+                    } else {
+                        counts.kept += 1
+                        counts.keptBytes += doc.text.utf8.count
+                        try docs.write(Records.kept(doc))
+                    }
+                }
+            } catch {
+                failure = error
+            }
+            progress.update(items: counts.read, itemName: "docs", bytes: bytesRead)
+        }
+        readerDone.wait()
+        if let failure { throw failure }
+        progress.finish(items: counts.read, itemName: "docs", bytes: totalBytes)
+
+        let manifest = IngestManifest(
+            config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash,
+            inputs: records.value.items, missingInputs: missing, counts: counts,
+            outputs: try docs.finish(), excluded: try excluded.finish())
+        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        return manifest
+    }
+}
+
+final class RecordList { var items: [InputRecord] = [] }
+
+/// The JSON lines of the output files.
+enum Records {
+    /// `{"id", "text", "source", "title"?, metadata...}`; metadata keys that clash with these get an
+    /// `input_` prefix.
+    static func kept(_ doc: CleanedDocument) -> [UInt8] {
+        var out: [UInt8] = []
+        out.reserveCapacity(doc.text.utf8.count + 256)
+        out += Array("{\"id\":".utf8); JSONBytes.appendString(doc.id, to: &out)
+        out += Array(",\"text\":".utf8); JSONBytes.appendString(doc.text, to: &out)
+        out += Array(",\"source\":".utf8); JSONBytes.appendString(doc.source, to: &out)
+        appendTail(doc, reserved: ["id", "text", "source"], to: &out)
+        out += Array("}\n".utf8)
+        return out
+    }
+
+    /// `{"id", "reason", "source", "text", "duplicate_of"?, "bytes"?, "title"?, metadata...}`.
+    static func excluded(_ doc: CleanedDocument, reason: String, duplicateOf: String?) -> [UInt8] {
+        var out: [UInt8] = []
+        out += Array("{\"id\":".utf8); JSONBytes.appendString(doc.id, to: &out)
+        out += Array(",\"reason\":".utf8); JSONBytes.appendString(reason, to: &out)
+        out += Array(",\"source\":".utf8); JSONBytes.appendString(doc.source, to: &out)
+        out += Array(",\"text\":".utf8); JSONBytes.appendString(doc.text, to: &out)
+        if let d = duplicateOf { out += Array(",\"duplicate_of\":".utf8); JSONBytes.appendString(d, to: &out) }
+        if let b = doc.originalBytes { out += Array(",\"bytes\":\(b)".utf8) }
+        appendTail(doc, reserved: ["id", "reason", "source", "text", "duplicate_of", "bytes"], to: &out)
+        out += Array("}\n".utf8)
+        return out
+    }
+
+    private static func appendTail(_ doc: CleanedDocument, reserved: Set<String>, to out: inout [UInt8]) {
+        var reserved = reserved
+        if let t = doc.title {
+            out += Array(",\"title\":".utf8); JSONBytes.appendString(t, to: &out)
+            reserved.insert("title")
+        }
+        for (key, json) in doc.metadata {
+            out.append(0x2C)
+            JSONBytes.appendString(reserved.contains(key) ? "input_" + key : key, to: &out)
+            out.append(0x3A)
+            out += json
+        }
+    }
+}

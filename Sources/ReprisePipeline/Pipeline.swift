@@ -1,1 +1,125 @@
+import Foundation
 import RepriseCore
+import RepriseIngest
+import Yams
+
+/// Reads a YAML (or JSON) config file into a Decodable type, naming the file in every error.
+public enum ConfigFile {
+    public static func load<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RepriseError("\(path): cannot read the file")
+        }
+        let text = String(decoding: data, as: UTF8.self)
+        do {
+            if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
+                return try YAMLDecoder().decode(type, from: "{}")
+            }
+            return try YAMLDecoder().decode(type, from: text)
+        } catch let e as RepriseError {
+            throw RepriseError("\(path): \(e.message)")
+        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx),
+                let DecodingError.keyNotFound(_, ctx), let DecodingError.dataCorrupted(ctx) {
+            let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
+            let detail = ctx.underlyingError.map { $0.oneLine } ?? ctx.debugDescription
+            throw RepriseError("\(path): \(key.isEmpty ? "" : "at '\(key)': ")\(detail)")
+        } catch {
+            throw RepriseError("\(path): \(error.oneLine)")
+        }
+    }
+}
+
+/// A pipeline file: where outputs go and the configuration of each stage. Stages run in a fixed order.
+///
+/// ```yaml
+/// work_dir: .build-runs/default     # outputs of every stage go below this directory
+/// stages:
+///   ingest:
+///     inputs: [Corpora/raw]         # files, directories or globs, relative to the current directory
+///     config: { ... }               # IngestConfig (see Sources/RepriseIngest/FORMAT.md)
+/// ```
+public struct PipelineFile: Decodable, Sendable {
+    public var workDir: String
+    public var stages: Stages
+
+    public struct Stages: Decodable, Sendable {
+        public var ingest: IngestStage?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ingest }
+        public init(from decoder: Decoder) throws {
+            try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            ingest = try c.decodeIfPresent(IngestStage.self, forKey: .ingest)
+        }
+    }
+
+    public struct IngestStage: Decodable, Sendable {
+        public var inputs: [String]
+        public var output: String
+        public var config: IngestConfig
+        enum CodingKeys: String, CodingKey, CaseIterable { case inputs, output, config }
+        public init(from decoder: Decoder) throws {
+            try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            inputs = try c.decode([String].self, forKey: .inputs)
+            if inputs.isEmpty { throw RepriseError("stages.ingest.inputs must list at least one file or directory") }
+            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "ingest"
+            config = try c.decodeIfPresent(IngestConfig.self, forKey: .config) ?? IngestConfig()
+        }
+    }
+
+    enum CodingKeys: String, CodingKey, CaseIterable { case workDir = "work_dir", stages }
+    public init(from decoder: Decoder) throws {
+        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        workDir = try c.decode(String.self, forKey: .workDir)
+        stages = try c.decode(Stages.self, forKey: .stages)
+    }
+
+    public static func load(_ path: String) throws -> PipelineFile { try ConfigFile.load(PipelineFile.self, from: path) }
+}
+
+/// Runs a pipeline's stages in order, skipping each stage whose manifest shows the same inputs and config.
+public enum PipelineRunner {
+    public enum StageState: Equatable, Sendable {
+        case upToDate
+        case missing
+        case stale(String)
+    }
+
+    public struct Options: Sendable {
+        public var force = false
+        public var threads = defaultThreadCount
+        public var quiet = false
+        public init() {}
+    }
+
+    public static func ingestState(_ stage: PipelineFile.IngestStage, output: String) throws -> StageState {
+        let manifestPath = output + "/manifest.json"
+        guard FileManager.default.fileExists(atPath: manifestPath) else { return .missing }
+        guard let manifest = try? CanonicalJSON.decode(IngestManifest.self, from: manifestPath) else {
+            return .stale("its manifest is unreadable or of another version")
+        }
+        if manifest.configHash != (try CanonicalJSON.hash(stage.config)) { return .stale("its config changed") }
+        if manifest.inputHash != (try Ingest.fingerprint(stage.inputs).hash) { return .stale("its inputs changed") }
+        return .upToDate
+    }
+
+    /// Returns one line per stage saying what happened.
+    @discardableResult
+    public static func run(_ pipeline: PipelineFile, options: Options = Options()) throws -> [String] {
+        var report: [String] = []
+        if let ingest = pipeline.stages.ingest {
+            let output = pipeline.workDir + "/" + ingest.output
+            let state = options.force ? .stale("--force") : try ingestState(ingest, output: output)
+            if state == .upToDate {
+                report.append("ingest: up to date (\(output))")
+            } else {
+                var o = Ingest.Options()
+                o.threads = options.threads
+                o.quiet = options.quiet
+                let m = try Ingest.run(inputs: ingest.inputs, output: output, config: ingest.config, options: o)
+                report.append("ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs (\(output))")
+            }
+        }
+        return report
+    }
+}

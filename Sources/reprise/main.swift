@@ -1,11 +1,102 @@
 import ArgumentParser
 import Foundation
 import RepriseCore
+import RepriseIngest
+import ReprisePipeline
 
 @main
 struct Reprise: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "reprise",
         abstract: "Prepare a corpus once and train AR and diffusion language models on it.",
-        subcommands: [])
+        discussion: "Start with `reprise run Pipelines/default.yaml`; each stage also has its own command.",
+        subcommands: [RunCommand.self, IngestCommand.self])
+}
+
+/// Turns any error into a one-line message and a failure exit, without a stack trace.
+func runReporting(_ body: () throws -> Void) throws {
+    do { try body() } catch let e as ExitCode { throw e } catch {
+        logLine("error: \(error.oneLine)")
+        throw ExitCode.failure
+    }
+}
+
+struct RunCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run a pipeline file's stages in order, skipping those already up to date.",
+        discussion: "Example: reprise run Pipelines/default.yaml --force")
+
+    @Argument(help: "The pipeline file (YAML).")
+    var pipeline = "Pipelines/default.yaml"
+    @Flag(help: "Rebuild every stage even when its outputs are up to date.")
+    var force = false
+    @Option(help: "Worker threads (default: all cores).")
+    var threads = defaultThreadCount
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if !FileManager.default.fileExists(atPath: pipeline) {
+            throw ValidationError("no pipeline file at \(pipeline): pass the path of a YAML file such as Pipelines/default.yaml")
+        }
+    }
+
+    func run() throws {
+        try runReporting {
+            let file = try PipelineFile.load(pipeline)
+            var o = PipelineRunner.Options()
+            o.force = force; o.threads = threads; o.quiet = quiet
+            for line in try PipelineRunner.run(file, options: o) { print(line) }
+        }
+    }
+}
+
+struct IngestCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "ingest",
+        abstract: "Read raw documents, clean, filter and deduplicate them.",
+        discussion: """
+        Inputs are files, directories (walked recursively in sorted order) or glob patterns. Plain text, \
+        JSONL, HTML and MediaWiki XML exports are recognised by content, then extension; .zst and .gz \
+        files are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
+        manifest.json in DIR.
+
+        Example: reprise ingest Corpora/raw --output /tmp/clean --config ingest.yaml
+        """)
+
+    @Argument(help: "Input files, directories or globs.")
+    var inputs: [String]
+    @Option(name: .shortAndLong, help: "Output directory.")
+    var output: String
+    @Option(help: "Ingest config file (YAML or JSON); every key is optional.")
+    var config: String?
+    @Flag(help: "Exit with a non-zero status when any input failed.")
+    var strict = false
+    @Option(help: "Worker threads (default: all cores).")
+    var threads = defaultThreadCount
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func validate() throws {
+        if inputs.isEmpty { throw ValidationError("give at least one input file or directory") }
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let cfg = try config.map { try ConfigFile.load(IngestConfig.self, from: $0) } ?? IngestConfig()
+            var o = Ingest.Options()
+            o.threads = threads; o.quiet = quiet
+            let m = try Ingest.run(inputs: inputs, output: output, config: cfg, options: o)
+            let dropped = m.counts.dropped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
+            print("read \(m.counts.read) documents: kept \(m.counts.kept), dropped \(m.counts.read - m.counts.kept)\(dropped.isEmpty ? "" : " (\(dropped))")")
+            print("inputs: \(m.inputs.count) files, \(m.failedInputs.count) failed, \(m.missingInputs.count) missing; output in \(output)")
+            if strict && (!m.failedInputs.isEmpty || !m.missingInputs.isEmpty) {
+                logLine("error: \(m.failedInputs.count + m.missingInputs.count) inputs failed (--strict)")
+                throw ExitCode.failure
+            }
+        }
+    }
 }

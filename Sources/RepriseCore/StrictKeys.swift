@@ -1,0 +1,22 @@
+import Foundation
+
+/// Decoding helper that rejects keys a config type does not know, naming the key path and the allowed
+/// keys, so a typo in a pipeline file is an error instead of a silently ignored setting.
+public enum StrictKeys {
+    struct AnyKey: CodingKey {
+        var stringValue: String
+        var intValue: Int? { nil }
+        init(stringValue: String) { self.stringValue = stringValue }
+        init?(intValue: Int) { return nil }
+    }
+
+    public static func check(_ decoder: Decoder, allowed: [String], path: String? = nil) throws {
+        guard let c = try? decoder.container(keyedBy: AnyKey.self) else { return }
+        let unknown = c.allKeys.map(\.stringValue).filter { !allowed.contains($0) }.sorted()
+        if let first = unknown.first {
+            let codingPath = decoder.codingPath.map(\.stringValue).joined(separator: ".")
+            let prefix = codingPath.isEmpty ? (path.map { $0 + "." } ?? "") : codingPath + "."
+            throw RepriseError("unknown key '\(prefix)\(first)'; allowed: \(allowed.sorted().joined(separator: ", "))")
+        }
+    }
+}

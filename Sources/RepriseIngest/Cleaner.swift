@@ -1,0 +1,101 @@
+import Foundation
+import RepriseCore
+
+/// A document after extraction, normalisation and the filters; still to be deduplicated and written.
+struct CleanedDocument: Sendable {
+    var id: String
+    var source: String
+    var title: String?
+    var metadata: [(key: String, json: [UInt8])]
+    /// The clean text when kept; for a dropped document, the text as far as it got (for the exclusions).
+    var text: String
+    var dropReason: String?
+    var originalBytes: Int?
+    var keys = DedupKeys()
+    var invalidSequences = 0
+    var controlsRemoved = 0
+}
+
+/// The per-document part of ingest: pure, thread-safe, run on the worker threads.
+struct Cleaner: Sendable {
+    let config: IngestConfig
+    let quality: GopherQuality
+    let repetition: GopherRepetition
+    let c4: C4Lines
+    let minHasher: MinHasher
+
+    init(_ config: IngestConfig) {
+        self.config = config
+        quality = GopherQuality(config.quality)
+        repetition = GopherRepetition(config.repetition)
+        c4 = C4Lines(config.c4)
+        minHasher = MinHasher(ngram: config.dedup.ngram, hashes: config.dedup.bands * config.dedup.rows,
+                              seed: config.dedup.seed)
+    }
+
+    func clean(_ raw: RawDocument, source: String) -> CleanedDocument {
+        var doc = CleanedDocument(id: "\(source):\(raw.ordinal)", source: source, title: raw.title,
+                                  metadata: raw.metadata, text: "", originalBytes: raw.originalBytes)
+        if let reason = raw.dropReason {
+            doc.dropReason = reason
+            switch raw.body {
+            case .text(let b), .html(let b): doc.text = String(decoding: b, as: UTF8.self)
+            case .wikitext(let s): doc.text = s
+            }
+            return doc
+        }
+        // Extraction.
+        let bytes: [UInt8]
+        switch raw.body {
+        case .text(let b):
+            bytes = b
+        case .html(let b):
+            do {
+                let page = try HTMLExtractor.extract(b, name: source)
+                bytes = page.text
+                if doc.title == nil { doc.title = page.title }
+            } catch {
+                doc.dropReason = "html_unparseable"
+                doc.text = String(decoding: b.prefix(droppedPrefixBytes), as: UTF8.self)
+                return doc
+            }
+        case .wikitext(let s):
+            bytes = Array(Wikitext.plainText(s).utf8)
+        }
+        // Repair and normalisation.
+        let norm = Normalizer.normalize(bytes, nfc: config.nfc)
+        doc.text = norm.text
+        doc.invalidSequences = norm.invalidSequences
+        doc.controlsRemoved = norm.controlsRemoved
+        if !bytes.isEmpty && Double(norm.invalidBytes) > config.maxInvalidUTF8Fraction * Double(bytes.count) {
+            doc.dropReason = "invalid_utf8"
+            return doc
+        }
+        // Filters, cheapest first.
+        if config.c4.enabled {
+            let (text, decision) = c4.apply(doc.text)
+            if case .drop(let reason) = decision { doc.dropReason = reason; return doc }
+            doc.text = text
+        }
+        if doc.text.unicodeScalars.count < max(config.minChars, 1) {
+            doc.dropReason = doc.text.isEmpty ? "empty" : "too_short"
+            return doc
+        }
+        if config.quality.enabled, case .drop(let reason) = quality.check(doc.text) {
+            doc.dropReason = reason; return doc
+        }
+        if config.repetition.enabled, case .drop(let reason) = repetition.check(doc.text) {
+            doc.dropReason = reason; return doc
+        }
+        // Dedup keys.
+        if config.dedup.exact {
+            let digest = Hashing.sha256Bytes(doc.text)
+            doc.keys.exact = digest.withUnsafeBytes {
+                Key128(hi: $0.loadUnaligned(fromByteOffset: 0, as: UInt64.self),
+                       lo: $0.loadUnaligned(fromByteOffset: 8, as: UInt64.self))
+            }
+        }
+        if config.dedup.minhash { doc.keys.signature = minHasher.signature(doc.text) }
+        return doc
+    }
+}

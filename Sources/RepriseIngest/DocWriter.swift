@@ -1,0 +1,50 @@
+import Foundation
+import RepriseCore
+
+/// One written output file, as the manifest lists it.
+public struct OutputFile: Codable, Sendable, Equatable {
+    public var file: String
+    public var bytes: Int
+    public var sha256: String
+    public var documents: Int
+}
+
+/// Writes JSON lines into `PREFIX-NNNNN.jsonl.zst` files of at most `perFile` documents each, every file
+/// one zstd frame with content checksum, each written atomically.
+final class RotatingJSONLWriter {
+    let dir: String, prefix: String, perFile: Int, level: Int32
+    private var current: (writer: AtomicFileWriter, encoder: ZstdEncoder, name: String)?
+    private var docsInFile = 0
+    private var line: [UInt8] = []
+    private(set) var files: [OutputFile] = []
+
+    init(dir: String, prefix: String, perFile: Int, level: Int) {
+        self.dir = dir; self.prefix = prefix; self.perFile = perFile; self.level = Int32(level)
+    }
+
+    func write(_ record: [UInt8]) throws {
+        if current == nil {
+            let name = String(format: "%@-%05d.jsonl.zst", prefix, files.count)
+            let writer = try AtomicFileWriter(path: dir + "/" + name)
+            let encoder = ZstdEncoder(level: level, checksum: true) { try writer.write($0) }
+            current = (writer, encoder, name)
+        }
+        try current!.encoder.write(record)
+        docsInFile += 1
+        if docsInFile >= perFile { try closeFile() }
+    }
+
+    private func closeFile() throws {
+        guard let c = current else { return }
+        try c.encoder.finishFrame()
+        let sha = try c.writer.commit()
+        files.append(OutputFile(file: c.name, bytes: c.writer.bytesWritten, sha256: sha, documents: docsInFile))
+        current = nil
+        docsInFile = 0
+    }
+
+    func finish() throws -> [OutputFile] {
+        try closeFile()
+        return files
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+
+/// Text repair and normalisation, applied to every document before the filters.
+///
+/// 1. UTF-8 validation: each maximal invalid subsequence becomes U+FFFD and is counted.
+/// 2. Unicode NFC (skipped for pure-ASCII text, which is always NFC).
+/// 3. Control characters removed: C0 except tab and newline, DEL, C1, and U+FEFF; CR LF and lone CR
+///    become LF; form feed and vertical tab become LF.
+/// 4. Whitespace: runs of spaces, tabs and other horizontal spaces become one space, lines are trimmed,
+///    at most one blank line in a row, no blank lines at the start or end.
+public enum Normalizer {
+    public struct Result: Sendable {
+        public var text: String
+        /// Number of U+FFFD replacements made for invalid UTF-8.
+        public var invalidSequences: Int
+        /// Number of bytes that were part of invalid sequences.
+        public var invalidBytes: Int
+        /// Number of control characters removed.
+        public var controlsRemoved: Int
+    }
+
+    /// Repairs and normalises raw bytes.
+    public static func normalize(bytes: UnsafeRawBufferPointer, nfc: Bool = true) -> Result {
+        let (valid, seqs, badBytes) = repairUTF8(bytes)
+        var text = valid
+        if nfc && !isASCII(text) { text = text.precomposedStringWithCanonicalMapping }
+        var removed = 0
+        let cleaned = cleanWhitespaceAndControls(text, removed: &removed)
+        return Result(text: cleaned, invalidSequences: seqs, invalidBytes: badBytes, controlsRemoved: removed)
+    }
+
+    public static func normalize(_ bytes: [UInt8], nfc: Bool = true) -> Result {
+        bytes.withUnsafeBytes { normalize(bytes: $0, nfc: nfc) }
+    }
+
+    public static func normalize(_ string: String, nfc: Bool = true) -> Result {
+        var s = string
+        return s.withUTF8 { normalize(bytes: UnsafeRawBufferPointer($0), nfc: nfc) }
+    }
+
+    static func isASCII(_ s: String) -> Bool {
+        var s = s
+        return s.withUTF8 { buf in
+            // Eight bytes at a time: a set high bit in any byte means non-ASCII.
+            let n = buf.count
+            var i = 0
+            let base = UnsafeRawPointer(buf.baseAddress!)
+            while i + 8 <= n {
+                if base.loadUnaligned(fromByteOffset: i, as: UInt64.self) & 0x8080_8080_8080_8080 != 0 { return false }
+                i += 8
+            }
+            while i < n { if buf[i] >= 0x80 { return false }; i += 1 }
+            return true
+        }
+    }
+
+    /// Validates UTF-8 and replaces invalid sequences (maximal subparts, as Unicode recommends) by U+FFFD.
+    static func repairUTF8(_ b: UnsafeRawBufferPointer) -> (String, Int, Int) {
+        if b.isEmpty { return ("", 0, 0) }
+        var seqs = 0, badBytes = 0
+        var i = 0
+        let n = b.count
+        while i < n {
+            let len = validSequenceLength(b, at: i)
+            if len > 0 { i += len } else {
+                let bad = invalidSubpartLength(b, at: i)
+                seqs += 1; badBytes += bad; i += bad
+            }
+        }
+        // String(decoding:) performs the same maximal-subpart replacement.
+        return (String(decoding: b, as: UTF8.self), seqs, badBytes)
+    }
+
+    /// Length of the valid UTF-8 sequence starting at `i`, or 0 when it is invalid.
+    @inline(__always)
+    static func validSequenceLength(_ b: UnsafeRawBufferPointer, at i: Int) -> Int {
+        let c = b[i]
+        if c < 0x80 { return 1 }
+        let n = b.count
+        func cont(_ k: Int) -> Bool { k < n && b[k] & 0xC0 == 0x80 }
+        switch c {
+        case 0xC2...0xDF: return cont(i + 1) ? 2 : 0
+        case 0xE0: return i + 1 < n && (0xA0...0xBF).contains(b[i + 1]) && cont(i + 2) ? 3 : 0
+        case 0xED: return i + 1 < n && (0x80...0x9F).contains(b[i + 1]) && cont(i + 2) ? 3 : 0
+        case 0xE1...0xEC, 0xEE...0xEF: return cont(i + 1) && cont(i + 2) ? 3 : 0
+        case 0xF0: return i + 1 < n && (0x90...0xBF).contains(b[i + 1]) && cont(i + 2) && cont(i + 3) ? 4 : 0
+        case 0xF4: return i + 1 < n && (0x80...0x8F).contains(b[i + 1]) && cont(i + 2) && cont(i + 3) ? 4 : 0
+        case 0xF1...0xF3: return cont(i + 1) && cont(i + 2) && cont(i + 3) ? 4 : 0
+        default: return 0
+        }
+    }
+
+    /// Length of the maximal subpart of an ill-formed sequence at `i` (at least 1).
+    static func invalidSubpartLength(_ b: UnsafeRawBufferPointer, at i: Int) -> Int {
+        let c = b[i]
+        let n = b.count
+        var lo: UInt8 = 0x80, hi: UInt8 = 0xBF
+        let need: Int
+        switch c {
+        case 0xC2...0xDF: need = 1
+        case 0xE0: need = 2; lo = 0xA0
+        case 0xED: need = 2; hi = 0x9F
+        case 0xE1...0xEC, 0xEE...0xEF: need = 2
+        case 0xF0: need = 3; lo = 0x90
+        case 0xF4: need = 3; hi = 0x8F
+        case 0xF1...0xF3: need = 3
+        default: return 1
+        }
+        var k = 1
+        while k <= need && i + k < n {
+            let x = b[i + k]
+            if k == 1 ? !(lo...hi).contains(x) : (x & 0xC0 != 0x80) { break }
+            k += 1
+        }
+        return k
+    }
+
+    /// Removes control characters and normalises whitespace in one pass over the UTF-8 bytes.
+    static func cleanWhitespaceAndControls(_ s: String, removed: inout Int) -> String {
+        var s = s
+        var count = 0
+        let out: [UInt8] = s.withUTF8 { b in
+            var out = [UInt8]()
+            out.reserveCapacity(b.count)
+            var pendingSpace = false
+            var newlines = 0          // newlines pending since the last text on a line
+            var lineHasText = false
+            var i = 0
+            let n = b.count
+            @inline(__always) func emitNewline() {
+                pendingSpace = false
+                if lineHasText { newlines += 1 } else if newlines > 0 { newlines += 1 }
+                lineHasText = false
+            }
+            @inline(__always) func emitText(_ bytes: UnsafeBufferPointer<UInt8>.SubSequence) {
+                if !out.isEmpty {
+                    if newlines > 0 { out.append(0x0A); if newlines > 1 { out.append(0x0A) } }
+                    else if pendingSpace { out.append(0x20) }
+                }
+                newlines = 0; pendingSpace = false; lineHasText = true
+                out.append(contentsOf: bytes)
+            }
+            while i < n {
+                let c = b[i]
+                if c < 0x80 {
+                    switch c {
+                    case 0x0A, 0x0B, 0x0C: emitNewline(); i += 1
+                    case 0x0D:
+                        emitNewline(); i += 1
+                        if i < n && b[i] == 0x0A { i += 1 }
+                    case 0x20, 0x09: if lineHasText { pendingSpace = true }; i += 1
+                    case 0x00...0x1F, 0x7F: count += 1; i += 1
+                    default:
+                        var j = i + 1
+                        while j < n && b[j] > 0x20 && b[j] < 0x7F { j += 1 }
+                        emitText(b[i..<j]); i = j
+                    }
+                    continue
+                }
+                // Multi-byte scalar (the string is valid UTF-8 here).
+                let len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2
+                let scalar: UInt32
+                switch len {
+                case 2: scalar = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
+                case 3: scalar = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
+                default: scalar = UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+                }
+                switch scalar {
+                case 0x85, 0x2028, 0x2029: emitNewline()
+                case 0x80...0x9F, 0xFEFF: count += 1
+                case 0xA0, 0x1680, 0x2000...0x200A, 0x202F, 0x205F, 0x3000:
+                    if lineHasText { pendingSpace = true }
+                default: emitText(b[i..<(i + len)])
+                }
+                i += len
+            }
+            return out
+        }
+        removed = count
+        return String(decoding: out, as: UTF8.self)
+    }
+}

@@ -1,0 +1,132 @@
+@preconcurrency import CLibXML2
+import Foundation
+import RepriseCore
+
+/// Main text of an HTML page through libxml2's HTML parser (lenient, like a browser): the content of
+/// script, style, nav, header, footer, aside, noscript, template, form and head elements is left out;
+/// block elements become line breaks; table cells are separated by spaces; `<pre>` keeps its line breaks.
+/// The page title is returned separately.
+public enum HTMLExtractor {
+    public struct Page: Sendable {
+        public var text: [UInt8]
+        public var title: String?
+    }
+
+    static let skipped: Set<[UInt8]> = Set(["script", "style", "nav", "header", "footer", "aside", "noscript",
+                                             "template", "form", "head", "svg", "iframe", "object", "button",
+                                             "select", "textarea"].map { Array($0.utf8) })
+    static let blocks: Set<[UInt8]> = Set(["p", "div", "br", "li", "ul", "ol", "dl", "dt", "dd", "h1", "h2", "h3",
+                                            "h4", "h5", "h6", "tr", "table", "section", "article", "main", "pre",
+                                            "blockquote", "hr", "figure", "figcaption", "address", "caption",
+                                            "tbody", "thead", "tfoot", "body", "center", "details", "summary",
+                                            "fieldset", "legend"].map { Array($0.utf8) })
+    static let pre = Array("pre".utf8)
+    static let cells: Set<[UInt8]> = Set(["td", "th"].map { Array($0.utf8) })
+
+    /// Parses HTML bytes. The encoding comes from the page's own declaration when it has one, else UTF-8.
+    public static func extract(_ html: [UInt8], name: String) throws -> Page {
+        _ = LibXML.setup
+        let declared = declaresCharset(html)
+        let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
+                            | HTML_PARSE_NONET.rawValue | HTML_PARSE_NOIMPLIED.rawValue | HTML_PARSE_COMPACT.rawValue)
+        let doc = html.withUnsafeBufferPointer { buf in
+            buf.withMemoryRebound(to: CChar.self) { chars in
+                htmlReadMemory(chars.baseAddress, Int32(chars.count), name, declared ? nil : "UTF-8", options)
+            }
+        }
+        guard let doc else { throw RepriseError("\(name): not parseable as HTML") }
+        defer { xmlFreeDoc(doc) }
+        var walker = Walker()
+        walker.walk(doc.pointee.children)
+        // <title> lives in <head>, which the text walk skips.
+        let title = findTitle(doc.pointee.children).flatMap { node -> String? in
+            guard let content = xmlNodeGetContent(node) else { return nil }
+            defer { xmlFree(content) }
+            let t = LibXML.string(content)?.split(whereSeparator: \.isWhitespace).joined(separator: " ")
+            return (t?.isEmpty ?? true) ? nil : t
+        }
+        return Page(text: walker.out, title: title)
+    }
+
+    private static func declaresCharset(_ html: [UInt8]) -> Bool {
+        let head = String(decoding: html.prefix(2048), as: UTF8.self).lowercased()
+        return head.contains("charset=") || head.contains("encoding=")
+    }
+
+    private static func findTitle(_ node: xmlNodePtr?, depth: Int = 0) -> xmlNodePtr? {
+        if depth > 6 { return nil }
+        var n = node
+        while let cur = n {
+            if cur.pointee.type == XML_ELEMENT_NODE {
+                if LibXML.name(cur.pointee.name) == Array("title".utf8) { return cur }
+                // The title is near the top; do not search the body.
+                if LibXML.name(cur.pointee.name) != Array("body".utf8), let found = findTitle(cur.pointee.children, depth: depth + 1) {
+                    return found
+                }
+            }
+            n = cur.pointee.next
+        }
+        return nil
+    }
+
+    /// Depth-first walk that writes text with collapsed whitespace and line breaks at block boundaries.
+    struct Walker {
+        var out: [UInt8] = []
+        var pendingSpace = false
+        var pendingBreak = false
+
+        mutating func breakLine() { if !out.isEmpty { pendingBreak = true } }
+
+        mutating func text(_ p: UnsafePointer<xmlChar>, pre: Bool) {
+            var i = 0
+            while p[i] != 0 {
+                let c = p[i]
+                if c == 0x0A && pre { pendingBreak = !out.isEmpty; i += 1; continue }
+                if c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D || c == 0x0C {
+                    if !out.isEmpty { pendingSpace = true }
+                    i += 1; continue
+                }
+                if pendingBreak { out.append(0x0A); pendingBreak = false; pendingSpace = false }
+                else if pendingSpace { out.append(0x20); pendingSpace = false }
+                out.append(c)
+                i += 1
+            }
+        }
+
+        /// Iterative (the page's nesting depth must not be able to exhaust a worker thread's stack).
+        mutating func walk(_ first: xmlNodePtr?) {
+            var node = first
+            var preDepth = 0
+            while let n = node {
+                var descend = false
+                switch n.pointee.type {
+                case XML_TEXT_NODE, XML_CDATA_SECTION_NODE:
+                    if let content = n.pointee.content { text(content, pre: preDepth > 0) }
+                case XML_ELEMENT_NODE:
+                    let name = LibXML.name(n.pointee.name)
+                    if HTMLExtractor.skipped.contains(name) { break }
+                    if HTMLExtractor.blocks.contains(name) { breakLine() }
+                    else if HTMLExtractor.cells.contains(name), !out.isEmpty { pendingSpace = true }
+                    if n.pointee.children != nil {
+                        descend = true
+                        if name == HTMLExtractor.pre { preDepth += 1 }
+                    } else if HTMLExtractor.blocks.contains(name) { breakLine() }
+                default:
+                    break
+                }
+                if descend { node = n.pointee.children; continue }
+                // Next sibling, or climb to the first ancestor that has one, closing elements on the way.
+                var cur = n
+                node = nil
+                while true {
+                    if let next = cur.pointee.next { node = next; break }
+                    guard let parent = cur.pointee.parent, parent.pointee.type == XML_ELEMENT_NODE else { break }
+                    let name = LibXML.name(parent.pointee.name)
+                    if HTMLExtractor.blocks.contains(name) { breakLine() }
+                    if name == HTMLExtractor.pre { preDepth -= 1 }
+                    cur = parent
+                }
+            }
+        }
+    }
+}

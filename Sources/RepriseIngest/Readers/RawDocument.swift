@@ -1,0 +1,42 @@
+import Foundation
+import RepriseCore
+
+/// A document as a reader found it, before cleaning. Extraction of HTML and wikitext happens later, on the
+/// worker threads, so the (sequential) readers stay cheap.
+public struct RawDocument: Sendable {
+    public enum Body: Sendable {
+        case text([UInt8])
+        case html([UInt8])
+        case wikitext(String)
+    }
+    /// Position of the document within its file (0-based); with the file path it forms the document id.
+    public var ordinal: Int
+    public var body: Body
+    public var title: String?
+    /// Other fields of a JSONL record, as raw JSON values, in input order.
+    public var metadata: [(key: String, json: [UInt8])] = []
+    /// Set when the reader already knows the document is dropped (`too_long`, `wiki_redirect`, ...).
+    public var dropReason: String?
+    /// Original size in bytes when the body holds only a prefix (for dropped, unbuffered documents).
+    public var originalBytes: Int?
+
+    public init(ordinal: Int, body: Body, title: String? = nil) {
+        self.ordinal = ordinal
+        self.body = body
+        self.title = title
+    }
+}
+
+/// Where readers deliver documents and the errors of single records (a bad JSONL line) that do not stop
+/// the file.
+public struct ReaderSink {
+    public var emit: (RawDocument) throws -> Void
+    public var recordError: (String) -> Void
+    public init(emit: @escaping (RawDocument) throws -> Void, recordError: @escaping (String) -> Void) {
+        self.emit = emit
+        self.recordError = recordError
+    }
+}
+
+/// How much of a dropped, unbuffered document is kept in the exclusions file.
+let droppedPrefixBytes = 1024
