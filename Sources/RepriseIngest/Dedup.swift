@@ -12,6 +12,11 @@ public struct DedupKeys: Sendable {
     public var exact: Key128?
     /// MinHash signature (bands × rows values), nil when the text has no words.
     public var signature: [UInt32]?
+
+    public init(exact: Key128? = nil, signature: [UInt32]? = nil) {
+        self.exact = exact
+        self.signature = signature
+    }
 }
 
 /// MinHash over word n-gram shingles. Words are maximal runs of letters and digits (ASCII lowercased;

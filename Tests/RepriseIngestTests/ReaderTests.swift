@@ -1,0 +1,157 @@
+import Foundation
+import RepriseCore
+import RepriseIngest
+import XCTest
+
+final class ReaderTests: XCTestCase {
+    func testPlainTextOneDocumentPerFileWithIdAndSource() throws {
+        let s = Scratch()
+        s.write("b.txt", "Second file.\n")
+        s.write("a/one.txt", "First file,\r\nwith two lines.")
+        let m = try s.ingest()
+        let recs = try s.records()
+        XCTAssertEqual(recs.map { $0["text"] as? String }, ["First file,\nwith two lines.", "Second file."])
+        XCTAssertEqual(recs.map { $0["id"] as? String }, [s.inputDir + "/a/one.txt:0", s.inputDir + "/b.txt:0"])
+        XCTAssertEqual(recs.map { $0["source"] as? String }, [s.inputDir + "/a/one.txt", s.inputDir + "/b.txt"])
+        XCTAssertEqual(m.inputs.map(\.kind), [.text, .text])
+    }
+
+    func testJSONLTextFieldMetadataAndEscapes() throws {
+        let s = Scratch()
+        s.write("d.jsonl", """
+        {"id": 7, "body": "caf\\u00e9 \\ud83d\\ude00 tab\\tend", "tags": ["a", {"b": null}], "score": -1.5e3}
+        {"body": "second", "title": "T"}
+
+        """)
+        var c = Scratch.permissive
+        c.textField = "body"
+        let m = try s.ingest(config: c)
+        let recs = try s.records()
+        XCTAssertEqual(recs.count, 2)
+        XCTAssertEqual(recs[0]["text"] as? String, "café 😀 tab end")
+        XCTAssertEqual(recs[0]["input_id"] as? Int, 7, "an input field named id is kept under another name")
+        XCTAssertEqual((recs[0]["tags"] as? [Any])?.count, 2)
+        XCTAssertEqual(recs[0]["score"] as? Double, -1500)
+        XCTAssertEqual(recs[1]["title"] as? String, "T")
+        XCTAssertEqual(m.inputs[0].status, "ok")
+        XCTAssertEqual(m.inputs[0].kind, .jsonl)
+    }
+
+    func testHTMLMainTextTitleAndBlocks() throws {
+        let s = Scratch()
+        s.write("page.html", """
+        <!DOCTYPE html><html><head><title> The  Title </title><style>p{color:red}</style>
+        <script>var hidden = "script text";</script></head>
+        <body><header>Site header</header><nav><a href="/">Home</a></nav>
+        <main><h1>Heading</h1><p>First <b>bold</b> and <i>italic</i>
+        words.</p><ul><li>one</li><li>two</li></ul><pre>code
+          indented</pre><table><tr><td>c1</td><td>c2</td></tr></table>
+        <aside>Related links</aside></main><footer>Copyright</footer>
+        <noscript>enable js</noscript></body></html>
+        """)
+        _ = try s.ingest()
+        let rec = try s.records()[0]
+        XCTAssertEqual(rec["title"] as? String, "The Title")
+        XCTAssertEqual(rec["text"] as? String, "Heading\nFirst bold and italic words.\none\ntwo\ncode\nindented\nc1 c2")
+    }
+
+    func testMalformedHTMLIsRecovered() throws {
+        let s = Scratch()
+        s.write("bad.html", "<html><body><p>Unclosed <b>bold <div>block</p></span> text & more <x-y>custom</html")
+        let m = try s.ingest()
+        XCTAssertEqual(m.inputs[0].status, "ok")
+        XCTAssertEqual(try s.texts(), ["Unclosed bold\nblock text & more custom"])
+    }
+
+    func testDeeplyNestedHTMLDoesNotCrash() throws {
+        let s = Scratch()
+        s.write("deep.html", "<html><body>" + String(repeating: "<div>", count: 20_000) + "deep text" + String(repeating: "</div>", count: 20_000) + "</body></html>")
+        let m = try s.ingest()
+        XCTAssertEqual(m.counts.read, 1)
+        XCTAssertEqual(m.counts.read, m.counts.kept + m.counts.dropped.values.reduce(0, +))
+    }
+
+    func testMediaWikiNamespacesRedirectsAndMetadata() throws {
+        let s = Scratch()
+        s.write("wiki.xml", """
+        <mediawiki xmlns="http://www.mediawiki.org/xml/export-0.10/" version="0.10" xml:lang="en">
+          <siteinfo><sitename>Test</sitename><namespaces><namespace key="0" case="first-letter" />
+          <namespace key="1" case="first-letter">Talk</namespace></namespaces></siteinfo>
+          <page><title>Genesis</title><ns>0</ns><id>1</id>
+            <revision><id>10</id><timestamp>2020-01-01T00:00:00Z</timestamp><model>wikitext</model>
+            <format>text/x-wiki</format><text bytes="40" xml:space="preserve">In the beginning &amp; the end &lt;here&gt;.</text><sha1>x</sha1></revision></page>
+          <page><title>Talk:Genesis</title><ns>1</ns><id>2</id><revision><id>11</id><text>A talk page.</text></revision></page>
+          <page><title>Gen</title><ns>0</ns><id>3</id><redirect title="Genesis" /><revision><id>12</id><text>#REDIRECT [[Genesis]]</text></revision></page>
+          <page><title>Empty</title><ns>0</ns><id>4</id><revision><id>13</id><text /></revision></page>
+        </mediawiki>
+        """)
+        let m = try s.ingest()
+        XCTAssertEqual(m.inputs[0].kind, .mediawiki)
+        XCTAssertEqual(m.inputs[0].status, "ok")
+        let recs = try s.records()
+        XCTAssertEqual(recs.count, 1)
+        XCTAssertEqual(recs[0]["text"] as? String, "In the beginning & the end <here>.")
+        XCTAssertEqual(recs[0]["title"] as? String, "Genesis")
+        XCTAssertEqual(recs[0]["ns"] as? Int, 0)
+        XCTAssertEqual(m.counts.dropped, ["wiki_namespace": 1, "wiki_redirect": 1, "empty": 1])
+        let excluded = try s.records(prefix: "excluded")
+        XCTAssertEqual(excluded.map { $0["reason"] as? String }, ["wiki_namespace", "wiki_redirect", "empty"])
+        XCTAssertEqual(excluded[1]["redirect"] as? String, "Genesis")
+
+        // Talk pages become documents when their namespace is configured.
+        var c = Scratch.permissive
+        c.wikiNamespaces = [0, 1]
+        let m2 = try s.ingest(output: "out2", config: c)
+        XCTAssertEqual(m2.counts.kept, 2)
+    }
+
+    func testCompressedInputsChosenByMagicBytes() throws {
+        let s = Scratch()
+        let jsonl = Array("{\"text\": \"zstd line one\"}\n{\"text\": \"zstd line two\"}\n".utf8)
+        s.write("a.jsonl.zst", try ZstdEncoder.compress(jsonl))
+        // A zstd file whose name says nothing: content decides (JSONL needs its extension, so this is text).
+        s.write("noext", try ZstdEncoder.compress(Array("plain words inside zstd".utf8)))
+        let gz = s.write("b.txt", "gzip text")
+        try runTool("/bin/gzip", ["-n", gz])
+        let m = try s.ingest()
+        XCTAssertEqual(m.inputs.map(\.compression), [.zstd, .gzip, .zstd])
+        XCTAssertEqual(try s.texts(), ["zstd line one", "zstd line two", "gzip text", "plain words inside zstd"])
+    }
+
+    func testInputsExpandDirectoriesAndGlobsSortedAndRecordMissing() throws {
+        let s = Scratch()
+        s.write("z.txt", "z")
+        s.write("sub/b.txt", "b")
+        s.write("sub/a.txt", "a")
+        s.write(".hidden.txt", "hidden")
+        let (files, missing) = InputFiles.expand([s.inputDir + "/sub", s.inputDir + "/*.txt", s.inputDir + "/nope.txt", s.inputDir + "/none-*.txt"])
+        XCTAssertEqual(files, [s.inputDir + "/sub/a.txt", s.inputDir + "/sub/b.txt", s.inputDir + "/z.txt"])
+        XCTAssertEqual(missing, [s.inputDir + "/nope.txt", s.inputDir + "/none-*.txt"])
+        let m = try s.ingest([s.inputDir, s.inputDir + "/nope.txt"])
+        XCTAssertEqual(m.missingInputs, [s.inputDir + "/nope.txt"])
+        XCTAssertEqual(m.inputs.count, 3)
+    }
+
+    func testTooLongDocumentsAreDroppedWithAPrefix() throws {
+        let s = Scratch()
+        s.write("big.txt", String(repeating: "word ", count: 1000))
+        s.write("big.jsonl", "{\"text\": \"" + String(repeating: "x", count: 3000) + "\"}\n{\"text\": \"small\"}\n")
+        var c = Scratch.permissive
+        c.maxDocBytes = 2000
+        let m = try s.ingest(config: c)
+        XCTAssertEqual(m.counts.dropped["too_long"], 2)
+        XCTAssertEqual(try s.texts(), ["small"])
+        let ex = try s.records(prefix: "excluded")
+        XCTAssertEqual(ex.map { $0["reason"] as? String }, ["too_long", "too_long"])
+        XCTAssertLessThanOrEqual((ex[0]["text"] as! String).utf8.count, 1024)
+    }
+}
+
+func runTool(_ tool: String, _ args: [String]) throws {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: tool)
+    p.arguments = args
+    try p.run()
+    p.waitUntilExit()
+    if p.terminationStatus != 0 { throw RepriseError("\(tool) failed") }
+}
