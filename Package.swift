@@ -42,5 +42,7 @@ let package = Package(
 
         .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
         .testTarget(name: "RepriseIngestTests", dependencies: ["RepriseIngest", "RepriseCore"]),
+        // Runs the real `reprise` binary (built by `swift build`, which Tools/test runs first).
+        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore"]),
     ]
 )

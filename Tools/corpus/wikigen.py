@@ -500,9 +500,13 @@ def glossary_article(headword: str, paragraphs: list[tuple[bool, str]], source: 
 
     def markup(text: str) -> str:
         text = wiki_escape(text.replace("{", "\x01").replace("}", "\x02"))
-        text = re.sub(r"\x01([^\x01\x02\n]{1,80})\x02",
-                      lambda m: (f"[[{m.group(1)}]]" if rng.random() < 0.7 else f"[[{m.group(1)}|{m.group(1).lower()}]]"),
-                      text)
+        def link(m: re.Match) -> str:
+            term = " ".join(m.group(1).split())
+            if rng.random() < 0.3 and term[:1].isupper() and term[1:].islower():
+                return f"[[{term}|{term.lower()}]]"
+            return f"[[{term}]]"
+
+        text = re.sub(r"\x01([^\x01\x02\n]{1,80})\x02", link, text)
         return text.replace("\x01", "(").replace("\x02", ")")
 
     out = []

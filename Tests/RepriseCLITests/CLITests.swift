@@ -1,0 +1,176 @@
+import Foundation
+import RepriseCore
+import XCTest
+
+/// End-to-end tests of the `reprise` binary.
+final class CLITests: XCTestCase {
+    struct Result { var status: Int32; var stdout: String; var stderr: String }
+
+    static var binary: String {
+        // The test bundle sits next to the products of the same build.
+        let dir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+        let candidates = [dir, dir.deletingLastPathComponent()].map { $0.appendingPathComponent("reprise").path }
+        return candidates.first { FileManager.default.isExecutableFile(atPath: $0) } ?? candidates[0]
+    }
+
+    var root = ""
+    override func setUpWithError() throws {
+        root = NSTemporaryDirectory() + "reprise-cli-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: root + "/in", withIntermediateDirectories: true)
+        try XCTSkipUnless(FileManager.default.isExecutableFile(atPath: Self.binary), "build the binary first: swift build")
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: root) }
+
+    func launch(_ args: [String]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    @discardableResult
+    func reprise(_ args: [String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        let out = Pipe(), err = Pipe()
+        p.standardOutput = out
+        p.standardError = err
+        try p.run()
+        // Drain stderr on another thread so neither pipe can fill up and block the child.
+        nonisolated(unsafe) var errData = Data()
+        let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
+        t.start()
+        let outData = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        while t.isExecuting || !t.isFinished { usleep(1000) }
+        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
+                      stderr: String(decoding: errData, as: UTF8.self))
+    }
+
+    func write(_ name: String, _ text: String) {
+        let path = root + "/" + name
+        try? FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: path, contents: Data(text.utf8))
+    }
+
+    func snapshot(_ dir: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: root + "/" + dir) {
+            out[name] = FileManager.default.contents(atPath: root + "/" + dir + "/" + name)
+        }
+        return out
+    }
+
+    /// Inputs big enough that ingest takes a noticeable time.
+    func makeCorpus(files: Int, paragraphsPerFile: Int) {
+        var rng = SplitMix64(seed: 9)
+        let words = ["the", "of", "and", "to", "with", "that", "have", "be", "stone", "water", "field", "house",
+                     "light", "road", "winter", "garden", "letter", "music", "bread", "mountain", "window", "story"]
+        for f in 0..<files {
+            var jsonl = ""
+            for _ in 0..<paragraphsPerFile {
+                var text = ""
+                for s in 0..<12 {
+                    let sentence = (0..<(8 + Int(rng.next() % 10))).map { _ in words[Int(rng.next() % UInt64(words.count))] }
+                    text += (s == 0 ? "" : " ") + sentence.joined(separator: " ") + "."
+                }
+                jsonl += "{\"text\": \"\(text)\"}\n"
+            }
+            write("in/part\(String(format: "%03d", f)).jsonl", jsonl)
+        }
+    }
+
+    func testKillAndRerunEndsWithTheSameBytesAsACleanRun() throws {
+        makeCorpus(files: 6, paragraphsPerFile: 1000)
+        let clean = try reprise(["ingest", "in", "-o", "clean", "--quiet"])
+        XCTAssertEqual(clean.status, 0, clean.stderr)
+        let expected = try snapshot("clean")
+        XCTAssertTrue(expected.keys.contains("manifest.json"))
+        let started = Date()
+        _ = try reprise(["ingest", "in", "-o", "timing", "--quiet"])
+        let duration = Date().timeIntervalSince(started)
+        for fraction in [0.1, 0.4, 0.8] {
+            let p = try launch(["ingest", "in", "-o", "killed", "--quiet"])
+            usleep(useconds_t(duration * fraction * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            let rerun = try reprise(["ingest", "in", "-o", "killed", "--quiet"])
+            XCTAssertEqual(rerun.status, 0, rerun.stderr)
+            let got = try snapshot("killed")
+            XCTAssertEqual(got.keys.sorted(), expected.keys.sorted(), "after a kill at \(fraction) of the run")
+            XCTAssertTrue(got == expected, "after a kill at \(fraction) of the run the bytes differ")
+        }
+    }
+
+    func testStrictTurnsFailedInputsIntoAnErrorExit() throws {
+        write("in/good.txt", "fine words here")
+        write("in/bad.jsonl", "not json\n")
+        let relaxed = try reprise(["ingest", "in", "-o", "out"])
+        XCTAssertEqual(relaxed.status, 0)
+        XCTAssertTrue(relaxed.stderr.contains("in/bad.jsonl:1:1: not a JSON object"), relaxed.stderr)
+        XCTAssertTrue(relaxed.stdout.contains("1 failed"), relaxed.stdout)
+        let strict = try reprise(["ingest", "in", "-o", "out", "--strict"])
+        XCTAssertEqual(strict.status, 1)
+    }
+
+    func testRunSkipsUpToDateStagesAndRebuildsOnChange() throws {
+        write("in/a.txt", "Some text for the pipeline, long enough.")
+        write("p.yaml", """
+        work_dir: work
+        stages:
+          ingest:
+            inputs: [in]
+            config:
+              quality: {enabled: false}
+              repetition: {enabled: false}
+        """)
+        let first = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("ingest: 1 of 1 documents kept"), first.stdout)
+        let second = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(second.stdout.contains("ingest: up to date"), second.stdout)
+        write("in/b.txt", "Another document arrives.")
+        let third = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(third.stdout.contains("ingest: 2 of 2 documents kept"), third.stdout)
+        let forced = try reprise(["run", "p.yaml", "--quiet", "--force"])
+        XCTAssertTrue(forced.stdout.contains("ingest: 2 of 2 documents kept"), forced.stdout)
+        write("p.yaml", """
+        work_dir: work
+        stages:
+          ingest:
+            inputs: [in]
+            config:
+              min_chars: 30
+              quality: {enabled: false}
+              repetition: {enabled: false}
+        """)
+        let changed = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(changed.stdout.contains("ingest: 1 of 2 documents kept"), changed.stdout)
+    }
+
+    func testPipelineErrorsNameTheFileAndKey() throws {
+        write("p.yaml", "work_dir: w\nstages:\n  ingest:\n    inputs: [in]\n    config:\n      dedup: {bandz: 4}\n")
+        let r = try reprise(["run", "p.yaml"])
+        XCTAssertNotEqual(r.status, 0)
+        XCTAssertTrue(r.stderr.contains("p.yaml") && r.stderr.contains("dedup.bandz"), r.stderr)
+        write("q.yaml", "work_dir: w\nstages:\n  ingest:\n    inputs: [in]\n    config:\n      max_doc_bytes: lots\n")
+        let q = try reprise(["run", "q.yaml"])
+        XCTAssertNotEqual(q.status, 0)
+        XCTAssertTrue(q.stderr.contains("q.yaml") && q.stderr.contains("max_doc_bytes"), q.stderr)
+        let missing = try reprise(["run", "nope.yaml"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("nope.yaml"), missing.stderr)
+    }
+
+    func testHelpShowsAnExample() throws {
+        let r = try reprise(["ingest", "--help"])
+        XCTAssertEqual(r.status, 0)
+        XCTAssertTrue(r.stdout.contains("Example: reprise ingest"), r.stdout)
+    }
+}
