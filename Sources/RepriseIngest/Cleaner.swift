@@ -77,7 +77,9 @@ struct Cleaner: Sendable {
             if case .drop(let reason) = decision { doc.dropReason = reason; return doc }
             doc.text = text
         }
-        if doc.text.unicodeScalars.count < max(config.minChars, 1) {
+        // A scalar is at most 4 bytes: only short texts need counting.
+        let minChars = max(config.minChars, 1)
+        if doc.text.utf8.count < 4 * minChars && doc.text.unicodeScalars.count < minChars {
             doc.dropReason = doc.text.isEmpty ? "empty" : "too_short"
             return doc
         }

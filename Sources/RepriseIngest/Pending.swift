@@ -5,4 +5,3 @@ public struct GopherRepetitionConfig: Codable, Sendable, Equatable { public var 
 public struct GopherRepetition: Sendable { public init(_ c: GopherRepetitionConfig) {}; public func check(_ t: String) -> FilterDecision { .keep } }
 public struct C4LinesConfig: Codable, Sendable, Equatable { public var enabled = false; public init() {} }
 public struct C4Lines: Sendable { public init(_ c: C4LinesConfig) {}; public func apply(_ t: String) -> (text: String, decision: FilterDecision) { (t, .keep) } }
-public enum Wikitext { public static func plainText(_ s: String) -> String { s }; public static func redirectTarget(_ s: String) -> String? { nil } }
