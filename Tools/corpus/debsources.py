@@ -272,20 +272,19 @@ def dedent_lines(lines: list[str]) -> str:
 
 def dict_paragraphs(text: str) -> list[tuple[bool, str]]:
     """Splits a dictionary definition into (is_verse, text) paragraphs. Prose paragraphs are
-    joined into one line; paragraphs indented deeper than the entry's usual prose indent (quoted
-    verse, examples) keep their lines, dedented."""
+    joined into one line. A paragraph indented deeper than the entry's shallowest one whose lines
+    are short or unevenly indented (quoted verse, examples) keeps its lines, dedented."""
     paras = [p for p in re.split(r"\n[ \t]*\n", text.strip("\n")) if p.strip()]
-    indents = []
+    shapes = []
     for p in paras:
         lines = [l for l in p.split("\n") if l.strip()]
-        indents.append(min(len(l) - len(l.lstrip(" ")) for l in lines))
-    weight: dict[int, int] = {}
-    for p, ind in zip(paras, indents):
-        weight[ind] = weight.get(ind, 0) + len(p)
-    base = max(sorted(weight), key=lambda k: weight[k]) if weight else 0
+        ind = [len(l) - len(l.lstrip(" ")) for l in lines]
+        longest = max(len(l.strip()) for l in lines)
+        shapes.append((min(ind), len(set(ind[1:])) > 1, longest, len(lines)))  # hanging indents are prose
+    lowest = min((s[0] for s in shapes), default=0)
     out = []
-    for p, ind in zip(paras, indents):
-        if ind > base:
+    for p, (ind, uneven, longest, n) in zip(paras, shapes):
+        if ind > lowest and n >= 2 and (uneven or longest < 58):
             out.append((True, dedent_lines(p.split("\n"))))
         else:
             out.append((False, " ".join(l.strip() for l in p.split("\n") if l.strip())))

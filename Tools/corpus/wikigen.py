@@ -41,6 +41,14 @@ def sha1_base36(text: str) -> str:
     return out.rjust(31, "0")
 
 
+_XML_BAD = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+
+
+def clean_text(text: str) -> str:
+    """Wikitext as MediaWiki stores it: \n line ends, no characters that XML 1.0 forbids."""
+    return _XML_BAD.sub("", text.replace("\r\n", "\n").replace("\r", "\n"))
+
+
 # --------------------------------------------------------------------------------------------
 # Export writer
 # --------------------------------------------------------------------------------------------
@@ -111,13 +119,13 @@ class ExportWriter:
         """Writes one page. `title` is without namespace prefix. With revisions > 1, earlier
         revisions hold shorter prefixes of the text (as a history export would), and the last
         revision holds the full text."""
-        texts = [text] if isinstance(text, str) else list(text)
+        texts = [clean_text(t) for t in ([text] if isinstance(text, str) else list(text))]
         final = texts[-1]
         if revisions > 1 and len(texts) == 1:
             paras = final.split("\n\n")
             texts = ["\n\n".join(paras[: max(1, len(paras) * (i + 1) // (revisions + 1))])
                      for i in range(revisions - 1)] + [final]
-        full_title = self.ns_prefix(ns) + title
+        full_title = clean_text(self.ns_prefix(ns) + title).replace("\n", " ")
         rng = seeded("page", full_title)
         page_id = self.next_page_id
         self.next_page_id += 1
@@ -126,6 +134,8 @@ class ExportWriter:
             self._w(f"    <redirect title={quoteattr(redirect)} />\n")
         when = datetime.datetime(2006, 1, 1) + datetime.timedelta(seconds=rng.randrange(15 * 365 * 86400))
         parent = None
+        last_used = self.next_rev_id - 1
+        self.next_rev_id += rng.randrange(0, 40)          # revision ids are sparse, as in a real wiki
         for i, t in enumerate(texts):
             rev_id = self.next_rev_id
             self.next_rev_id += 1
@@ -134,9 +144,9 @@ class ExportWriter:
             self._w(f"      <id>{rev_id}</id>\n")
             if parent is not None:
                 self._w(f"      <parentid>{parent}</parentid>\n")
-            elif rng.random() < 0.6 and rev_id > 50:
-                # the earlier revision this one replaced is not part of a current-revisions export
-                self._w(f"      <parentid>{rev_id - rng.randrange(1, 50)}</parentid>\n")
+            elif rev_id - last_used > 1 and rng.random() < 0.7:
+                # an earlier revision, not part of this export (and not the id of any revision in it)
+                self._w(f"      <parentid>{rng.randrange(last_used + 1, rev_id)}</parentid>\n")
             self._w(f"      <timestamp>{when.strftime('%Y-%m-%dT%H:%M:%SZ')}</timestamp>\n")
             if rng.random() < 0.12:
                 self._w(f"      <contributor>\n        <ip>{rng.choice(ANON_IPS)}</ip>\n      </contributor>\n")
@@ -500,6 +510,7 @@ def glossary_article(headword: str, paragraphs: list[tuple[bool, str]], source: 
 
     def markup(text: str) -> str:
         text = wiki_escape(text.replace("{", "\x01").replace("}", "\x02"))
+        text = re.sub(r"\[\x01([^\x01\x02\n]{1,80})\x02\]", "(\x01\\1\x02)", text)   # [{Jargon File}]
         def link(m: re.Match) -> str:
             term = " ".join(m.group(1).split())
             if rng.random() < 0.3 and term[:1].isupper() and term[1:].islower():
@@ -562,8 +573,9 @@ def talk_page(subject: str, sections: list[str]) -> str:
     for _ in range(rng.randrange(2, 4)):
         section = rng.choice(sections) if sections else subject
         out.append(f"== {rng.choice(['Wording of', 'Sources for', 'Structure of', 'Edits to'])} {section} ==")
-        out.append(rng.choice(TALK_OPENERS).format(subject=f"[[{subject}]]", section=section) + " "
-                   + rng.choice(TALK_OPENERS).format(subject="the article", section=section) + " " + signature(rng))
+        first, second = rng.sample(TALK_OPENERS, 2)
+        out.append(first.format(subject=f"[[{subject}]]", section=section) + " "
+                   + second.format(subject="the article", section=section) + " " + signature(rng))
         depth = 1
         for _ in range(rng.randrange(1, 4)):
             out.append(":" * depth + rng.choice(TALK_REPLIES) + " " + signature(rng))
