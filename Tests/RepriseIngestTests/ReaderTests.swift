@@ -105,6 +105,19 @@ final class ReaderTests: XCTestCase {
         XCTAssertEqual(m2.counts.kept, 2)
     }
 
+    func testMediaWikiPageWithSeveralRevisionsYieldsTheLastOne() throws {
+        let s = Scratch()
+        s.write("revs.xml", """
+        <mediawiki><page><title>P</title><ns>0</ns><id>1</id>
+        <revision><id>1</id><text>Oldest text.</text></revision>
+        <revision><id>2</id><parentid>1</parentid><text>Middle text.</text></revision>
+        <revision><id>3</id><parentid>2</parentid><text>Current text.</text></revision>
+        </page></mediawiki>
+        """)
+        _ = try s.ingest()
+        XCTAssertEqual(try s.texts(), ["Current text."])
+    }
+
     func testCompressedInputsChosenByMagicBytes() throws {
         let s = Scratch()
         let jsonl = Array("{\"text\": \"zstd line one\"}\n{\"text\": \"zstd line two\"}\n".utf8)

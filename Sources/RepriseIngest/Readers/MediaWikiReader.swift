@@ -127,7 +127,10 @@ enum MediaWikiReader {
                     redirect = LibXML.string(t) ?? ""
                     if let t { xmlFree(t) }
                 }
-            } else if inRevision && depth == pageDepth + 2 && name == Self.textTag && text.isEmpty && textBytes == 0 {
+            } else if inRevision && depth == pageDepth + 2 && name == Self.textTag {
+                // A page may hold several revisions, oldest first: the last one is the current text.
+                text.removeAll(keepingCapacity: true)
+                textBytes = 0
                 field = name
             }
         }
