@@ -83,11 +83,15 @@ struct Cleaner: Sendable {
             doc.dropReason = doc.text.isEmpty ? "empty" : "too_short"
             return doc
         }
-        if config.quality.enabled, case .drop(let reason) = quality.check(doc.text) {
-            doc.dropReason = reason; return doc
-        }
-        if config.repetition.enabled, case .drop(let reason) = repetition.check(doc.text) {
-            doc.dropReason = reason; return doc
+        if config.quality.enabled || config.repetition.enabled {
+            // Words and line statistics are computed once and shared by both rule sets.
+            let stats = TextStats(doc.text)
+            if config.quality.enabled, case .drop(let reason) = quality.check(stats) {
+                doc.dropReason = reason; return doc
+            }
+            if config.repetition.enabled, case .drop(let reason) = repetition.check(stats) {
+                doc.dropReason = reason; return doc
+            }
         }
         // Dedup keys.
         if config.dedup.exact {
