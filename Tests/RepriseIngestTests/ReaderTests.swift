@@ -55,6 +55,19 @@ final class ReaderTests: XCTestCase {
         XCTAssertEqual(rec["text"] as? String, "Heading\nFirst bold and italic words.\none\ntwo\ncode\nindented\nc1 c2")
     }
 
+    func testHTMLFurnitureMarkedByRoleOrClassIsLeftOut() throws {
+        let s = Scratch()
+        s.write("doc.html", """
+        <html><body><div class="related" role="navigation"><a>index</a> | <a>next</a></div>
+        <div class="document"><p>The body text.</p></div>
+        <div class="sphinxsidebar" role="navigation"><h3>Previous topic</h3></div>
+        <div class="footer">Copyright notice</div><div id="breadcrumbs">Home &gt; Docs</div>
+        <div class="menu-like">kept: not an exact class word</div></body></html>
+        """)
+        _ = try s.ingest()
+        XCTAssertEqual(try s.texts(), ["The body text.\nkept: not an exact class word"])
+    }
+
     func testMalformedHTMLIsRecovered() throws {
         let s = Scratch()
         s.write("bad.html", "<html><body><p>Unclosed <b>bold <div>block</p></span> text & more <x-y>custom</html")

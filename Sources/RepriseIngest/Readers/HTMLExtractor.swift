@@ -3,7 +3,10 @@ import Foundation
 import RepriseCore
 
 /// Main text of an HTML page through libxml2's HTML parser (lenient, like a browser): the content of
-/// script, style, nav, header, footer, aside, noscript, template, form and head elements is left out;
+/// script, style, nav, header, footer, aside, noscript, template, form and head elements is left out, and
+/// so is that of any element marked as such by its ARIA role (navigation, banner, contentinfo,
+/// complementary, search) or by a class or id word among footer, sidebar, navbar, navigation, breadcrumb(s),
+/// menu (documentation generators mark their navigation bars this way);
 /// block elements become line breaks; table cells are separated by spaces; `<pre>` keeps its line breaks.
 /// The page title is returned separately.
 public enum HTMLExtractor {
@@ -46,6 +49,27 @@ public enum HTMLExtractor {
             return (t?.isEmpty ?? true) ? nil : t
         }
         return Page(text: walker.out, title: title)
+    }
+
+    static let boilerplateRoles: Set<String> = ["navigation", "banner", "contentinfo", "complementary", "search"]
+    static let boilerplateWords: Set<String> = ["footer", "sidebar", "navbar", "navigation", "breadcrumb",
+                                                "breadcrumbs", "menu"]
+
+    /// True for an element whose role, class or id marks it as page furniture rather than content.
+    static func isBoilerplate(_ node: xmlNodePtr) -> Bool {
+        var attr = node.pointee.properties
+        while let a = attr {
+            defer { attr = a.pointee.next }
+            let name = LibXML.name(a.pointee.name)
+            let isRole = name == Array("role".utf8)
+            guard isRole || name == Array("class".utf8) || name == Array("id".utf8),
+                  let text = a.pointee.children, let content = text.pointee.content,
+                  let value = LibXML.string(content)?.lowercased() else { continue }
+            let words = value.split(whereSeparator: { $0 == " " || $0 == "\t" || $0 == "\n" })
+            if isRole ? words.contains(where: { boilerplateRoles.contains(String($0)) })
+                      : words.contains(where: { boilerplateWords.contains(String($0)) }) { return true }
+        }
+        return false
     }
 
     private static func declaresCharset(_ html: [UInt8]) -> Bool {
@@ -104,7 +128,7 @@ public enum HTMLExtractor {
                     if let content = n.pointee.content { text(content, pre: preDepth > 0) }
                 case XML_ELEMENT_NODE:
                     let name = LibXML.name(n.pointee.name)
-                    if HTMLExtractor.skipped.contains(name) { break }
+                    if HTMLExtractor.skipped.contains(name) || HTMLExtractor.isBoilerplate(n) { break }
                     if HTMLExtractor.blocks.contains(name) { breakLine() }
                     else if HTMLExtractor.cells.contains(name), !out.isEmpty { pendingSpace = true }
                     if n.pointee.children != nil {
