@@ -12,6 +12,7 @@ let package = Package(
         .executable(name: "reprise", targets: ["reprise"]),
         .library(name: "RepriseCore", targets: ["RepriseCore"]),
         .library(name: "RepriseIngest", targets: ["RepriseIngest"]),
+        .library(name: "RepriseTokenizer", targets: ["RepriseTokenizer"]),
         .library(name: "ReprisePipeline", targets: ["ReprisePipeline"]),
     ],
     dependencies: [
@@ -35,8 +36,9 @@ let package = Package(
             .product(name: "Crypto", package: "swift-crypto"),
         ], swiftSettings: fast),
         .target(name: "RepriseIngest", dependencies: ["RepriseCore", "CLibXML2"], swiftSettings: fast),
+        .target(name: "RepriseTokenizer", dependencies: ["RepriseCore"], swiftSettings: fast),
         .target(name: "ReprisePipeline", dependencies: [
-            "RepriseCore", "RepriseIngest",
+            "RepriseCore", "RepriseIngest", "RepriseTokenizer",
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "reprise", dependencies: [
@@ -46,6 +48,7 @@ let package = Package(
 
         .testTarget(name: "RepriseCoreTests", dependencies: ["RepriseCore"]),
         .testTarget(name: "RepriseIngestTests", dependencies: ["RepriseIngest", "RepriseCore"]),
+        .testTarget(name: "RepriseTokenizerTests", dependencies: ["RepriseTokenizer", "RepriseCore"]),
         // Runs the real `reprise` binary (built by `swift build`, which Tools/test runs first).
         .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore"]),
     ]
