@@ -26,6 +26,12 @@ final class NormalizerTests: XCTestCase {
         XCTAssertEqual(Array(kept.text.unicodeScalars), Array(decomposed.unicodeScalars))
     }
 
+    func testNFCComposesAcrossScriptsAndKeepsSafeTextAsIs() {
+        // Hangul jamo, kana with a combining voiced mark, a singleton (Ohm sign), and text on the fast path.
+        let r = Normalizer.normalize("\u{1100}\u{1161} \u{304B}\u{3099} \u{2126} “quoted” — 中文 한국어 ß")
+        XCTAssertEqual(Array(r.text.unicodeScalars), Array("\u{AC00} \u{304C} \u{3A9} “quoted” — 中文 한국어 ß".unicodeScalars))
+    }
+
     func testControlCharactersRemovedAndCounted() {
         let r = Normalizer.normalize("a\u{0}b\u{7}c\u{1B}d\u{7F}e\u{85}f\u{FEFF}g\u{9C}h")
         XCTAssertEqual(r.text, "abcde\nfgh")
