@@ -150,7 +150,9 @@ public enum Normalizer {
                     else if pendingSpace { out.append(0x20) }
                 }
                 newlines = 0; pendingSpace = false; lineHasText = true
-                out.append(contentsOf: bytes)
+                // Rebased to a buffer pointer: a plain memcpy instead of the generic slice append (about 3% of
+                // MediaWiki ingest time in a perf profile).
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: bytes))
             }
             while i < n {
                 let c = b[i]
