@@ -40,6 +40,81 @@ final class WikitextTests: XCTestCase {
         XCTAssertEqual(plain("snake __init__ stays"), "snake __init__ stays")
     }
 
+    // MARK: Kept templates
+
+    func testSmallCapsKeepTheirText() {
+        XCTAssertEqual(plain("the word of the {{sc|Lord}} that came"), "the word of the Lord that came")
+        XCTAssertEqual(plain("{{Sc|Lord}}, {{smallcaps|God}}, {{Smallcaps|Jah}}, {{small caps|Amen}}, "
+                                 + "{{Small_caps|Selah}}"),
+                       "Lord, God, Jah, Amen, Selah")
+        // Only the first letter is case-insensitive, as in MediaWiki.
+        XCTAssertEqual(plain("{{SC|x}} {{SmallCaps|y}} z"), "z")
+    }
+
+    func testFormattingTemplatesKeepTheirFirstArgument() {
+        XCTAssertEqual(plain("{{nowrap|Denis Howe}} {{Nobr|a b}} {{small|c}} {{big|d}} {{em|e}} {{strong|f}} "
+                                 + "{{var|g}} {{mvar|h}} {{code|i < j}}"),
+                       "Denis Howe a b c d e f g h i < j")
+        XCTAssertEqual(plain("The {{abbr|UK|United Kingdom}} and {{ill|Foo|de|Foo (Begriff)}} and "
+                                 + "{{Interlanguage link|Bar|fr}} and {{interlanguage_link|Baz|de}}."),
+                       "The UK and Foo and Bar and Baz.")
+        XCTAssertEqual(plain("{{ nowrap |a}} {{not_a__typo|b}} {{Not a typo\n|c}}"), "a b c")
+    }
+
+    func testLangKeepsItsSecondArgument() {
+        XCTAssertEqual(plain("He said {{lang|fr|bonjour}}."), "He said bonjour.")
+        XCTAssertEqual(plain("{{Lang|de|''Angst''|italic=no}} and {{lang|la}}."), "Angst and.")
+        XCTAssertEqual(plain("{{lang|ja|日本語}} text"), "日本語 text")
+    }
+
+    func testNotATypoAndSicJoinTheirArguments() {
+        XCTAssertEqual(plain("a little {{not a typo|english}} on it, {{Not a typo|patt|ern}}"),
+                       "a little english on it, pattern")
+        XCTAssertEqual(plain("{{sic|hte}} {{sic|Irrega|rdless}} {{sic|?|Teh}} {{Sic|?|Ab|out}} {{sic|nolink=y|x}}"),
+                       "hte Irregardless Teh About x")
+        XCTAssertEqual(plain("A {{sic}} B {{sic|?}} C"), "A B C")
+    }
+
+    func testNamedArgumentsAreNotPositional() {
+        XCTAssertEqual(plain("{{lang|fr|italic=yes|bonjour}}"), "bonjour")
+        XCTAssertEqual(plain("{{abbr|title=Ignored|UK|United Kingdom}}"), "UK")
+        XCTAssertEqual(plain("A {{nowrap|style=x}} B"), "A B")
+        // `1=` and `2=` set positional arguments (their values trimmed); a later definition wins.
+        XCTAssertEqual(plain("{{code|1=x = 1}} and {{lang|2= salut |1=fr}} and {{sc|a|1=b}}"), "x = 1 and salut and b")
+        // `|` and `=` inside links and nested templates belong to them.
+        XCTAssertEqual(plain("{{sc|[[a=b|c]]}} {{nowrap|{{x|y=z}}w}}"), "c w")
+    }
+
+    func testKeptTextGoesThroughLinksQuotesAndNestedTemplates() {
+        XCTAssertEqual(plain("the {{sc|[[Lord]]}} God"), "the Lord God")
+        XCTAssertEqual(plain("the {{nowrap|[[Old Testament|OT]] books}}"), "the OT books")
+        XCTAssertEqual(plain("{{nowrap|5 {{sc|kg}}}}"), "5 kg")
+        XCTAssertEqual(plain("{{nowrap|a {{sc|b {{em|c}} d}} e}}"), "a b c d e")
+        XCTAssertEqual(plain("{{lang|{{x}}|bon{{sc|jour}}|{{y}}}}"), "bonjour")
+        XCTAssertEqual(plain("{{nowrap|''{{lang|fr|très}}'' bien}}"), "très bien")
+        XCTAssertEqual(plain("{{sic|{{sc|A}}b|{{sc|c}}}}"), "Abc")
+        XCTAssertEqual(plain("{{lang|2={{sc|b}}|1={{sc|a}}}}"), "b")
+        XCTAssertEqual(plain("{{sic|2={{sc|b}}|1={{sc|a}}}}"), "ab")
+    }
+
+    func testRemovedTemplatesNextToKeptOnes() {
+        XCTAssertEqual(plain("The {{sc|Lord}}{{efn|A note}} said {{cn}}."), "The Lord said.")
+        XCTAssertEqual(plain("{{cn}}{{nowrap|Denis Howe}} wrote"), "Denis Howe wrote")
+        XCTAssertEqual(plain("{{nowrap|5 km{{efn|about}}}} away"), "5 km away")
+        XCTAssertEqual(plain("{{math|x + y}} and {{nowrap|{{math|z}}}} gone"), "and gone")
+        XCTAssertEqual(plain("{{Infobox|name={{sc|Lord}}}}Text"), "Text")
+        XCTAssertEqual(plain("{{lang|fr|{{cn}}}} x ({{sc|{{IPA|y}}}})"), "x")
+    }
+
+    func testUnbalancedKeptTemplatesAreRemovedAsBefore() {
+        XCTAssertEqual(plain("A {{sc|[[Lord}} B"), "A B")
+        XCTAssertEqual(plain("A {{sc|Lord]]}} B"), "A B")
+        XCTAssertEqual(plain("A {{sc|Lord B"), "A {{sc|Lord B")
+        XCTAssertEqual(plain("A {{sc|Lord}}}} B"), "A Lord}} B")
+        XCTAssertEqual(plain("A {{sc}} {{sc|}} {{lang|fr}} {{{sc|x}}} B"), "A B")
+        XCTAssertEqual(plain("A {{sc|x {{b}} C"), "A {{sc|x C")
+    }
+
     // MARK: Tables
 
     func testTableWithLinksInsideIsRemoved() {
@@ -420,7 +495,8 @@ final class WikitextTests: XCTestCase {
             ("<!--", "comment openers"), ("{|\nx\n", "table openers"), ("[http://x ", "external link openers"),
             ("'''''", "quotes"), ("&#x", "entity openers"), ("(", "parentheses"), ("{{{", "parameter openers"),
             ("[[File:x|", "file openers"), ("}}", "closers"), ("]]", "link closers"), ("=", "equals"),
-            ("{{x}})", "removal and parentheses"),
+            ("{{x}})", "removal and parentheses"), ("{{sc|", "kept template openers"),
+            ("{{sc|[[a|", "links in kept template openers"), ("{{sic|?|a|2=b}}", "kept templates"),
         ]
         for (unit, name) in patterns {
             assertFast(String(repeating: unit, count: n), name)
@@ -428,6 +504,11 @@ final class WikitextTests: XCTestCase {
         // Deeply nested but balanced constructs.
         assertFast(String(repeating: "{{a|", count: n) + String(repeating: "}}", count: n), "nested templates")
         assertFast(String(repeating: "[[a|", count: n) + String(repeating: "]]", count: n), "nested links")
+        XCTAssertEqual(assertFast(String(repeating: "{{sc|a", count: n) + String(repeating: "}}", count: n),
+                                  "nested kept templates"), String(repeating: "a", count: n))
+        XCTAssertEqual(assertFast(String(repeating: "{{lang|{{x}}|a", count: n)
+                                      + String(repeating: "|{{y}}}}", count: n),
+                                  "nested kept templates with removed ones"), String(repeating: "a", count: n))
         assertFast(String(repeating: "{|\n", count: n) + String(repeating: "|}\n", count: n), "nested tables")
     }
 }
