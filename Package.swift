@@ -18,7 +18,6 @@ let package = Package(
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "5.0.1"),
-        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.0"),
     ],
     targets: [
         // System libraries (C shims). Only one Swift module imports each of them.
@@ -28,12 +27,15 @@ let package = Package(
                        providers: [.apt(["zlib1g-dev"]), .brew(["zlib"])]),
         .systemLibrary(name: "CLibXML2", pkgConfig: "libxml-2.0",
                        providers: [.apt(["libxml2-dev"]), .brew(["libxml2"])]),
+        // SHA-256 for manifests and dedup comes from OpenSSL's libcrypto (hardware-accelerated, and a clean
+        // build no longer compiles a bundled copy of BoringSSL, which took most of the build time).
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto",
+                       providers: [.apt(["libssl-dev"]), .brew(["openssl"])]),
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas",
                        providers: [.apt(["libopenblas-dev"]), .brew(["openblas"])]),
 
         .target(name: "RepriseCore", dependencies: [
-            "CZstd", "CZlib",
-            .product(name: "Crypto", package: "swift-crypto"),
+            "CZstd", "CZlib", "COpenSSL",
         ], swiftSettings: fast),
         .target(name: "RepriseIngest", dependencies: ["RepriseCore", "CLibXML2"], swiftSettings: fast),
         .target(name: "RepriseTokenizer", dependencies: ["RepriseCore"], swiftSettings: fast),

@@ -1,14 +1,48 @@
-import Crypto
+import COpenSSL
 import Foundation
 
-/// Incremental SHA-256 (swift-crypto), hex output.
+/// Incremental SHA-256 (OpenSSL's libcrypto), hex output.
 public struct SHA256Stream {
-    private var h = Crypto.SHA256()
+    /// Owns the digest context; copied on write, so a copied stream has value semantics.
+    private final class Context {
+        let ctx: OpaquePointer
+        init() {
+            ctx = EVP_MD_CTX_new()
+            EVP_DigestInit_ex(ctx, EVP_sha256(), nil)
+        }
+        init(copying other: Context) {
+            ctx = EVP_MD_CTX_new()
+            EVP_MD_CTX_copy_ex(ctx, other.ctx)
+        }
+        deinit { EVP_MD_CTX_free(ctx) }
+    }
+    private var context = Context()
     public init() {}
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) { h.update(bufferPointer: bytes) }
-    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { h.update(bufferPointer: $0) } }
-    public mutating func update(_ string: String) { update(Array(string.utf8)) }
-    public func finalizeHex() -> String { h.finalize().map { String(format: "%02x", $0) }.joined() }
+    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+        if !isKnownUniquelyReferenced(&context) { context = Context(copying: context) }
+        if bytes.count > 0 { EVP_DigestUpdate(context.ctx, bytes.baseAddress, bytes.count) }
+    }
+    public mutating func update(_ bytes: [UInt8]) { bytes.withUnsafeBytes { update($0) } }
+    public mutating func update(_ string: String) {
+        var s = string
+        s.withUTF8 { update(UnsafeRawBufferPointer($0)) }
+    }
+    /// The digest of everything so far.
+    public func finalize() -> [UInt8] {
+        // Finalising a copy leaves this stream usable.
+        let done = Context(copying: context)
+        var out = [UInt8](repeating: 0, count: 32)
+        var len: UInt32 = 0
+        EVP_DigestFinal_ex(done.ctx, &out, &len)
+        return out
+    }
+    public func finalizeHex() -> String {
+        let hex: [UInt8] = Array("0123456789abcdef".utf8)
+        var s: [UInt8] = []
+        s.reserveCapacity(64)
+        for b in finalize() { s.append(hex[Int(b >> 4)]); s.append(hex[Int(b & 15)]) }
+        return String(decoding: s, as: UTF8.self)
+    }
 }
 
 public enum Hashing {
@@ -65,7 +99,8 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
 extension Hashing {
     /// Raw SHA-256 digest of a string's UTF-8.
     public static func sha256Bytes(_ string: String) -> [UInt8] {
-        var s = string
-        return s.withUTF8 { Array(Crypto.SHA256.hash(data: UnsafeRawBufferPointer($0))) }
+        var h = SHA256Stream()
+        h.update(string)
+        return h.finalize()
     }
 }

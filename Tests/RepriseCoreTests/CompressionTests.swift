@@ -69,6 +69,18 @@ final class CompressionTests: XCTestCase {
         XCTAssertEqual(try Hashing.sha256Hex(file: path), hash)
     }
 
+    func testSHA256StreamHasValueSemantics() {
+        var a = SHA256Stream()
+        a.update("hel")
+        var b = a
+        b.update("lo")
+        a.update("p")
+        XCTAssertEqual(b.finalizeHex(), Hashing.sha256Hex("hello"))
+        XCTAssertEqual(a.finalizeHex(), Hashing.sha256Hex("help"))
+        XCTAssertEqual(a.finalizeHex(), a.finalizeHex(), "finalising does not consume the stream")
+        XCTAssertEqual(Hashing.sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+    }
+
     func testJSONEscaping() throws {
         var out: [UInt8] = []
         JSONBytes.appendString("a\"b\\c\n\t\u{1}é", to: &out)
