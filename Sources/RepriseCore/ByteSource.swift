@@ -103,3 +103,27 @@ extension ByteSource {
         }
     }
 }
+
+/// A file source that hashes every byte it hands out; `finishHex()` reads whatever the consumer left
+/// unread, so the digest always covers the whole file. Saves a separate hashing pass over each input.
+public final class HashingFileSource: ByteSource {
+    private let file: FileSource
+    private var hasher = SHA256Stream()
+    public var bytesConsumed: Int { file.bytesConsumed }
+    public var path: String { file.path }
+
+    public init(path: String) throws { file = try FileSource(path: path) }
+
+    public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        let n = try file.read(into: buffer)
+        if n > 0 { hasher.update(UnsafeRawBufferPointer(rebasing: buffer[0..<n])) }
+        return n
+    }
+
+    /// SHA-256 (hex) of the whole file.
+    public func finishHex() throws -> String {
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        while try buf.withUnsafeMutableBytes({ try read(into: $0) }) > 0 {}
+        return hasher.finalizeHex()
+    }
+}

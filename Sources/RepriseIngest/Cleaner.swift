@@ -44,30 +44,31 @@ struct Cleaner: Sendable {
             }
             return doc
         }
-        // Extraction.
-        let bytes: [UInt8]
+        // Extraction, then repair (raw bytes only; strings are valid UTF-8) and normalisation.
+        let norm: Normalizer.Result
+        var rawBytes = 0
         switch raw.body {
         case .text(let b):
-            bytes = b
+            norm = Normalizer.normalize(b, nfc: config.nfc)
+            rawBytes = b.count
         case .html(let b):
             do {
                 let page = try HTMLExtractor.extract(b, name: source)
-                bytes = page.text
                 if doc.title == nil { doc.title = page.title }
+                norm = Normalizer.normalize(page.text, nfc: config.nfc)
+                rawBytes = page.text.count
             } catch {
                 doc.dropReason = "html_unparseable"
                 doc.text = String(decoding: b.prefix(droppedPrefixBytes), as: UTF8.self)
                 return doc
             }
         case .wikitext(let s):
-            bytes = Array(Wikitext.plainText(s).utf8)
+            norm = Normalizer.normalize(Wikitext.plainText(s), nfc: config.nfc)
         }
-        // Repair and normalisation.
-        let norm = Normalizer.normalize(bytes, nfc: config.nfc)
         doc.text = norm.text
         doc.invalidSequences = norm.invalidSequences
         doc.controlsRemoved = norm.controlsRemoved
-        if !bytes.isEmpty && Double(norm.invalidBytes) > config.maxInvalidUTF8Fraction * Double(bytes.count) {
+        if rawBytes > 0 && Double(norm.invalidBytes) > config.maxInvalidUTF8Fraction * Double(rawBytes) {
             doc.dropReason = "invalid_utf8"
             return doc
         }

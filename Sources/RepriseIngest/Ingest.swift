@@ -81,16 +81,22 @@ public enum Ingest {
     /// The files the inputs expand to and the identity of their content.
     public static func fingerprint(_ inputs: [String]) throws -> (hash: String, files: [(path: String, bytes: Int, sha256: String)], missing: [String]) {
         let (paths, missing) = InputFiles.expand(inputs)
-        var files: [(String, Int, String)] = []
+        let files = paths.map { ($0, fileSize($0), (try? Hashing.sha256Hex(file: $0)) ?? unreadable) }
+        return (inputHash(files.map { ($0.0, $0.2) }, missing: missing), files, missing)
+    }
+
+    static let unreadable = "unreadable"
+
+    static func fileSize(_ path: String) -> Int {
+        ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
+    }
+
+    /// The manifest's `input_hash`: SHA-256 over `PATH\tSHA256\n` per file, then `PATH\tmissing\n`.
+    static func inputHash(_ files: [(path: String, sha256: String)], missing: [String]) -> String {
         var h = SHA256Stream()
-        for path in paths {
-            let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
-            let sha = (try? Hashing.sha256Hex(file: path)) ?? "unreadable"
-            files.append((path, size ?? 0, sha))
-            h.update("\(path)\t\(sha)\n")
-        }
+        for f in files { h.update("\(f.path)\t\(f.sha256)\n") }
         for m in missing { h.update("\(m)\tmissing\n") }
-        return (h.finalizeHex(), files, missing)
+        return h.finalizeHex()
     }
 
     /// Output files of an ingest directory that a new run replaces.
@@ -113,11 +119,11 @@ public enum Ingest {
         for name in (try fm.contentsOfDirectory(atPath: output)) where isOutputName(name) {
             try fm.removeItem(atPath: output + "/" + name)
         }
-        let print = Progress("ingest", totalBytes: nil, quiet: options.quiet)
-        let (inputHash, files, missing) = try fingerprint(inputs)
+        // Each file is hashed while it is read (see HashingFileSource), not in a separate pass.
+        let (paths, missing) = InputFiles.expand(inputs)
+        let files = paths.map { (path: $0, bytes: fileSize($0)) }
         let totalBytes = files.reduce(0) { $0 + $1.bytes }
         let progress = Progress("ingest", totalBytes: totalBytes, quiet: options.quiet)
-        _ = print
         for m in missing where !options.quiet { logLine("ingest: \(m): no such file or directory") }
 
         // Reader thread: files in order → batches of raw documents.
@@ -131,7 +137,8 @@ public enum Ingest {
             var batchBytes = 0
             var doneBytes = 0
             for file in files {
-                var record = InputRecord(path: file.path, bytes: file.bytes, sha256: file.sha256, status: "ok", documents: 0)
+                var record = InputRecord(path: file.path, bytes: file.bytes, sha256: unreadable, status: "ok", documents: 0)
+                var hashing: HashingFileSource?
                 var recordErrors = 0
                 var source: ByteSource?
                 let sink = ReaderSink(emit: { raw in
@@ -151,7 +158,8 @@ public enum Ingest {
                     if !options.quiet && recordErrors <= 5 { logLine("ingest: \(message)") }
                 })
                 do {
-                    let opened = try InputFiles.open(file.path)
+                    hashing = try HashingFileSource(path: file.path)
+                    let opened = try InputFiles.open(hashing!, path: file.path)
                     source = opened.source
                     record.kind = opened.kind
                     record.compression = opened.compression
@@ -165,6 +173,12 @@ public enum Ingest {
                     record.error = error.oneLine
                     record.status = "failed"
                     if !options.quiet { logLine("ingest: \(error.oneLine)") }
+                }
+                if let h = hashing {
+                    do { record.sha256 = try h.finishHex() } catch {
+                        if record.error == nil { record.error = error.oneLine }
+                        record.status = "failed"
+                    }
                 }
                 if recordErrors > 0 {
                     record.status = "failed"
@@ -226,7 +240,8 @@ public enum Ingest {
         progress.finish(items: counts.read, itemName: "docs", bytes: totalBytes)
 
         let manifest = IngestManifest(
-            config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash,
+            config: config, configHash: try CanonicalJSON.hash(config),
+            inputHash: inputHash(records.value.items.map { ($0.path, $0.sha256) }, missing: missing),
             inputs: records.value.items, missingInputs: missing, counts: counts,
             outputs: try docs.finish(), excluded: try excluded.finish())
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")

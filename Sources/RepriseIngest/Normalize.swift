@@ -22,6 +22,19 @@ public enum Normalizer {
     /// Repairs and normalises raw bytes.
     public static func normalize(bytes: UnsafeRawBufferPointer, nfc: Bool = true) -> Result {
         let (valid, seqs, badBytes) = repairUTF8(bytes)
+        return normalizeValid(valid, nfc: nfc, invalidSequences: seqs, invalidBytes: badBytes)
+    }
+
+    public static func normalize(_ bytes: [UInt8], nfc: Bool = true) -> Result {
+        bytes.withUnsafeBytes { normalize(bytes: $0, nfc: nfc) }
+    }
+
+    /// Normalises a string (already valid UTF-8, so no repair pass).
+    public static func normalize(_ string: String, nfc: Bool = true) -> Result {
+        normalizeValid(string, nfc: nfc, invalidSequences: 0, invalidBytes: 0)
+    }
+
+    private static func normalizeValid(_ valid: String, nfc: Bool, invalidSequences: Int, invalidBytes: Int) -> Result {
         var text = valid
         if nfc && mayNeedNFC(text) {
             // The standard library's own NFC: about 5× faster than Foundation's (measured on 11 MB of
@@ -30,16 +43,7 @@ public enum Normalizer {
         }
         var removed = 0
         let cleaned = cleanWhitespaceAndControls(text, removed: &removed)
-        return Result(text: cleaned, invalidSequences: seqs, invalidBytes: badBytes, controlsRemoved: removed)
-    }
-
-    public static func normalize(_ bytes: [UInt8], nfc: Bool = true) -> Result {
-        bytes.withUnsafeBytes { normalize(bytes: $0, nfc: nfc) }
-    }
-
-    public static func normalize(_ string: String, nfc: Bool = true) -> Result {
-        var s = string
-        return s.withUTF8 { normalize(bytes: UnsafeRawBufferPointer($0), nfc: nfc) }
+        return Result(text: cleaned, invalidSequences: invalidSequences, invalidBytes: invalidBytes, controlsRemoved: removed)
     }
 
     /// False when every scalar is certainly unchanged by NFC: ASCII, U+0080–U+02FF (Latin; combining marks

@@ -45,6 +45,20 @@ final class IngestTests: XCTestCase {
         XCTAssertEqual(near?["duplicate_of"] as? String, s.inputDir + "/text/doc5.txt:0")
     }
 
+    func testInputHashesCoverWholeFilesEvenWhenReadingStoppedEarly() throws {
+        let s = Scratch()
+        try mixedCorpus(s)
+        s.write("big.txt", String(repeating: "long text ", count: 5000))     // dropped as too_long after a prefix
+        s.write("bad.xml", "<mediawiki><page><title>x</title></mediawiki>")  // fails mid-file
+        var c = IngestConfig()
+        c.maxDocBytes = 10_000
+        let m = try s.ingest(config: c)
+        for rec in m.inputs {
+            XCTAssertEqual(rec.sha256, try Hashing.sha256Hex(file: rec.path), rec.path)
+        }
+        XCTAssertEqual(m.inputHash, try Ingest.fingerprint([s.inputDir]).hash)
+    }
+
     func testOutputIsByteIdenticalWhateverTheThreadCount() throws {
         let s = Scratch()
         try mixedCorpus(s)
