@@ -12,6 +12,9 @@ struct CleanedDocument: Sendable {
     var dropReason: String?
     var originalBytes: Int?
     var keys = DedupKeys()
+    /// The output line for a kept document, encoded on the worker thread (the writer thread then only
+    /// copies it), unless dedup drops the document after all.
+    var keptRecord: [UInt8]?
     var invalidSequences = 0
     var controlsRemoved = 0
 }
@@ -103,6 +106,7 @@ struct Cleaner: Sendable {
             }
         }
         if config.dedup.minhash { doc.keys.signature = minHasher.signature(doc.text) }
+        doc.keptRecord = Records.kept(doc)
         return doc
     }
 }

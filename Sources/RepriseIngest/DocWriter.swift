@@ -26,7 +26,9 @@ final class RotatingJSONLWriter {
         if current == nil {
             let name = String(format: "%@-%05d.jsonl.zst", prefix, files.count)
             let writer = try AtomicFileWriter(path: dir + "/" + name)
-            let encoder = ZstdEncoder(level: level, checksum: true) { try writer.write($0) }
+            // One zstd worker thread compresses while this thread goes on; zstd's output does not depend on
+            // the number of workers once it is at least one, so the bytes are the same on every machine.
+            let encoder = ZstdEncoder(level: level, checksum: true, threads: 1) { try writer.write($0) }
             current = (writer, encoder, name)
         }
         try current!.encoder.write(record)

@@ -227,7 +227,7 @@ public enum Ingest {
                     } else {
                         counts.kept += 1
                         counts.keptBytes += doc.text.utf8.count
-                        try docs.write(Records.kept(doc))
+                        try docs.write(doc.keptRecord ?? Records.kept(doc))
                     }
                 }
             } catch {
