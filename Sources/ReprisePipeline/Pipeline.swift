@@ -1,6 +1,7 @@
 import Foundation
 import RepriseCore
 import RepriseIngest
+import RepriseTokenizer
 import Yams
 
 /// Reads a YAML (or JSON) config file into a Decodable type, naming the file in every error.
@@ -43,11 +44,28 @@ public struct PipelineFile: Decodable, Sendable {
 
     public struct Stages: Decodable, Sendable {
         public var ingest: IngestStage?
-        enum CodingKeys: String, CodingKey, CaseIterable { case ingest }
+        public var tokenizer: TokenizerStageConfig?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer }
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
             ingest = try c.decodeIfPresent(IngestStage.self, forKey: .ingest)
+            tokenizer = try c.decodeIfPresent(TokenizerStageConfig.self, forKey: .tokenizer)
+        }
+    }
+
+    /// `stages.tokenizer`: inputs default to the ingest stage's output.
+    public struct TokenizerStageConfig: Decodable, Sendable {
+        public var inputs: [String]?
+        public var output: String
+        public var config: TokenizerConfig
+        enum CodingKeys: String, CodingKey, CaseIterable { case inputs, output, config }
+        public init(from decoder: Decoder) throws {
+            try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            inputs = try c.decodeIfPresent([String].self, forKey: .inputs)
+            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "tokenizer"
+            config = try c.decodeIfPresent(TokenizerConfig.self, forKey: .config) ?? TokenizerConfig()
         }
     }
 
@@ -72,7 +90,13 @@ public struct PipelineFile: Decodable, Sendable {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         workDir = try c.decode(String.self, forKey: .workDir)
         stages = try c.decode(Stages.self, forKey: .stages)
+        if stages.tokenizer != nil && stages.tokenizer?.inputs == nil && stages.ingest == nil {
+            throw RepriseError("stages.tokenizer needs inputs when there is no ingest stage")
+        }
     }
+
+    /// Where a stage writes.
+    public func path(_ output: String) -> String { workDir + "/" + output }
 
     public static func load(_ path: String) throws -> PipelineFile { try ConfigFile.load(PipelineFile.self, from: path) }
 }
@@ -108,7 +132,7 @@ public enum PipelineRunner {
     public static func run(_ pipeline: PipelineFile, options: Options = Options()) throws -> [String] {
         var report: [String] = []
         if let ingest = pipeline.stages.ingest {
-            let output = pipeline.workDir + "/" + ingest.output
+            let output = pipeline.path(ingest.output)
             let state = options.force ? .stale("--force") : try ingestState(ingest, output: output)
             if state == .upToDate {
                 report.append("ingest: up to date (\(output))")
@@ -118,6 +142,18 @@ public enum PipelineRunner {
                 o.quiet = options.quiet
                 let m = try Ingest.run(inputs: ingest.inputs, output: output, config: ingest.config, options: o)
                 report.append("ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs (\(output))")
+            }
+        }
+        if let tok = pipeline.stages.tokenizer {
+            let output = pipeline.path(tok.output)
+            let inputs = tok.inputs ?? [pipeline.path(pipeline.stages.ingest!.output)]
+            let state = options.force ? .stale("--force") : try TokenizerStage.state(inputs: inputs, output: output, config: tok.config)
+            if state == .upToDate {
+                report.append("tokenizer: up to date (\(output))")
+            } else {
+                let m = try TokenizerStage.train(inputs: inputs, output: output, config: tok.config,
+                                                 threads: options.threads, quiet: options.quiet)
+                report.append("tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
             }
         }
         return report

@@ -1,0 +1,200 @@
+import Foundation
+import RepriseCore
+import RepriseIngest
+import RepriseTokenizer
+
+/// Settings of `reprise tokenizer train` and of a pipeline's `tokenizer` stage.
+public struct TokenizerConfig: Codable, Sendable, Equatable {
+    public var vocabSize = 8192
+    public var pattern = SplitPattern.cl100k
+    public var specialTokens = SpecialTokens.defaults
+    /// Documents longer than this many characters are cut (at a character boundary) before counting.
+    public var maxDocChars: Int?
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case vocabSize = "vocab_size", pattern, specialTokens = "special_tokens", maxDocChars = "max_doc_chars"
+    }
+    public init(from decoder: Decoder) throws {
+        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "tokenizer")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TokenizerConfig()
+        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
+        if let p = try c.decodeIfPresent(String.self, forKey: .pattern) {
+            guard let pattern = SplitPattern(rawValue: p) else {
+                throw RepriseError("tokenizer.pattern must be one of \(SplitPattern.allCases.map(\.rawValue).joined(separator: ", ")), not '\(p)'")
+            }
+            self.pattern = pattern
+        }
+        specialTokens = try c.decodeIfPresent([String].self, forKey: .specialTokens) ?? d.specialTokens
+        maxDocChars = try c.decodeIfPresent(Int.self, forKey: .maxDocChars)
+        try validate()
+    }
+
+    public func validate() throws {
+        let minimum = 256 + specialTokens.count
+        if vocabSize < minimum {
+            throw RepriseError("tokenizer.vocab_size must be at least \(minimum) (256 byte tokens + \(specialTokens.count) special tokens)")
+        }
+        if vocabSize > 1 << 22 { throw RepriseError("tokenizer.vocab_size must be at most \(1 << 22)") }
+        if Set(specialTokens).count != specialTokens.count || specialTokens.contains(where: \.isEmpty) {
+            throw RepriseError("tokenizer.special_tokens must be distinct, non-empty strings")
+        }
+        if let m = maxDocChars, m < 1 { throw RepriseError("tokenizer.max_doc_chars must be at least 1") }
+    }
+}
+
+/// `manifest.json` of a tokenizer directory.
+public struct TokenizerManifest: Codable, Sendable, Equatable {
+    public var format = "reprise.tokenizer"
+    public var version = 1
+    public var config: TokenizerConfig
+    public var configHash: String
+    public var inputs: [String]
+    public var inputHash: String
+    /// The split pattern as tiktoken spells it (for `tiktoken.Encoding(pat_str=...)`).
+    public var patternTiktoken: String
+    /// The spelling carried in tokenizer.json, which HuggingFace tokenizers' engine splits the same way.
+    public var patternHuggingFace: String
+    /// Special token → id (ids follow the merges).
+    public var specialTokens: [String: UInt32]
+    public var vocabSize: Int
+    public var merges: Int
+    public var documents: Int
+    public var bytes: Int
+    public var preTokens: UInt64
+    public var distinctPreTokens: Int
+    public var files: [OutputFile]
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, config, inputs, merges, documents, bytes, files
+        case configHash = "config_hash", inputHash = "input_hash", patternTiktoken = "pattern_tiktoken"
+        case patternHuggingFace = "pattern_huggingface", specialTokens = "special_tokens", vocabSize = "vocab_size"
+        case preTokens = "pre_tokens", distinctPreTokens = "distinct_pre_tokens"
+    }
+}
+
+/// A trained tokenizer loaded from its directory: the model, its pre-tokenizer and manifest.
+public struct LoadedTokenizer: Sendable {
+    public var model: BPEModel
+    public var preTokenizer: PreTokenizer
+    public var manifest: TokenizerManifest
+    public var split: PreTokenSplitter {
+        let p = preTokenizer
+        return { p.split($0, $1) }
+    }
+
+    public static func load(_ dir: String) throws -> LoadedTokenizer {
+        let manifestPath = dir + "/manifest.json"
+        guard FileManager.default.fileExists(atPath: manifestPath) else {
+            throw RepriseError("no manifest in \(dir)/: run `reprise tokenizer train ... --output \(dir)` first")
+        }
+        let manifest = try CanonicalJSON.decode(TokenizerManifest.self, from: manifestPath)
+        let model = try TokenizerFiles.readTiktoken(path: dir + "/tokenizer.tiktoken",
+                                                    specialTokens: manifest.config.specialTokens)
+        return LoadedTokenizer(model: model, preTokenizer: PreTokenizer(manifest.config.pattern), manifest: manifest)
+    }
+}
+
+public enum TokenizerStage {
+    /// Inputs are ingest output directories (their documents) or plain text files (one document each).
+    /// Their identity: the ingest manifest's hash, or the file's SHA-256.
+    public static func inputHash(_ inputs: [String]) throws -> String {
+        var h = SHA256Stream()
+        for input in inputs {
+            let sha = FileManager.default.isDirectory(input)
+                ? try IngestOutput.manifestHash(input) : try Hashing.sha256Hex(file: input)
+            h.update("\(input)\t\(sha)\n")
+        }
+        return h.finalizeHex()
+    }
+
+    static func forEachDocument(_ inputs: [String], _ body: ([UInt8]) throws -> Void) throws {
+        for input in inputs {
+            if FileManager.default.isDirectory(input) {
+                try IngestOutput.forEachDocument(input) { _, text in try body(text) }
+            } else {
+                guard let bytes = try FileSource(path: input).readAll() else { continue }
+                try body(bytes)
+            }
+        }
+    }
+
+    /// The first `maxChars` characters of UTF-8 text (a character is a scalar; cut before a lead byte).
+    static func prefix(_ text: [UInt8], maxChars: Int) -> [UInt8] {
+        var chars = 0
+        for (i, b) in text.enumerated() where b & 0xC0 != 0x80 {
+            if chars == maxChars { return Array(text[0..<i]) }
+            chars += 1
+        }
+        return text
+    }
+
+    @discardableResult
+    public static func train(inputs: [String], output: String, config: TokenizerConfig,
+                             threads: Int = defaultThreadCount, quiet: Bool = false) throws -> TokenizerManifest {
+        try config.validate()
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        unlink(output + "/manifest.json")
+        let inputHash = try inputHash(inputs)
+
+        // Count pre-tokens batch by batch: memory holds one batch of text plus the distinct pre-tokens.
+        let preTokenizer = PreTokenizer(config.pattern)
+        let split: PreTokenSplitter = { preTokenizer.split($0, $1) }
+        let counter = PreTokenCounter()
+        let progress = Progress("tokenizer: counting", quiet: quiet)
+        var batch: [[UInt8]] = []
+        var batchBytes = 0, documents = 0, bytes = 0
+        func flush() {
+            counter.add(documents: batch, threads: threads, split: split)
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+            progress.update(items: documents, itemName: "docs", bytes: bytes)
+        }
+        try forEachDocument(inputs) { text in
+            let doc = config.maxDocChars.map { prefix(text, maxChars: $0) } ?? text
+            documents += 1
+            bytes += doc.count
+            batch.append(doc)
+            batchBytes += doc.count
+            if batchBytes >= 64 << 20 { flush() }
+        }
+        flush()
+        progress.finish(items: documents, itemName: "docs", bytes: bytes)
+
+        let merges = Progress("tokenizer: training", quiet: quiet)
+        let target = config.vocabSize - 256 - config.specialTokens.count
+        let model = try BPETrainer.train(counts: counter, vocabSize: config.vocabSize, specialTokens: config.specialTokens) { done in
+            merges.update(items: done, itemName: "merges of \(target)", bytes: 0)
+        }
+        merges.finish(items: model.merges.count, itemName: "merges of \(target)", bytes: 0)
+
+        let json = TokenizerFiles.huggingFaceJSON(model, pattern: config.pattern.huggingFaceRegex)
+        let tiktoken = TokenizerFiles.tiktoken(model)
+        var files: [OutputFile] = []
+        for (name, content) in [("tokenizer.json", json), ("tokenizer.tiktoken", tiktoken)] {
+            let sha = try AtomicFileWriter.write(content, to: output + "/" + name)
+            files.append(OutputFile(file: name, bytes: content.count, sha256: sha, documents: documents))
+        }
+        let manifest = TokenizerManifest(
+            config: config, configHash: try CanonicalJSON.hash(config), inputs: inputs, inputHash: inputHash,
+            patternTiktoken: config.pattern.tiktokenRegex, patternHuggingFace: config.pattern.huggingFaceRegex,
+            specialTokens: model.specials, vocabSize: model.vocabSize, merges: model.merges.count,
+            documents: documents, bytes: bytes, preTokens: counter.totalCount, distinctPreTokens: counter.distinctCount,
+            files: files)
+        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        return manifest
+    }
+
+    public static func state(inputs: [String], output: String, config: TokenizerConfig) throws -> PipelineRunner.StageState {
+        let path = output + "/manifest.json"
+        guard FileManager.default.fileExists(atPath: path) else { return .missing }
+        guard let m = try? CanonicalJSON.decode(TokenizerManifest.self, from: path) else {
+            return .stale("its manifest is unreadable or of another version")
+        }
+        if m.configHash != (try CanonicalJSON.hash(config)) { return .stale("its config changed") }
+        if m.inputHash != (try? inputHash(inputs)) { return .stale("its inputs changed") }
+        return .upToDate
+    }
+}
