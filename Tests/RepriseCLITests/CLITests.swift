@@ -168,6 +168,79 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(missing.stderr.contains("nope.yaml"), missing.stderr)
     }
 
+    /// Copies a few books of the embedded corpus (uncompressed ones) into in/: varied enough text that
+    /// a few hundred merges exist.
+    func copyEmbeddedBooks() throws {
+        let kjv = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Corpora/raw/text/kjv").standardizedFileURL.path
+        for book in ["08-ruth.txt", "31-obadiah.txt", "32-jonah.txt", "56-titus.txt"] {
+            try FileManager.default.copyItem(atPath: kjv + "/" + book, toPath: root + "/in/" + book)
+        }
+    }
+
+    func testTokenizerTrainIsDeterministicAndEncodeDecodeRoundTrips() throws {
+        try copyEmbeddedBooks()
+        write("extra.txt", "Café 日本語 emoji 🎉\r\n\ttabs 1234567 <|endoftext|>")
+        let ingest = try reprise(["ingest", "in", "-o", "clean", "--quiet"])
+        XCTAssertEqual(ingest.status, 0, ingest.stderr)
+        for threads in ["1", "2"] {
+            let r = try reprise(["tokenizer", "train", "clean", "extra.txt", "--vocab-size", "600", "-o", "tok\(threads)",
+                                 "--threads", threads, "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let one = try snapshot("tok1"), two = try snapshot("tok2")
+        XCTAssertEqual(one.keys.sorted(), ["manifest.json", "tokenizer.json", "tokenizer.tiktoken"])
+        XCTAssertTrue(one == two, "same tokenizer files whatever the thread count")
+        let manifest = try JSONSerialization.jsonObject(with: one["manifest.json"]!) as! [String: Any]
+        XCTAssertEqual(manifest["vocab_size"] as? Int, 600)
+        XCTAssertEqual((manifest["special_tokens"] as? [String: Int])?["<|mask|>"], 599)
+
+        let enc = try reprise(["tokenizer", "encode", "--tokenizer", "tok1", "extra.txt"])
+        XCTAssertEqual(enc.status, 0, enc.stderr)
+        let ids = enc.stdout.split(whereSeparator: \.isWhitespace).compactMap { Int($0) }
+        XCTAssertFalse(ids.isEmpty)
+        XCTAssertFalse(ids.contains(597), "special tokens are never produced from text")
+        write("ids.txt", enc.stdout)
+        let dec = try reprise(["tokenizer", "decode", "--tokenizer", "tok1", "ids.txt"])
+        XCTAssertEqual(dec.status, 0, dec.stderr)
+        XCTAssertEqual(Data(dec.stdout.utf8), FileManager.default.contents(atPath: root + "/extra.txt"))
+
+        write("bad-ids.txt", "1 2 99999")
+        let bad = try reprise(["tokenizer", "decode", "--tokenizer", "tok1", "bad-ids.txt"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("bad-ids.txt") && bad.stderr.contains("99999"), bad.stderr)
+        let small = try reprise(["tokenizer", "train", "clean", "--vocab-size", "100", "-o", "x"])
+        XCTAssertNotEqual(small.status, 0)
+        XCTAssertTrue(small.stderr.contains("vocab_size must be at least 259"), small.stderr)
+        let missing = try reprise(["tokenizer", "encode", "--tokenizer", "nowhere", "extra.txt"])
+        XCTAssertTrue(missing.stderr.contains("run `reprise tokenizer train"), missing.stderr)
+    }
+
+    func testRunBuildsTheTokenizerAfterIngestAndCachesIt() throws {
+        try copyEmbeddedBooks()
+        let pipeline = { (vocab: Int) in """
+        work_dir: work
+        stages:
+          ingest:
+            inputs: [in]
+          tokenizer:
+            config: {vocab_size: \(vocab), pattern: gpt2}
+        """ }
+        write("p.yaml", pipeline(400))
+        let first = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("tokenizer: 400 tokens"), first.stdout)
+        let again = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(again.stdout.contains("ingest: up to date") && again.stdout.contains("tokenizer: up to date"), again.stdout)
+        write("p.yaml", pipeline(420))
+        let changed = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(changed.stdout.contains("ingest: up to date") && changed.stdout.contains("tokenizer: 420 tokens"), changed.stdout)
+        write("p.yaml", pipeline(420).replacingOccurrences(of: "gpt2", with: "gpt5"))
+        let bad = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertNotEqual(bad.status, 0)
+        XCTAssertTrue(bad.stderr.contains("p.yaml") && bad.stderr.contains("cl100k, gpt2, o200k"), bad.stderr)
+    }
+
     func testHelpShowsAnExample() throws {
         let r = try reprise(["ingest", "--help"])
         XCTAssertEqual(r.status, 0)
