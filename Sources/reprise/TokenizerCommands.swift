@@ -86,12 +86,21 @@ struct TokenizerEncode: ParsableCommand {
     var tokenizer: String
     @Argument(help: "Input file (default: standard input).")
     var file: String?
+    @Flag(help: "Print `TOKENS BYTES SECONDS` instead of the ids; SECONDS is the time spent encoding (one thread).")
+    var count = false
 
     func run() throws {
         try runReporting {
             let tok = try LoadedTokenizer.load(tokenizer)
-            let ids = tok.model.encode(try readInput(file), split: tok.split)
-            print(ids.map(String.init).joined(separator: " "))
+            let bytes = try readInput(file)
+            let start = DispatchTime.now().uptimeNanoseconds
+            let ids = tok.model.encode(bytes, split: tok.split)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            if count {
+                print("\(ids.count) \(bytes.count) \(seconds)")
+            } else {
+                print(ids.map(String.init).joined(separator: " "))
+            }
         }
     }
 }
