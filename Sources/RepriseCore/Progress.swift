@@ -5,6 +5,7 @@ import Foundation
 public final class Progress: @unchecked Sendable {
     private let label: String
     private let totalBytes: Int?
+    private let totalItems: Int?
     private let start = Date()
     private var last = Date.distantPast
     private let isTTY: Bool
@@ -12,9 +13,11 @@ public final class Progress: @unchecked Sendable {
     private let quiet: Bool
     private let lock = NSLock()
 
-    public init(_ label: String, totalBytes: Int? = nil, quiet: Bool = false) {
+    /// With `totalBytes` (or `totalItems`) the line shows the fraction done and an ETA.
+    public init(_ label: String, totalBytes: Int? = nil, totalItems: Int? = nil, quiet: Bool = false) {
         self.label = label
         self.totalBytes = totalBytes
+        self.totalItems = totalItems
         self.quiet = quiet
         isTTY = isatty(STDERR_FILENO) != 0
         interval = isTTY ? 0.2 : 5
@@ -29,12 +32,14 @@ public final class Progress: @unchecked Sendable {
         last = now
         let elapsed = max(now.timeIntervalSince(start), 1e-6)
         let mb = Double(bytes) / 1e6
-        var line = String(format: "%@: %d %@, %.1f MB, %.1f MB/s, %.0f %@/s",
-                          label, items, itemName, mb, mb / elapsed, Double(items) / elapsed, itemName)
-        if let total = totalBytes, total > 0, bytes > 0 {
-            let frac = min(1, Double(bytes) / Double(total))
-            let eta = elapsed * (1 - frac) / max(frac, 1e-9)
-            line += String(format: ", %.0f%%, ETA %@", frac * 100, Progress.duration(eta))
+        var line = "\(label): \(items) \(itemName)"
+        if bytes > 0 { line += String(format: ", %.1f MB, %.1f MB/s", mb, mb / elapsed) }
+        line += String(format: ", %.0f %@/s", Double(items) / elapsed, itemName)
+        var fraction: Double?
+        if let total = totalBytes, total > 0, bytes > 0 { fraction = Double(bytes) / Double(total) }
+        if let total = totalItems, total > 0, items > 0 { fraction = Double(items) / Double(total) }
+        if let f = fraction.map({ min(1, $0) }), f >= 0.01 {  // an ETA from the first 1% is noise
+            line += String(format: ", %.0f%%, ETA %@", f * 100, Progress.duration(elapsed * (1 - f) / max(f, 1e-9)))
         }
         if isTTY { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
         else { FileHandle.standardError.write(Data((line + "\n").utf8)) }

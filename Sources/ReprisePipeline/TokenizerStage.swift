@@ -163,12 +163,12 @@ public enum TokenizerStage {
         flush()
         progress.finish(items: documents, itemName: "docs", bytes: bytes)
 
-        let merges = Progress("tokenizer: training", quiet: quiet)
         let target = config.vocabSize - 256 - config.specialTokens.count
+        let merges = Progress("tokenizer: training", totalItems: target, quiet: quiet)
         let model = try BPETrainer.train(counts: counter, vocabSize: config.vocabSize, specialTokens: config.specialTokens) { done in
-            merges.update(items: done, itemName: "merges of \(target)", bytes: 0)
+            merges.update(items: done, itemName: "merges", bytes: 0)
         }
-        merges.finish(items: model.merges.count, itemName: "merges of \(target)", bytes: 0)
+        merges.finish(items: model.merges.count, itemName: "merges", bytes: 0)
 
         let json = TokenizerFiles.huggingFaceJSON(model, pattern: config.pattern.huggingFaceRegex)
         let tiktoken = TokenizerFiles.tiktoken(model)
