@@ -51,10 +51,6 @@ public enum InputFiles {
 
     /// Opens a file, undoes its compression (chosen by magic bytes) and decides its kind from its first
     /// bytes, then its extension.
-    public static func open(_ path: String) throws -> (source: ByteSource, kind: InputKind, compression: Compression) {
-        try open(FileSource(path: path), path: path)
-    }
-
     public static func open(_ file: ByteSource, path: String) throws -> (source: ByteSource, kind: InputKind, compression: Compression) {
         let raw = try PeekableSource(file, peek: 4)
         var source: ByteSource = raw
