@@ -1,0 +1,280 @@
+import Foundation
+import RepriseCore
+
+/// Random access to one shard file (layout in FORMAT.md). Opening checks the header, trailer and index
+/// (magic, version, sizes, the index digest and that the frames tile the file); every frame read is
+/// checked by zstd's content checksum and by its decoded size. Any fault is a `RepriseError` naming the
+/// file and, for token data, the frame index: a reader never returns wrong tokens.
+///
+/// Reads use `pread` on one descriptor, so a reader may be shared between threads.
+public final class ShardReader: @unchecked Sendable {
+    public let path: String
+    public let version: Int
+    public let dtype: ShardDType
+    /// Tokens per frame; every frame but the last holds exactly this many.
+    public let frameTokens: Int
+    public let tokenCount: Int
+    public let frames: [ShardFrame]
+    /// Index of the first token of each document, strictly increasing.
+    public let documentStarts: [Int]
+    /// Size of the file in bytes.
+    public let byteSize: Int
+
+    private let fd: Int32
+
+    public init(path: String) throws {
+        self.path = path
+        let fd = open(path, O_RDONLY)
+        if fd < 0 { throw RepriseError("\(path): cannot open shard: \(String(cString: strerror(errno)))") }
+        self.fd = fd
+        do {
+            var st = stat()
+            guard fstat(fd, &st) == 0 else {
+                throw RepriseError("\(path): cannot stat: \(String(cString: strerror(errno)))")
+            }
+            let size = Int(st.st_size)
+            byteSize = size
+
+            // Header.
+            guard size >= ShardFormat.headerFrameSize else {
+                throw RepriseError("\(path): \(size) bytes is too small for a shard header: not a Reprise shard, or truncated")
+            }
+            let h = try Self.pread(fd, path: path, offset: 0, count: ShardFormat.headerFrameSize)
+            guard LE.u32(h, 0) == ShardFormat.headerFrameMagic, Array(h[8..<16]) == ShardFormat.headerMagic else {
+                throw RepriseError("\(path): no shard header at byte 0: not a Reprise shard")
+            }
+            guard LE.u32(h, 4) == UInt32(ShardFormat.headerPayloadSize) else {
+                throw RepriseError("\(path): shard header at byte 0 has payload size \(LE.u32(h, 4)), expected \(ShardFormat.headerPayloadSize)")
+            }
+            let v = LE.u32(h, 16)
+            guard v == ShardFormat.version else {
+                throw RepriseError("\(path): shard format version \(v), this build reads version \(ShardFormat.version): repack with this version of reprise")
+            }
+            version = Int(v)
+            guard let dt = ShardDType(rawValue: LE.u32(h, 20)) else {
+                throw RepriseError("\(path): header at byte 20 gives token width \(LE.u32(h, 20)); expected 2 (uint16) or 4 (uint32)")
+            }
+            dtype = dt
+            let ft = Int(LE.u32(h, 24))
+            guard ft > 0 else { throw RepriseError("\(path): header at byte 24 gives 0 tokens per frame") }
+            frameTokens = ft
+
+            // Trailer.
+            let trailerOffset = size - ShardFormat.trailerFrameSize
+            var trailer: [UInt8] = []
+            if trailerOffset >= ShardFormat.headerFrameSize {
+                trailer = try Self.pread(fd, path: path, offset: trailerOffset, count: ShardFormat.trailerFrameSize)
+            }
+            guard trailer.count == ShardFormat.trailerFrameSize,
+                  LE.u32(trailer, 0) == ShardFormat.trailerFrameMagic,
+                  LE.u32(trailer, 4) == UInt32(ShardFormat.trailerPayloadSize),
+                  Array(trailer[8..<16]) == ShardFormat.trailerMagic
+            else {
+                throw Self.diagnoseMissingTrailer(path: path, size: size, dtype: dt, frameTokens: ft)
+            }
+            let indexOffset64 = LE.u64(trailer, 16), indexSize64 = LE.u64(trailer, 24)
+            guard indexOffset64 >= UInt64(ShardFormat.headerFrameSize), indexSize64 >= 8,
+                  indexOffset64 <= UInt64(trailerOffset), indexOffset64 + indexSize64 == UInt64(trailerOffset)
+            else {
+                throw RepriseError("\(path): trailer at byte \(trailerOffset) points to an index at \(indexOffset64) of \(indexSize64) bytes, which does not end where the trailer starts: shard damaged")
+            }
+            let indexOffset = Int(indexOffset64), indexSize = Int(indexSize64)
+
+            // Index.
+            let idx = try Self.pread(fd, path: path, offset: indexOffset, count: indexSize)
+            let payloadSize = indexSize - 8
+            guard LE.u32(idx, 0) == ShardFormat.indexFrameMagic, Int(LE.u32(idx, 4)) == payloadSize,
+                  payloadSize >= ShardFormat.indexFixedSize + ShardFormat.indexDigestSize,
+                  Array(idx[8..<16]) == ShardFormat.indexMagic
+            else {
+                throw RepriseError("\(path): no valid index frame at byte \(indexOffset): shard damaged")
+            }
+            let body = Array(idx[8..<(indexSize - ShardFormat.indexDigestSize)])
+            var digest = SHA256Stream()
+            digest.update(body)
+            guard digest.finalize() == Array(idx[(indexSize - ShardFormat.indexDigestSize)...]) else {
+                throw RepriseError("\(path): index at byte \(indexOffset) fails its SHA-256 check: shard damaged")
+            }
+            let tc = LE.u64(body, 8), fc = LE.u64(body, 16), dc = LE.u64(body, 24)
+            let entries = UInt64(body.count - ShardFormat.indexFixedSize)
+            guard fc <= entries / UInt64(ShardFormat.indexFrameEntrySize), dc <= entries / 8,
+                  fc * UInt64(ShardFormat.indexFrameEntrySize) + dc * 8 == entries
+            else {
+                throw RepriseError("\(path): index at byte \(indexOffset) claims \(fc) frames and \(dc) documents, which do not match its size of \(payloadSize) bytes")
+            }
+            tokenCount = Int(tc)
+
+            // Frames must tile the bytes between header and index, and the tokens 0..<tokenCount.
+            var frames: [ShardFrame] = []
+            frames.reserveCapacity(Int(fc))
+            var expectOffset = ShardFormat.headerFrameSize, expectToken = 0
+            for i in 0..<Int(fc) {
+                let at = ShardFormat.indexFixedSize + i * ShardFormat.indexFrameEntrySize
+                let f = ShardFrame(offset: Int(clamping: LE.u64(body, at)), compressedSize: Int(clamping: LE.u64(body, at + 8)),
+                                   firstToken: Int(clamping: LE.u64(body, at + 16)), tokenCount: Int(clamping: LE.u64(body, at + 24)))
+                let isLast = i == Int(fc) - 1
+                guard f.offset == expectOffset, f.compressedSize > 0, f.compressedSize <= indexOffset - f.offset,
+                      f.firstToken == expectToken,
+                      isLast ? (f.tokenCount > 0 && f.tokenCount <= ft) : f.tokenCount == ft
+                else {
+                    throw RepriseError("\(path): index entry for frame \(i) (offset \(f.offset), \(f.compressedSize) bytes, tokens \(f.firstToken)+\(f.tokenCount)) is inconsistent: shard damaged")
+                }
+                frames.append(f)
+                expectOffset += f.compressedSize
+                expectToken += f.tokenCount
+            }
+            guard expectOffset == indexOffset, expectToken == tokenCount else {
+                throw RepriseError("\(path): index frames cover bytes up to \(expectOffset) and \(expectToken) tokens; the index is at byte \(indexOffset) and claims \(tokenCount) tokens: shard damaged")
+            }
+            self.frames = frames
+
+            var starts: [Int] = []
+            starts.reserveCapacity(Int(dc))
+            let startsAt = ShardFormat.indexFixedSize + Int(fc) * ShardFormat.indexFrameEntrySize
+            for j in 0..<Int(dc) {
+                let s = Int(clamping: LE.u64(body, startsAt + 8 * j))
+                guard s < tokenCount, starts.last.map({ s > $0 }) ?? true else {
+                    throw RepriseError("\(path): document start \(j) (token \(s)) is out of order or past the \(tokenCount) tokens: shard damaged")
+                }
+                starts.append(s)
+            }
+            documentStarts = starts
+        } catch {
+            close(fd)
+            throw error
+        }
+    }
+
+    deinit { close(fd) }
+
+    public var frameCount: Int { frames.count }
+
+    /// The tokens `range` (indices within this shard), decompressing only the frames it spans.
+    public func tokens(in range: Range<Int>) throws -> [UInt32] {
+        guard range.lowerBound >= 0, range.upperBound <= tokenCount else {
+            throw RepriseError("\(path): tokens \(range.lowerBound)..<\(range.upperBound) are outside the shard's \(tokenCount) tokens")
+        }
+        if range.isEmpty { return [] }
+        var out: [UInt32] = []
+        out.reserveCapacity(range.count)
+        for i in (range.lowerBound / frameTokens)...((range.upperBound - 1) / frameTokens) {
+            let f = frames[i]
+            let lo = max(range.lowerBound, f.firstToken) - f.firstToken
+            let hi = min(range.upperBound, f.firstToken + f.tokenCount) - f.firstToken
+            let bytes = try frameBytes(i)
+            Self.decodeTokens(bytes, dtype: dtype, range: lo..<hi, into: &out)
+        }
+        return out
+    }
+
+    /// All tokens of frame `index`.
+    public func tokens(inFrame index: Int) throws -> [UInt32] {
+        precondition(index >= 0 && index < frames.count, "frame index out of range")
+        var out: [UInt32] = []
+        out.reserveCapacity(frames[index].tokenCount)
+        Self.decodeTokens(try frameBytes(index), dtype: dtype, range: 0..<frames[index].tokenCount, into: &out)
+        return out
+    }
+
+    /// The decompressed little-endian bytes of frame `index`, checked (zstd checksum, decoded size).
+    public func frameBytes(_ index: Int) throws -> [UInt8] {
+        let f = frames[index]
+        let what = "\(path): frame \(index) of \(frames.count) (tokens \(f.firstToken)..<\(f.firstToken + f.tokenCount), bytes \(f.offset)..<\(f.offset + f.compressedSize))"
+        let compressed: [UInt8]
+        do {
+            compressed = try Self.pread(fd, path: path, offset: f.offset, count: f.compressedSize)
+        } catch {
+            throw RepriseError("\(what): cannot read: \(error.oneLine)")
+        }
+        guard compressed.count >= 4, Array(compressed[0..<4]) == Zstd.magic else {
+            throw RepriseError("\(what): does not start with a zstd frame magic: shard damaged")
+        }
+        let decoded: [UInt8]
+        do {
+            decoded = try Zstd.decompress(compressed, name: "frame \(index)")
+        } catch {
+            throw RepriseError("\(what) fails its check: \(error.oneLine)")
+        }
+        let expected = f.tokenCount * dtype.byteWidth
+        guard decoded.count == expected else {
+            throw RepriseError("\(what) decodes to \(decoded.count) bytes, expected \(expected): shard damaged")
+        }
+        return decoded
+    }
+
+    /// Decompresses and checks every frame; throws on the first fault.
+    public func verifyFrames() throws {
+        for i in frames.indices { _ = try frameBytes(i) }
+    }
+
+    /// Opens `path` and checks its structure and every frame; returns its counts and SHA-256.
+    @discardableResult
+    public static func verify(path: String) throws -> ShardSummary {
+        let reader = try ShardReader(path: path)
+        try reader.verifyFrames()
+        return ShardSummary(path: path, dtype: reader.dtype, tokenCount: reader.tokenCount,
+                            frameCount: reader.frames.count, documentCount: reader.documentStarts.count,
+                            byteSize: reader.byteSize, sha256: try Hashing.sha256Hex(file: path))
+    }
+
+    // MARK: - Internals
+
+    private static func decodeTokens(_ bytes: [UInt8], dtype: ShardDType, range: Range<Int>, into out: inout [UInt32]) {
+        bytes.withUnsafeBytes { raw in
+            switch dtype {
+            case .uint16:
+                for t in range {
+                    out.append(UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))))
+                }
+            case .uint32:
+                for t in range {
+                    out.append(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)))
+                }
+            }
+        }
+    }
+
+    /// Reads exactly `count` bytes at `offset`; a short read means the file is shorter than its index says.
+    private static func pread(_ fd: Int32, path: String, offset: Int, count: Int) throws -> [UInt8] {
+        var buf = [UInt8](repeating: 0, count: count)
+        var done = 0
+        try buf.withUnsafeMutableBytes { raw in
+            while done < count {
+                let n = Foundation.pread(fd, raw.baseAddress! + done, count - done, off_t(offset + done))
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw RepriseError("\(path): read failed at byte \(offset + done): \(String(cString: strerror(errno)))")
+                }
+                if n == 0 {
+                    throw RepriseError("\(path): file ends at byte \(offset + done), expected \(count) bytes at \(offset): truncated")
+                }
+                done += n
+            }
+        }
+        return buf
+    }
+
+    /// Without a trailer the index cannot be found; decode the stream from the start to say how far the
+    /// token data goes, so the error still names the frame where the file breaks off.
+    private static func diagnoseMissingTrailer(path: String, size: Int, dtype: ShardDType, frameTokens: Int) -> RepriseError {
+        let frameBytes = frameTokens * dtype.byteWidth
+        var decoded = 0
+        var failure: String?
+        do {
+            let decoder = ZstdDecoder(try FileSource(path: path), name: "token data")
+            var buf = [UInt8](repeating: 0, count: 1 << 16)
+            while true {
+                let n = try buf.withUnsafeMutableBytes { try decoder.read(into: $0) }
+                if n == 0 { break }
+                decoded += n
+            }
+        } catch {
+            failure = error.oneLine
+        }
+        let whole = decoded / frameBytes
+        if let failure {
+            return RepriseError("\(path): truncated or damaged: no trailer at the end of its \(size) bytes, and the data breaks off in frame \(whole) after \(whole) whole frames (\(failure)); rerun `reprise pack`")
+        }
+        return RepriseError("\(path): truncated: no trailer at the end of its \(size) bytes; \(whole) whole frames decode (the next would be frame \(whole)) but the index is missing; rerun `reprise pack`")
+    }
+}
