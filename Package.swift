@@ -43,7 +43,7 @@ let package = Package(
         .target(name: "RepriseTokenizer", dependencies: ["RepriseCore"], exclude: ["FORMAT.md"], swiftSettings: fast),
         .target(name: "RepriseShards", dependencies: ["RepriseCore"], exclude: ["FORMAT.md"], swiftSettings: fast),
         .target(name: "ReprisePipeline", dependencies: [
-            "RepriseCore", "RepriseIngest", "RepriseTokenizer",
+            "RepriseCore", "RepriseIngest", "RepriseTokenizer", "RepriseShards",
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "reprise", dependencies: [
@@ -58,6 +58,6 @@ let package = Package(
         .testTarget(name: "RepriseTokenizerTests", dependencies: ["RepriseTokenizer", "RepriseCore"],
                     exclude: ["Fixtures"]),
         // Runs the real `reprise` binary (built by `swift build`, which Tools/test runs first).
-        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore"]),
+        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore", "ReprisePipeline"]),
     ]
 )

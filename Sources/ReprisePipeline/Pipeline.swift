@@ -45,12 +45,27 @@ public struct PipelineFile: Decodable, Sendable {
     public struct Stages: Decodable, Sendable {
         public var ingest: IngestStage?
         public var tokenizer: TokenizerStageConfig?
-        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer }
+        public var pack: PackStageConfig?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack }
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
             ingest = try c.decodeIfPresent(IngestStage.self, forKey: .ingest)
             tokenizer = try c.decodeIfPresent(TokenizerStageConfig.self, forKey: .tokenizer)
+            pack = try c.decodeIfPresent(PackStageConfig.self, forKey: .pack)
+        }
+    }
+
+    /// `stages.pack`: packs the ingest output with the tokenizer stage's tokenizer.
+    public struct PackStageConfig: Decodable, Sendable {
+        public var output: String
+        public var config: PackConfig
+        enum CodingKeys: String, CodingKey, CaseIterable { case output, config }
+        public init(from decoder: Decoder) throws {
+            try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "shards"
+            config = try c.decodeIfPresent(PackConfig.self, forKey: .config) ?? PackConfig()
         }
     }
 
@@ -92,6 +107,9 @@ public struct PipelineFile: Decodable, Sendable {
         stages = try c.decode(Stages.self, forKey: .stages)
         if stages.tokenizer != nil && stages.tokenizer?.inputs == nil && stages.ingest == nil {
             throw RepriseError("stages.tokenizer needs inputs when there is no ingest stage")
+        }
+        if stages.pack != nil && (stages.ingest == nil || stages.tokenizer == nil) {
+            throw RepriseError("stages.pack needs an ingest and a tokenizer stage")
         }
     }
 
@@ -154,6 +172,18 @@ public enum PipelineRunner {
                 let m = try TokenizerStage.train(inputs: inputs, output: output, config: tok.config,
                                                  threads: options.threads, quiet: options.quiet)
                 report.append("tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
+            }
+        }
+        if let pack = pipeline.stages.pack, let ingest = pipeline.stages.ingest, let tok = pipeline.stages.tokenizer {
+            let output = pipeline.path(pack.output)
+            let docs = pipeline.path(ingest.output), tokenizer = pipeline.path(tok.output)
+            let state = options.force ? .stale("--force") : try PackStage.state(docs: docs, tokenizer: tokenizer, output: output, config: pack.config)
+            if state == .upToDate {
+                report.append("pack: up to date (\(output))")
+            } else {
+                let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: pack.config,
+                                           threads: options.threads, quiet: options.quiet)
+                report.append("pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen) (\(output))")
             }
         }
         return report

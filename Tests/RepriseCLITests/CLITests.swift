@@ -241,6 +241,36 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("p.yaml") && bad.stderr.contains("cl100k, gpt2, o200k"), bad.stderr)
     }
 
+    func testPackIsDeterministicVerifiedAndCorruptionIsReported() throws {
+        try copyEmbeddedBooks()
+        XCTAssertEqual(try reprise(["ingest", "in", "-o", "docs", "--quiet", "--config", "cfg.yaml"]).status, 1,
+                       "a missing config file is an error")
+        write("cfg.yaml", "quality: {enabled: false}\n")
+        XCTAssertEqual(try reprise(["ingest", "in", "-o", "docs", "--quiet", "--config", "cfg.yaml"]).status, 0)
+        XCTAssertEqual(try reprise(["tokenizer", "train", "docs", "--vocab-size", "500", "-o", "tok", "--quiet"]).status, 0)
+        for threads in ["1", "2"] {
+            let r = try reprise(["pack", "docs", "--tokenizer", "tok", "-o", "shards\(threads)", "--threads", threads,
+                                 "--val-fraction", "0.5", "--shard-tokens", "3000", "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+        }
+        let one = try snapshot("shards1")
+        XCTAssertTrue(one == (try snapshot("shards2")), "same shards whatever the thread count")
+        XCTAssertTrue(one.keys.contains("train-00000.shard") && one.keys.contains("val-00000.shard"), "\(one.keys.sorted())")
+        let manifest = try JSONSerialization.jsonObject(with: one["manifest.json"]!) as! [String: Any]
+        XCTAssertEqual(manifest["dtype"] as? String, "uint16")
+        let ok = try reprise(["verify", "shards1"])
+        XCTAssertEqual(ok.status, 0, ok.stderr)
+        XCTAssertTrue(ok.stdout.contains("all frames and hashes verified"), ok.stdout)
+        // Flip one byte in the middle of a shard.
+        let path = root + "/shards1/train-00000.shard"
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        bytes[bytes.count / 2] ^= 0x5A
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let bad = try reprise(["verify", "shards1"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("train-00000.shard"), bad.stderr)
+    }
+
     func testHelpShowsAnExample() throws {
         let r = try reprise(["ingest", "--help"])
         XCTAssertEqual(r.status, 0)

@@ -1,0 +1,75 @@
+import ArgumentParser
+import Foundation
+import RepriseCore
+import ReprisePipeline
+
+struct PackCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pack",
+        abstract: "Encode an ingest output once into zstd-compressed, indexed, checksummed token shards.",
+        discussion: """
+        Documents are joined with <|endoftext|> and assigned to train or validation by a stable hash of \
+        their id. SHARDS receives train-NNNNN.shard, val-NNNNN.shard and manifest.json; the shard format is \
+        in Sources/RepriseShards/FORMAT.md.
+
+        Example: reprise pack .build-runs/default/ingest --tokenizer .build-runs/default/tokenizer --output /tmp/shards
+        """)
+
+    @Argument(help: "Ingest output directory.")
+    var docs: String
+    @Option(help: "Tokenizer directory.")
+    var tokenizer: String
+    @Option(name: .shortAndLong, help: "Output directory.")
+    var output: String
+    @Option(help: "Sequence length (windows over the packed stream).")
+    var seqLen = 256
+    @Option(help: "Fraction of documents for validation.")
+    var valFraction = 0.01
+    @Option(help: "Close a shard at the first document boundary after this many tokens.")
+    var shardTokens = 1 << 24
+    @Option(help: "zstd level of the token frames.")
+    var zstdLevel = 3
+    @Option(help: "Worker threads (default: all cores).")
+    var threads = defaultThreadCount
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func makeConfig() throws -> PackConfig {
+        var c = PackConfig()
+        c.seqLen = seqLen; c.valFraction = valFraction; c.shardTokens = shardTokens; c.zstdLevel = zstdLevel
+        do { try c.validate() } catch { throw ValidationError(error.oneLine) }
+        return c
+    }
+
+    func validate() throws {
+        _ = try makeConfig()
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: try makeConfig(),
+                                       threads: threads, quiet: quiet)
+            print("packed \(m.train.documents + m.val.documents) documents: train \(m.train.tokens) tokens in \(m.train.shards.count) shards, validation \(m.val.tokens) tokens; \(m.dtype); output in \(output)")
+        }
+    }
+}
+
+struct VerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every shard's hash and every frame's checksum and size; non-zero exit on any fault.",
+        discussion: "Example: reprise verify /tmp/shards")
+
+    @Argument(help: "Shards directory (output of `reprise pack`).")
+    var shards: String
+
+    func run() throws {
+        try runReporting {
+            let (faults, summary) = try PackStage.verify(shards)
+            for f in faults { logLine("fault: \(f)") }
+            print(summary)
+            if !faults.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
