@@ -58,6 +58,6 @@ let package = Package(
         .testTarget(name: "RepriseTokenizerTests", dependencies: ["RepriseTokenizer", "RepriseCore"],
                     exclude: ["Fixtures"]),
         // Runs the real `reprise` binary (built by `swift build`, which Tools/test runs first).
-        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore", "ReprisePipeline"]),
+        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore", "ReprisePipeline", "RepriseShards"]),
     ]
 )

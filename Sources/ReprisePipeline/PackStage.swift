@@ -67,6 +67,9 @@ public struct PackManifest: Codable, Sendable, Equatable {
     public var inputHash: String
     public var ingestManifestSha256: String
     public var tokenizerSha256: String
+    /// The directories the shards were made from, as given (a hint for `reprise inspect`).
+    public var docsDir: String
+    public var tokenizerDir: String
     public var vocabSize: Int
     public var dtype: String
     public var endOfTextId: UInt32
@@ -77,6 +80,7 @@ public struct PackManifest: Codable, Sendable, Equatable {
         case format, version, config, dtype, train, val
         case configHash = "config_hash", inputHash = "input_hash", ingestManifestSha256 = "ingest_manifest_sha256"
         case tokenizerSha256 = "tokenizer_sha256", vocabSize = "vocab_size", endOfTextId = "end_of_text_id"
+        case docsDir = "docs_dir", tokenizerDir = "tokenizer_dir"
     }
 }
 
@@ -178,7 +182,8 @@ public enum PackStage {
         for split in [train, val] { split.summary.sequences = max(0, (split.summary.tokens - 1) / config.seqLen) }
         let manifest = PackManifest(
             config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash,
-            ingestManifestSha256: ingestHash, tokenizerSha256: tokHash, vocabSize: tok.model.vocabSize,
+            ingestManifestSha256: ingestHash, tokenizerSha256: tokHash, docsDir: docs, tokenizerDir: tokenizer,
+            vocabSize: tok.model.vocabSize,
             dtype: dtype == .uint16 ? "uint16" : "uint32", endOfTextId: eot, train: train.summary, val: val.summary)
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
         return manifest
@@ -193,6 +198,28 @@ public enum PackStage {
         if m.configHash != (try CanonicalJSON.hash(config)) { return .stale("its config changed") }
         if m.inputHash != (try? inputHash(docs: docs, tokenizer: tokenizer).0) { return .stale("its inputs changed") }
         return .upToDate
+    }
+
+    /// Training sequence `index` of a dataset: tokens [index·seq_len, (index+1)·seq_len + 1) of the split's
+    /// packed stream (shards in order), read by decompressing only the frames it spans.
+    public static func sequence(_ dir: String, index: Int, split: String = "train") throws -> [UInt32] {
+        let m = try CanonicalJSON.decode(PackManifest.self, from: dir + "/manifest.json")
+        let summary = split == "val" ? m.val : m.train
+        guard index >= 0 && index < summary.sequences else {
+            throw RepriseError("\(dir): sequence \(index) is out of range; the \(split) split has \(summary.sequences) sequences")
+        }
+        var start = index * m.config.seqLen
+        var remaining = m.config.seqLen + 1
+        var out: [UInt32] = []
+        for entry in summary.shards where remaining > 0 {
+            if start >= entry.tokens { start -= entry.tokens; continue }
+            let reader = try ShardReader(path: dir + "/" + entry.file)
+            let end = min(entry.tokens, start + remaining)
+            out += try reader.tokens(in: start..<end)
+            remaining -= end - start
+            start = 0
+        }
+        return out
     }
 
     /// Checks every shard of a dataset against the manifest (size, SHA-256) and every frame (checksum,

@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RepriseCore
 import ReprisePipeline
+import RepriseTokenizer
 
 struct PackCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -70,6 +71,46 @@ struct VerifyCommand: ParsableCommand {
             for f in faults { logLine("fault: \(f)") }
             print(summary)
             if !faults.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
+
+struct InspectCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "inspect",
+        abstract: "Show a dataset's counts, sizes and compression ratio, and optionally decode one sequence.",
+        discussion: "Example: reprise inspect /tmp/shards --sequence 0")
+
+    @Argument(help: "Shards directory (output of `reprise pack`).")
+    var shards: String
+    @Option(help: "Decode this training sequence (0-based).")
+    var sequence: Int?
+    @Option(help: "Split of --sequence: train or val.")
+    var split = "train"
+    @Option(help: "Tokenizer directory for decoding (default: the one recorded in the manifest).")
+    var tokenizer: String?
+
+    func validate() throws {
+        if split != "train" && split != "val" { throw ValidationError("--split must be train or val") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let m = try CanonicalJSON.decode(PackManifest.self, from: shards + "/manifest.json")
+            let width = m.dtype == "uint16" ? 2 : 4
+            for (name, s) in [("train", m.train), ("val", m.val)] {
+                let bytes = s.shards.reduce(0) { $0 + $1.bytes }
+                let ratio = bytes > 0 ? Double(s.tokens * width) / Double(bytes) : 0
+                print(String(format: "%@: %d documents, %d tokens, %d sequences of %d, %d shards, %d bytes, compression %.2fx",
+                             name, s.documents, s.tokens, s.sequences, m.config.seqLen, s.shards.count, bytes, ratio))
+            }
+            print("vocabulary \(m.vocabSize) (\(m.dtype)), <|endoftext|> = \(m.endOfTextId)")
+            if let index = sequence {
+                let ids = try PackStage.sequence(shards, index: index, split: split)
+                let tok = try LoadedTokenizer.load(tokenizer ?? m.tokenizerDir)
+                print("\(split) sequence \(index): \(ids.count) tokens")
+                print(String(decoding: tok.model.decode(ids), as: UTF8.self))
+            }
         }
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import RepriseCore
+import ReprisePipeline
+import RepriseShards
 import XCTest
 
 /// End-to-end tests of the `reprise` binary.
@@ -258,6 +260,21 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(one.keys.contains("train-00000.shard") && one.keys.contains("val-00000.shard"), "\(one.keys.sorted())")
         let manifest = try JSONSerialization.jsonObject(with: one["manifest.json"]!) as! [String: Any]
         XCTAssertEqual(manifest["dtype"] as? String, "uint16")
+        // Sequences are windows over the split's stream, across shard boundaries.
+        var stream: [UInt32] = []
+        for name in one.keys.sorted() where name.hasPrefix("train-") {
+            let r = try ShardReader(path: root + "/shards1/" + name)
+            stream += try r.tokens(in: 0..<r.tokenCount)
+        }
+        let seqLen = 256
+        XCTAssertGreaterThan(stream.count, 2 * 3000, "several train shards")
+        for index in [0, 11, 12, (stream.count - 1) / seqLen - 1] {
+            XCTAssertEqual(try PackStage.sequence(root + "/shards1", index: index),
+                           Array(stream[(index * seqLen)..<(index * seqLen + seqLen + 1)]), "sequence \(index)")
+        }
+        let inspect = try reprise(["inspect", "shards1", "--sequence", "1"])
+        XCTAssertEqual(inspect.status, 0, inspect.stderr)
+        XCTAssertTrue(inspect.stdout.contains("train sequence 1: 257 tokens"), inspect.stdout)
         let ok = try reprise(["verify", "shards1"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("all frames and hashes verified"), ok.stdout)
