@@ -208,18 +208,7 @@ public enum PackStage {
         guard index >= 0 && index < summary.sequences else {
             throw RepriseError("\(dir): sequence \(index) is out of range; the \(split) split has \(summary.sequences) sequences")
         }
-        var start = index * m.config.seqLen
-        var remaining = m.config.seqLen + 1
-        var out: [UInt32] = []
-        for entry in summary.shards where remaining > 0 {
-            if start >= entry.tokens { start -= entry.tokens; continue }
-            let reader = try ShardReader(path: dir + "/" + entry.file)
-            let end = min(entry.tokens, start + remaining)
-            out += try reader.tokens(in: start..<end)
-            remaining -= end - start
-            start = 0
-        }
-        return out
+        return try ShardDataset(paths: summary.shards.map { dir + "/" + $0.file }, seqLen: m.config.seqLen).sequence(index)
     }
 
     /// Checks every shard of a dataset against the manifest (size, SHA-256) and every frame (checksum,
