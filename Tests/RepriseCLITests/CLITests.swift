@@ -288,6 +288,27 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("train-00000.shard"), bad.stderr)
     }
 
+    func testKilledPackRerunEndsWithTheSameBytes() throws {
+        makeCorpus(files: 4, paragraphsPerFile: 600)
+        try copyEmbeddedBooks()
+        XCTAssertEqual(try reprise(["ingest", "in", "-o", "docs", "--quiet"]).status, 0)
+        XCTAssertEqual(try reprise(["tokenizer", "train", "docs", "--vocab-size", "700", "-o", "tok", "--quiet"]).status, 0)
+        let args = ["pack", "docs", "--tokenizer", "tok", "--shard-tokens", "20000", "--quiet", "-o"]
+        let started = Date()
+        XCTAssertEqual(try reprise(args + ["clean"]).status, 0)
+        let duration = Date().timeIntervalSince(started)
+        let expected = try snapshot("clean")
+        XCTAssertGreaterThan(expected.count, 3, "several shards")
+        for fraction in [0.2, 0.5, 0.8] {
+            let p = try launch(args + ["killed"])
+            usleep(useconds_t(duration * fraction * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
+            XCTAssertTrue(try snapshot("killed") == expected, "after a kill at \(fraction) of the run the bytes differ")
+        }
+    }
+
     func testHelpShowsAnExample() throws {
         let r = try reprise(["ingest", "--help"])
         XCTAssertEqual(r.status, 0)
