@@ -190,14 +190,9 @@ public enum PackStage {
     }
 
     public static func state(docs: String, tokenizer: String, output: String, config: PackConfig) throws -> PipelineRunner.StageState {
-        let path = output + "/manifest.json"
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        guard let m = try? CanonicalJSON.decode(PackManifest.self, from: path) else {
-            return .stale("its manifest is unreadable or of another version")
-        }
-        if m.configHash != (try CanonicalJSON.hash(config)) { return .stale("its config changed") }
-        if m.inputHash != (try? inputHash(docs: docs, tokenizer: tokenizer).0) { return .stale("its inputs changed") }
-        return .upToDate
+        try PipelineRunner.stageState(PackManifest.self, output: output, config: config,
+                                      hashes: { ($0.configHash, $0.inputHash) },
+                                      inputHash: { try inputHash(docs: docs, tokenizer: tokenizer).0 })
     }
 
     /// Training sequence `index` of a dataset: tokens [index·seq_len, (index+1)·seq_len + 1) of the split's

@@ -134,15 +134,26 @@ public enum PipelineRunner {
         public init() {}
     }
 
-    public static func ingestState(_ stage: PipelineFile.IngestStage, output: String) throws -> StageState {
+    /// A stage's state from its output manifest: missing, stale (config or inputs changed) or up to date.
+    /// `hashes` reads the manifest's config and input hashes; `inputHash` computes the current inputs' one
+    /// (only when the config matches, since it may read every input).
+    static func stageState<M: Decodable>(_ type: M.Type, output: String, config: some Encodable,
+                                         hashes: (M) -> (config: String, input: String),
+                                         inputHash: () throws -> String) throws -> StageState {
         let manifestPath = output + "/manifest.json"
         guard FileManager.default.fileExists(atPath: manifestPath) else { return .missing }
-        guard let manifest = try? CanonicalJSON.decode(IngestManifest.self, from: manifestPath) else {
+        guard let manifest = try? CanonicalJSON.decode(M.self, from: manifestPath) else {
             return .stale("its manifest is unreadable or of another version")
         }
-        if manifest.configHash != (try CanonicalJSON.hash(stage.config)) { return .stale("its config changed") }
-        if manifest.inputHash != (try Ingest.fingerprint(stage.inputs).hash) { return .stale("its inputs changed") }
+        let recorded = hashes(manifest)
+        if recorded.config != (try CanonicalJSON.hash(config)) { return .stale("its config changed") }
+        if recorded.input != (try? inputHash()) { return .stale("its inputs changed") }
         return .upToDate
+    }
+
+    public static func ingestState(_ stage: PipelineFile.IngestStage, output: String) throws -> StageState {
+        try stageState(IngestManifest.self, output: output, config: stage.config,
+                       hashes: { ($0.configHash, $0.inputHash) }, inputHash: { try Ingest.fingerprint(stage.inputs).hash })
     }
 
     /// Returns one line per stage saying what happened.

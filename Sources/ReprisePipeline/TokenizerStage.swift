@@ -188,13 +188,7 @@ public enum TokenizerStage {
     }
 
     public static func state(inputs: [String], output: String, config: TokenizerConfig) throws -> PipelineRunner.StageState {
-        let path = output + "/manifest.json"
-        guard FileManager.default.fileExists(atPath: path) else { return .missing }
-        guard let m = try? CanonicalJSON.decode(TokenizerManifest.self, from: path) else {
-            return .stale("its manifest is unreadable or of another version")
-        }
-        if m.configHash != (try CanonicalJSON.hash(config)) { return .stale("its config changed") }
-        if m.inputHash != (try? inputHash(inputs)) { return .stale("its inputs changed") }
-        return .upToDate
+        try PipelineRunner.stageState(TokenizerManifest.self, output: output, config: config,
+                                      hashes: { ($0.configHash, $0.inputHash) }, inputHash: { try inputHash(inputs) })
     }
 }
