@@ -278,6 +278,13 @@ final class CLITests: XCTestCase {
         let ok = try reprise(["verify", "shards1"])
         XCTAssertEqual(ok.status, 0, ok.stderr)
         XCTAssertTrue(ok.stdout.contains("all frames and hashes verified"), ok.stdout)
+        // A shard from another dataset (packed with other settings) in place of ours.
+        XCTAssertEqual(try reprise(["pack", "docs", "--tokenizer", "tok", "-o", "other", "--val-fraction", "0.1", "--quiet"]).status, 0)
+        try FileManager.default.removeItem(atPath: root + "/shards2/train-00000.shard")
+        try FileManager.default.copyItem(atPath: root + "/other/train-00000.shard", toPath: root + "/shards2/train-00000.shard")
+        let foreign = try reprise(["verify", "shards2"])
+        XCTAssertEqual(foreign.status, 1)
+        XCTAssertTrue(foreign.stderr.contains("train-00000.shard: SHA-256 differs from the manifest"), foreign.stderr)
         // Flip one byte in the middle of a shard.
         let path = root + "/shards1/train-00000.shard"
         var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
