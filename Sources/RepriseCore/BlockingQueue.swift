@@ -30,6 +30,9 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
         return item
     }
 
+    /// True once `close()` was called (by either side).
+    public var isClosed: Bool { cond.lock(); defer { cond.unlock() }; return closed }
+
     /// No more items will be put; wakes any waiting consumer.
     public func close() {
         cond.lock(); closed = true; cond.broadcast(); cond.unlock()

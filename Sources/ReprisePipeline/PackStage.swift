@@ -4,86 +4,6 @@ import RepriseIngest
 import RepriseShards
 import RepriseTokenizer
 
-/// Settings of `reprise pack` and of a pipeline's `pack` stage.
-public struct PackConfig: Codable, Sendable, Equatable {
-    public var seqLen = 256
-    public var valFraction = 0.01
-    /// A shard is closed at the first document boundary after this many tokens.
-    public var shardTokens = 1 << 24
-    public var frameTokens = ShardFormat.defaultFrameTokens
-    public var zstdLevel = 3
-
-    public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case seqLen = "seq_len", valFraction = "val_fraction", shardTokens = "shard_tokens"
-        case frameTokens = "frame_tokens", zstdLevel = "zstd_level"
-    }
-    public init(from decoder: Decoder) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "pack")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = PackConfig()
-        seqLen = try c.decodeIfPresent(Int.self, forKey: .seqLen) ?? d.seqLen
-        valFraction = try c.decodeIfPresent(Double.self, forKey: .valFraction) ?? d.valFraction
-        shardTokens = try c.decodeIfPresent(Int.self, forKey: .shardTokens) ?? d.shardTokens
-        frameTokens = try c.decodeIfPresent(Int.self, forKey: .frameTokens) ?? d.frameTokens
-        zstdLevel = try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? d.zstdLevel
-        try validate()
-    }
-
-    public func validate() throws {
-        if seqLen < 1 { throw RepriseError("pack.seq_len must be at least 1") }
-        if !(0..<1).contains(valFraction) { throw RepriseError("pack.val_fraction must be in [0, 1)") }
-        if shardTokens < 1 { throw RepriseError("pack.shard_tokens must be at least 1") }
-        if frameTokens < 1 || frameTokens > 1 << 24 { throw RepriseError("pack.frame_tokens must be between 1 and \(1 << 24)") }
-        if !(1...19).contains(zstdLevel) { throw RepriseError("pack.zstd_level must be between 1 and 19") }
-    }
-}
-
-/// One shard as the dataset manifest lists it.
-public struct ShardEntry: Codable, Sendable, Equatable {
-    public var file: String
-    public var tokens: Int
-    public var documents: Int
-    public var bytes: Int
-    public var sha256: String
-}
-
-public struct SplitSummary: Codable, Sendable, Equatable {
-    public var documents = 0
-    public var tokens = 0
-    /// Fixed windows of `seq_len` tokens over the split's packed stream, each with one more token after it
-    /// for the shifted AR targets: ⌊(tokens − 1) / seq_len⌋.
-    public var sequences = 0
-    public var shards: [ShardEntry] = []
-}
-
-/// `manifest.json` of a shards directory.
-public struct PackManifest: Codable, Sendable, Equatable {
-    public var format = "reprise.shards"
-    public var version = 1
-    public var config: PackConfig
-    public var configHash: String
-    /// SHA-256 of the ingest manifest and of the tokenizer's tokenizer.tiktoken and manifest.
-    public var inputHash: String
-    public var ingestManifestSha256: String
-    public var tokenizerSha256: String
-    /// The directories the shards were made from, as given (a hint for `reprise inspect`).
-    public var docsDir: String
-    public var tokenizerDir: String
-    public var vocabSize: Int
-    public var dtype: String
-    public var endOfTextId: UInt32
-    public var train: SplitSummary
-    public var val: SplitSummary
-
-    enum CodingKeys: String, CodingKey {
-        case format, version, config, dtype, train, val
-        case configHash = "config_hash", inputHash = "input_hash", ingestManifestSha256 = "ingest_manifest_sha256"
-        case tokenizerSha256 = "tokenizer_sha256", vocabSize = "vocab_size", endOfTextId = "end_of_text_id"
-        case docsDir = "docs_dir", tokenizerDir = "tokenizer_dir"
-    }
-}
-
 public enum PackStage {
     /// True when a document belongs to the validation split: the first 8 bytes of SHA-256(id), read as a
     /// fraction of 2^64, fall below `fraction`. Depends on the id alone, so the split is stable as the corpus
@@ -198,22 +118,18 @@ public enum PackStage {
     /// Training sequence `index` of a dataset: tokens [index·seq_len, (index+1)·seq_len + 1) of the split's
     /// packed stream (shards in order), read by decompressing only the frames it spans.
     public static func sequence(_ dir: String, index: Int, split: String = "train") throws -> [UInt32] {
-        let m = try CanonicalJSON.decode(PackManifest.self, from: dir + "/manifest.json")
-        let summary = split == "val" ? m.val : m.train
+        let m = try PackManifest.load(dir)
+        let summary = m.split(split)
         guard index >= 0 && index < summary.sequences else {
             throw RepriseError("\(dir): sequence \(index) is out of range; the \(split) split has \(summary.sequences) sequences")
         }
-        return try ShardDataset(paths: summary.shards.map { dir + "/" + $0.file }, seqLen: m.config.seqLen).sequence(index)
+        return try m.dataset(dir, split: split).sequence(index)
     }
 
     /// Checks every shard of a dataset against the manifest (size, SHA-256) and every frame (checksum,
     /// size). Returns one line per fault; empty when all is well.
     public static func verify(_ dir: String) throws -> (faults: [String], summary: String) {
-        let path = dir + "/manifest.json"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw RepriseError("no manifest in \(dir)/: run `reprise pack` first")
-        }
-        let m = try CanonicalJSON.decode(PackManifest.self, from: path)
+        let m = try PackManifest.load(dir)
         var faults: [String] = []
         var tokens = 0, bytes = 0
         for entry in m.train.shards + m.val.shards {

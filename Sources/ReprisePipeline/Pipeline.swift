@@ -1,6 +1,8 @@
 import Foundation
 import RepriseCore
 import RepriseIngest
+import RepriseSchedules
+import RepriseShards
 import RepriseTokenizer
 import Yams
 
@@ -46,13 +48,20 @@ public struct PipelineFile: Decodable, Sendable {
         public var ingest: IngestStage?
         public var tokenizer: TokenizerStageConfig?
         public var pack: PackStageConfig?
-        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack }
+        /// `stages.schedules`: plans by name, each built from the pack stage's shards into
+        /// work_dir/schedules/NAME.
+        public var schedules: [String: ScheduleConfig]?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack, schedules }
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
             ingest = try c.decodeIfPresent(IngestStage.self, forKey: .ingest)
             tokenizer = try c.decodeIfPresent(TokenizerStageConfig.self, forKey: .tokenizer)
             pack = try c.decodeIfPresent(PackStageConfig.self, forKey: .pack)
+            schedules = try c.decodeIfPresent([String: ScheduleConfig].self, forKey: .schedules)
+            for name in (schedules ?? [:]).keys where name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+                throw RepriseError("stages.schedules: '\(name)' is not a usable plan name (letters, digits, - and _ only)")
+            }
         }
     }
 
@@ -111,10 +120,15 @@ public struct PipelineFile: Decodable, Sendable {
         if stages.pack != nil && (stages.ingest == nil || stages.tokenizer == nil) {
             throw RepriseError("stages.pack needs an ingest and a tokenizer stage")
         }
+        if stages.schedules != nil && stages.pack == nil {
+            throw RepriseError("stages.schedules needs a pack stage")
+        }
     }
 
     /// Where a stage writes.
     public func path(_ output: String) -> String { workDir + "/" + output }
+    /// Where the plan named `name` of the schedules stage goes.
+    public func schedulePath(_ name: String) -> String { workDir + "/schedules/" + name }
 
     public static func load(_ path: String) throws -> PipelineFile { try ConfigFile.load(PipelineFile.self, from: path) }
 }
@@ -195,6 +209,20 @@ public enum PipelineRunner {
                 let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: pack.config,
                                            threads: options.threads, quiet: options.quiet)
                 report.append("pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen) (\(output))")
+            }
+        }
+        if let schedules = pipeline.stages.schedules, let pack = pipeline.stages.pack {
+            let shards = pipeline.path(pack.output)
+            for (name, config) in schedules.sorted(by: { $0.key < $1.key }) {
+                let output = pipeline.schedulePath(name)
+                let state = options.force ? .stale("--force") : try ScheduleStage.state(shards: shards, output: output, config: config)
+                if state == .upToDate {
+                    report.append("schedule \(name): up to date (\(output))")
+                } else {
+                    let m = try ScheduleBuilder.build(shards: shards, config: config, output: output,
+                                                      threads: options.threads, quiet: options.quiet)
+                    report.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique (\(output))")
+                }
             }
         }
         return report

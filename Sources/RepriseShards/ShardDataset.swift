@@ -3,8 +3,9 @@ import RepriseCore
 
 /// The shards of one split read as one token stream cut into fixed windows: sequence `i` is tokens
 /// [i·seqLen, (i+1)·seqLen + 1) of the stream (one extra token for shifted AR targets; the diffusion
-/// objective uses the first seqLen). Frames are decompressed on demand and the last one is kept, so reading
-/// sequences in order decompresses each frame once.
+/// objective uses the first seqLen). Frames are decompressed on demand and the `cacheFrames` most recently
+/// used ones are kept, so reading sequences in order, or shuffled within a window of that many frames,
+/// decompresses each frame once.
 ///
 /// One instance is for one thread; `stream` reads ahead on a background thread of its own.
 public final class ShardDataset {
@@ -14,11 +15,20 @@ public final class ShardDataset {
     private let readers: [ShardReader]
     /// Global index of each shard's first token.
     private let shardStarts: [Int]
-    private var cached: (shard: Int, frame: Int, tokens: [UInt32])?
+    public let cacheFrames: Int
+    /// Decompressed frames, most recently used last.
+    private var cache: [(shard: Int, frame: Int, tokens: [UInt32])] = []
+    /// Frames decompressed so far (a measure of how well the read order fits the cache).
+    public private(set) var framesDecompressed = 0
+    /// The first seqLen + 1 tokens of every frame decompressed so far. With frames a multiple of seqLen long,
+    /// the last sequence of a frame needs one token of the next frame; when that frame was read before,
+    /// the head answers without decompressing it again (in a shuffled order this halves the second reads).
+    private var heads: [Int: [UInt32]] = [:]
 
-    public init(paths: [String], seqLen: Int) throws {
-        precondition(seqLen >= 1)
+    public init(paths: [String], seqLen: Int, cacheFrames: Int = 2) throws {
+        precondition(seqLen >= 1 && cacheFrames >= 1)
         self.seqLen = seqLen
+        self.cacheFrames = cacheFrames
         readers = try paths.map { try ShardReader(path: $0) }
         var starts: [Int] = []
         var total = 0
@@ -44,17 +54,34 @@ public final class ShardDataset {
             let local = position - shardStarts[shard]
             let frameIndex = local / reader.frameTokens
             let frame = reader.frames[frameIndex]
-            let tokens: [UInt32]
-            if let c = cached, c.shard == shard, c.frame == frameIndex { tokens = c.tokens } else {
-                tokens = try reader.tokens(inFrame: frameIndex)
-                cached = (shard, frameIndex, tokens)
-            }
             let from = local - frame.firstToken
+            if from == 0, end - position <= seqLen + 1, let head = heads[shard << 32 | frameIndex],
+               head.count >= end - position || head.count == frame.tokenCount {
+                let take = min(head.count, end - position)
+                out += head[0..<take]
+                position += take
+                continue
+            }
+            let tokens = try frameTokens(shard: shard, frame: frameIndex)
             let take = min(tokens.count - from, end - position)
             out += tokens[from..<(from + take)]
             position += take
         }
         return out
+    }
+
+    private func frameTokens(shard: Int, frame: Int) throws -> [UInt32] {
+        if let i = cache.lastIndex(where: { $0.shard == shard && $0.frame == frame }) {
+            let hit = cache[i]
+            if i != cache.count - 1 { cache.remove(at: i); cache.append(hit) }
+            return hit.tokens
+        }
+        let tokens = try readers[shard].tokens(inFrame: frame)
+        framesDecompressed += 1
+        heads[shard << 32 | frame] = Array(tokens.prefix(seqLen + 1))
+        if cache.count == cacheFrames { cache.removeFirst() }
+        cache.append((shard, frame, tokens))
+        return tokens
     }
 
     /// Rank `rank` of `world`'s share of `count` items: disjoint, equal-size contiguous ranges; the last

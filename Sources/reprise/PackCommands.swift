@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import RepriseCore
 import ReprisePipeline
+import RepriseShards
 import RepriseTokenizer
 
 struct PackCommand: ParsableCommand {
@@ -96,7 +97,7 @@ struct InspectCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let m = try CanonicalJSON.decode(PackManifest.self, from: shards + "/manifest.json")
+            let m = try PackManifest.load(shards)
             let width = m.dtype == "uint16" ? 2 : 4
             for (name, s) in [("train", m.train), ("val", m.val)] {
                 let bytes = s.shards.reduce(0) { $0 + $1.bytes }

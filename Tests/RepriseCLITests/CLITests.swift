@@ -321,4 +321,71 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(r.status, 0)
         XCTAssertTrue(r.stdout.contains("Example: reprise ingest"), r.stdout)
     }
+
+    func testRunBuildsSchedulesAndShowDisplaysMaskedText() throws {
+        try copyEmbeddedBooks()
+        let pipeline = { (epochs: Int, noise: String) in """
+        work_dir: work
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}}}
+          tokenizer: {config: {vocab_size: 500}}
+          pack: {config: {seq_len: 64, val_fraction: 0.2}}
+          schedules:
+            ar: {objective: ar, epochs: 2, batch_size: 4, seed: 3}
+            mdlm: {objective: mdlm, epochs: \(epochs), batch_size: 4, seed: 3, noise: \(noise)}
+        """ }
+        write("p.yaml", pipeline(3, "cosine"))
+        let first = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("schedule ar: ar, 2 epochs") && first.stdout.contains("schedule mdlm: mdlm, 3 epochs"), first.stdout)
+        write("p.yaml", pipeline(4, "cosine"))
+        let changed = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(changed.stdout.contains("pack: up to date") && changed.stdout.contains("schedule ar: up to date")
+                      && changed.stdout.contains("schedule mdlm: mdlm, 4 epochs"), changed.stdout)
+        let show = try reprise(["schedule", "show", "work/schedules/mdlm", "--epoch", "3", "--sequence", "2"])
+        XCTAssertEqual(show.status, 0, show.stderr)
+        XCTAssertTrue(show.stdout.contains("seen 3 times before this epoch"), show.stdout)
+        XCTAssertTrue(show.stdout.contains("<|mask|>") && show.stdout.contains("t = "), show.stdout)
+        XCTAssertTrue(show.stdout.contains("4 epochs ×"), show.stdout)
+        let verify = try reprise(["schedule", "verify", "work/schedules/mdlm", "--shards", "work/shards"])
+        XCTAssertEqual(verify.status, 0, verify.stderr)
+        XCTAssertTrue(verify.stdout.contains("4 epoch files, validation plan, noise table: all verified"), verify.stdout)
+        // Damage one epoch file: verify names it.
+        let path = root + "/work/schedules/mdlm/epoch-00002.plan"
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        bytes[bytes.count - 9] ^= 1
+        FileManager.default.createFile(atPath: path, contents: Data(bytes))
+        let bad = try reprise(["schedule", "verify", "work/schedules/mdlm"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("epoch-00002.plan"), bad.stderr)
+        // Wrong settings are named.
+        write("p.yaml", pipeline(4, "sqrt"))
+        let wrong = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(wrong.status, 1)
+        XCTAssertTrue(wrong.stderr.contains("p.yaml") && wrong.stderr.contains("not a masking schedule"), wrong.stderr)
+        let flag = try reprise(["schedule", "work/shards", "--objective", "ar", "--noise", "cosine", "-o", "x"])
+        XCTAssertNotEqual(flag.status, 0)
+        XCTAssertTrue(flag.stderr.contains("--noise must be none"), flag.stderr)
+    }
+
+    func testKilledScheduleBuildRerunEndsWithTheSameBytes() throws {
+        try copyEmbeddedBooks()
+        XCTAssertEqual(try reprise(["ingest", "in", "-o", "docs", "--quiet"]).status, 0)
+        XCTAssertEqual(try reprise(["tokenizer", "train", "docs", "--vocab-size", "400", "-o", "tok", "--quiet"]).status, 0)
+        XCTAssertEqual(try reprise(["pack", "docs", "--tokenizer", "tok", "-o", "shards", "--seq-len", "16", "--quiet"]).status, 0)
+        let args = ["schedule", "shards", "--objective", "mdlm", "--epochs", "400", "--seed", "9", "--quiet", "-o"]
+        let started = Date()
+        XCTAssertEqual(try reprise(args + ["clean"]).status, 0)
+        let duration = Date().timeIntervalSince(started)
+        let expected = try snapshot("clean")
+        XCTAssertEqual(expected.count, 403)
+        for fraction in [0.3, 0.7] {
+            let p = try launch(args + ["killed"])
+            usleep(useconds_t(duration * fraction * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
+            XCTAssertTrue(try snapshot("killed") == expected, "after a kill at \(fraction) of the run the bytes differ")
+        }
+    }
 }

@@ -1,0 +1,145 @@
+import Foundation
+import RepriseCore
+
+/// Every random choice of a plan comes from SplitMix64 (`Hashing.mix64`) keyed by the seed and a counter, so
+/// any (epoch, sequence) can be recomputed on its own, in any order, by any implementation (the Python reader
+/// does the same integer arithmetic). FORMAT.md spells out each derivation.
+public enum PlanRandom {
+    // Domain constants keep the keys of different uses apart ("mask", "vali", "ordr", "time", "tval").
+    static let maskDomain: UInt64 = 0x6D61_736B
+    static let validationDomain: UInt64 = 0x7661_6C69
+    static let orderDomain: UInt64 = 0x6F72_6472
+    static let timeDomain: UInt64 = 0x7469_6D65
+    static let validationTimeDomain: UInt64 = 0x7476_616C
+
+    static func stream(_ seed: UInt64, _ domain: UInt64, _ counter: UInt64) -> SplitMix64 {
+        SplitMix64(seed: Hashing.mix64(Hashing.mix64(seed ^ domain) ^ counter))
+    }
+
+    /// The key of the mask (or Gaussian noise) of training sequence `sequence` in epoch `epoch`.
+    public static func sequenceKey(seed: UInt64, epoch: Int, sequence: Int) -> UInt64 {
+        Hashing.mix64(Hashing.mix64(seed ^ maskDomain) ^ (UInt64(epoch) << 32 | UInt64(sequence)))
+    }
+
+    /// The key of draw `draw` of validation sequence `sequence`.
+    public static func validationKey(seed: UInt64, sequence: Int, draw: Int) -> UInt64 {
+        Hashing.mix64(Hashing.mix64(seed ^ validationDomain) ^ (UInt64(draw) << 32 | UInt64(sequence)))
+    }
+
+    /// The j-th output of SplitMix64 started at `key`: the random bits of token j.
+    @inline(__always)
+    public static func bits(_ key: UInt64, _ j: Int) -> UInt64 {
+        Hashing.mix64(key &+ UInt64(j) &* 0x9E37_79B9_7F4A_7C15)
+    }
+
+    /// A uniform integer in 0..<n (multiply-shift with rejection, so unbiased and the same everywhere).
+    static func below(_ n: Int, _ rng: inout SplitMix64) -> Int {
+        precondition(n > 0)
+        let bound = UInt64(n)
+        let threshold = (0 &- bound) % bound
+        while true {
+            let (high, low) = rng.next().multipliedFullWidth(by: bound)
+            if low >= threshold { return Int(high) }
+        }
+    }
+
+    /// A uniform double in [0, 1) with 53 random bits.
+    static func unit(_ rng: inout SplitMix64) -> Double { Double(rng.next() >> 11) * 0x1p-53 }
+
+    /// Fisher–Yates from the last element down, with `below` as the only source of randomness.
+    static func shuffle<T>(_ a: inout [T], _ rng: inout SplitMix64) {
+        var i = a.count - 1
+        while i > 0 {
+            a.swapAt(i, below(i + 1, &rng))
+            i -= 1
+        }
+    }
+}
+
+/// How a sequence's tokens are masked from its key and the mask threshold of its t.
+public enum Masking: String, Codable, Sendable, CaseIterable {
+    /// Each token masked independently with probability 1 − alpha(t).
+    case bernoulli
+    /// Exactly round((1 − alpha(t))·L) tokens masked (at least one).
+    case exact
+
+    /// Fills `mask[0..<L]` with 1 for masked positions. `threshold` is (1 − alpha(t)) as a fraction of 2^32.
+    /// A row left with no masked token gets the position with the smallest random bits.
+    public func fill(_ mask: UnsafeMutableBufferPointer<UInt8>, key: UInt64, threshold: UInt32) {
+        let n = mask.count
+        guard n > 0 else { return }
+        switch self {
+        case .bernoulli:
+            var any = false
+            var minBits = UInt64.max, minIndex = 0
+            for j in 0..<n {
+                let b = PlanRandom.bits(key, j)
+                let m = UInt32(truncatingIfNeeded: b >> 32) < threshold
+                mask[j] = m ? 1 : 0
+                any = any || m
+                if b < minBits { minBits = b; minIndex = j }
+            }
+            if !any { mask[minIndex] = 1 }
+        case .exact:
+            let k = Masking.exactCount(threshold: threshold, length: n)
+            // The k positions with the smallest (bits, position).
+            var order = (0..<n).map { (PlanRandom.bits(key, $0), $0) }
+            order.sort { $0 < $1 }
+            for j in 0..<n { mask[j] = 0 }
+            for i in 0..<k { mask[order[i].1] = 1 }
+        }
+    }
+
+    /// round(threshold / 2^32 · L), kept within 1...L, in integer arithmetic.
+    public static func exactCount(threshold: UInt32, length: Int) -> Int {
+        let k = Int((UInt64(threshold) * UInt64(length) + (1 << 31)) >> 32)
+        return min(max(k, 1), length)
+    }
+}
+
+public enum GaussianDraw {
+    /// Standard normal values for indices 0..<count from `key` (Box–Muller on the j-th SplitMix64 output:
+    /// its high 32 bits give u1 ∈ (0, 1), its low 32 bits u2 ∈ [0, 1); indices 2j and 2j+1 share output j).
+    public static func fill(_ out: UnsafeMutableBufferPointer<Float>, key: UInt64) {
+        var j = 0
+        while 2 * j < out.count {
+            let b = PlanRandom.bits(key, j)
+            let u1 = (Double(b >> 32) + 0.5) * 0x1p-32
+            let u2 = Double(b & 0xFFFF_FFFF) * 0x1p-32
+            let r = (-2 * log(u1)).squareRoot()
+            out[2 * j] = Float(r * cos(2 * Double.pi * u2))
+            if 2 * j + 1 < out.count { out[2 * j + 1] = Float(r * sin(2 * Double.pi * u2)) }
+            j += 1
+        }
+    }
+}
+
+/// The order of the training sequences in one epoch: every sequence exactly once, shuffled with locality
+/// so that reading stays fast from compressed frames. Sequences are grouped into blocks of
+/// `blockSequences` consecutive sequences (about one frame); the blocks are put in a uniformly random
+/// order, then cut into windows of `windowBlocks` blocks, and the sequences of each window are shuffled
+/// uniformly. A reader that caches `windowBlocks` + 1 frames decompresses each frame about once per epoch.
+public enum EpochOrder {
+    public static func make(sequences n: Int, blockSequences g: Int, windowBlocks w: Int, seed: UInt64,
+                            epoch: Int) -> [UInt32] {
+        precondition(g >= 1 && w >= 1)
+        var rng = PlanRandom.stream(seed, PlanRandom.orderDomain, UInt64(epoch))
+        let blocks = (n + g - 1) / g
+        var blockOrder = Array(0..<blocks)
+        PlanRandom.shuffle(&blockOrder, &rng)
+        var out: [UInt32] = []
+        out.reserveCapacity(n)
+        var window: [UInt32] = []
+        var start = 0
+        while start < blocks {
+            window.removeAll(keepingCapacity: true)
+            for b in blockOrder[start..<min(start + w, blocks)] {
+                for s in (b * g)..<min((b + 1) * g, n) { window.append(UInt32(s)) }
+            }
+            PlanRandom.shuffle(&window, &rng)
+            out += window
+            start += w
+        }
+        return out
+    }
+}

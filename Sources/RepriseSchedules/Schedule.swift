@@ -1,0 +1,321 @@
+import Foundation
+import RepriseCore
+import RepriseShards
+
+/// One plan file as the manifest lists it.
+public struct PlanFileEntry: Codable, Sendable, Equatable {
+    public var file: String
+    public var bytes: Int
+    public var sha256: String
+}
+
+/// What the plan feeds, so that data reuse is explicit.
+public struct ReuseLedger: Codable, Sendable, Equatable {
+    public var epochs: Int
+    public var sequencesPerEpoch: Int
+    public var tokensPerSequence: Int
+    public var tokensPerEpoch: Int
+    /// Distinct training tokens (the split's sequences, each seen once per epoch).
+    public var uniqueTokens: Int
+    /// Tokens the whole plan feeds: epochs × tokens per epoch.
+    public var totalTokens: Int
+    /// Every sequence is seen exactly once per epoch, so this is `epochs` for every sequence.
+    public var repetitionsPerSequence: Int
+    public var batchesPerEpoch: Int
+    public var steps: Int
+    /// Bytes per sequence per epoch before compression (4 for the order, + 2 for t) and on disk.
+    public var planBytesPerSequenceEpoch: Int
+    public var diskBytesPerSequenceEpoch: Double
+
+    enum CodingKeys: String, CodingKey {
+        case epochs, steps
+        case sequencesPerEpoch = "sequences_per_epoch", tokensPerSequence = "tokens_per_sequence"
+        case tokensPerEpoch = "tokens_per_epoch", uniqueTokens = "unique_tokens", totalTokens = "total_tokens"
+        case repetitionsPerSequence = "repetitions_per_sequence", batchesPerEpoch = "batches_per_epoch"
+        case planBytesPerSequenceEpoch = "plan_bytes_per_sequence_epoch"
+        case diskBytesPerSequenceEpoch = "disk_bytes_per_sequence_epoch"
+    }
+}
+
+/// `manifest.json` of a schedule directory.
+public struct ScheduleManifest: Codable, Sendable, Equatable {
+    public var format = "reprise.schedule"
+    public var version = 1
+    public var config: ScheduleConfig
+    public var configHash: String
+    /// SHA-256 of the shards' manifest.json: the plan belongs to exactly that dataset.
+    public var inputHash: String
+    /// The shards directory as given (a hint for `reprise schedule show`).
+    public var shardsDir: String
+    public var seqLen: Int
+    public var trainSequences: Int
+    /// Validation sequences covered by the validation plan (diffusion objectives).
+    public var valSequences: Int
+    /// Sequences per shuffle block (about one frame) and blocks per shuffle window.
+    public var blockSequences: Int
+    public var windowBlocks: Int
+    public var epochFiles: [PlanFileEntry]
+    public var validationFile: PlanFileEntry?
+    public var noiseTableFile: PlanFileEntry?
+    public var ledger: ReuseLedger
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, config, ledger
+        case configHash = "config_hash", inputHash = "input_hash", shardsDir = "shards_dir", seqLen = "seq_len"
+        case trainSequences = "train_sequences", valSequences = "val_sequences"
+        case blockSequences = "block_sequences", windowBlocks = "window_blocks", epochFiles = "epoch_files"
+        case validationFile = "validation_file", noiseTableFile = "noise_table_file"
+    }
+
+    public var batchesPerEpoch: Int { ledger.batchesPerEpoch }
+}
+
+/// The plan of one epoch: the order of the training sequences and, for diffusion, each row's t code.
+public struct EpochPlan: Sendable {
+    public var epoch: Int
+    public var sequences: [UInt32]
+    public var tcodes: [UInt16]
+}
+
+/// The fixed validation plan: `draws` t codes for each of the first `sequences` validation sequences,
+/// row r = sequence r / draws, draw r % draws.
+public struct ValidationPlan: Sendable {
+    public var sequences: Int
+    public var draws: Int
+    public var tcodes: [UInt16]
+}
+
+public enum ScheduleBuilder {
+    /// SHA-256 of the shards manifest: what a schedule depends on.
+    public static func inputHash(shards: String) throws -> String {
+        _ = try PackManifest.load(shards)
+        return try Hashing.sha256Hex(file: shards + "/manifest.json")
+    }
+
+    static func epochFileName(_ e: Int) -> String { String(format: "epoch-%05d.plan", e) }
+
+    /// The plan of epoch `e` (a pure function of the config, the sequence count and the block size).
+    public static func epochPlan(_ e: Int, config: ScheduleConfig, sequences n: Int, blockSequences g: Int) -> EpochPlan {
+        let seed = UInt64(config.seed)
+        let order = EpochOrder.make(sequences: n, blockSequences: g, windowBlocks: config.shuffleWindow,
+                                    seed: seed, epoch: e)
+        var codes: [UInt16] = []
+        if config.objective.isDiffusion {
+            codes.reserveCapacity(n)
+            var rng = PlanRandom.stream(seed, PlanRandom.timeDomain, UInt64(e))
+            var start = 0
+            while start < n {
+                let rows = min(config.batchSize, n - start)
+                codes += drawCodes(rows, config.tSampling, &rng)
+                start += rows
+            }
+        }
+        return EpochPlan(epoch: e, sequences: order, tcodes: codes)
+    }
+
+    /// `rows` values of u as t codes: iid, or one per stratum with strata assigned to rows at random.
+    static func drawCodes(_ rows: Int, _ sampling: TimeSampling, _ rng: inout SplitMix64) -> [UInt16] {
+        switch sampling {
+        case .iid: return (0..<rows).map { _ in NoiseTable.code(PlanRandom.unit(&rng)) }
+        case .stratified:
+            var strata = Array(0..<rows)
+            PlanRandom.shuffle(&strata, &rng)
+            return strata.map { NoiseTable.code((Double($0) + PlanRandom.unit(&rng)) / Double(rows)) }
+        }
+    }
+
+    public static func validationPlan(config: ScheduleConfig, sequences: Int) -> ValidationPlan {
+        var codes: [UInt16] = []
+        codes.reserveCapacity(sequences * config.valDraws)
+        for v in 0..<sequences {
+            var rng = PlanRandom.stream(UInt64(config.valSeed), PlanRandom.validationTimeDomain, UInt64(v))
+            codes += drawCodes(config.valDraws, .stratified, &rng)
+        }
+        return ValidationPlan(sequences: sequences, draws: config.valDraws, tcodes: codes)
+    }
+
+    @discardableResult
+    public static func build(shards: String, config: ScheduleConfig, output: String,
+                             threads: Int = defaultThreadCount, quiet: Bool = false) throws -> ScheduleManifest {
+        let config = try config.resolved()
+        let pack = try PackManifest.load(shards)
+        let inputHash = try inputHash(shards: shards)
+        let n = pack.train.sequences
+        guard n > 0 else { throw RepriseError("\(shards): the train split has no sequences to schedule") }
+        guard n <= Int(UInt32.max) else { throw RepriseError("\(shards): more than 2^32 sequences") }
+        let seqLen = pack.config.seqLen
+        let g = max(1, pack.config.frameTokens / seqLen)
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        unlink(output + "/manifest.json")
+        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") || name.contains(".tmp-") {
+            try fm.removeItem(atPath: output + "/" + name)
+        }
+
+        var tableEntry: PlanFileEntry?
+        if config.objective.isDiffusion {
+            let table = NoiseTable(config: config)
+            let payload = PlanFile.bytes(table.t) + PlanFile.bytes(table.alpha) + PlanFile.bytes(table.weight)
+                + PlanFile.bytes(table.threshold)
+            tableEntry = try write(output, "noise.table", try PlanFile.encode(
+                kind: .noiseTable, index: 0, count: NoiseTable.levels, columns: .table, payload: payload))
+        }
+
+        // Epochs are independent: built in parallel, each into its own file, so the bytes do not depend on
+        // the thread count.
+        let progress = Progress("schedule", totalItems: config.epochs, quiet: quiet)
+        var entries = [PlanFileEntry?](repeating: nil, count: config.epochs)
+        var failure: Error?
+        let lock = NSLock()
+        var done = 0
+        let shared = UncheckedSendable((config, n, g, output))
+        entries.withUnsafeMutableBufferPointer { slots in
+            let out = UncheckedSendable(slots)
+            parallelFor(config.epochs, threads: threads) { e in
+                let (config, n, g, output) = shared.value
+                do {
+                    let plan = epochPlan(e, config: config, sequences: n, blockSequences: g)
+                    var payload = PlanFile.bytes(plan.sequences)
+                    var columns: PlanFile.Columns = .sequence
+                    if config.objective.isDiffusion { payload += PlanFile.bytes(plan.tcodes); columns.insert(.tcode) }
+                    let bytes = try PlanFile.encode(kind: .epoch, index: e, count: n, columns: columns, payload: payload)
+                    out.value[e] = try write(output, epochFileName(e), bytes)
+                    lock.lock(); done += 1; progress.update(items: done, itemName: "epochs", bytes: 0); lock.unlock()
+                } catch {
+                    lock.lock(); failure = failure ?? error; lock.unlock()
+                }
+            }
+        }
+        if let failure { throw failure }
+        progress.finish(items: done, itemName: "epochs", bytes: 0)
+
+        var validationEntry: PlanFileEntry?
+        var valSequences = 0
+        if config.objective.isDiffusion {
+            valSequences = config.valSequences == 0 ? pack.val.sequences : min(config.valSequences, pack.val.sequences)
+            let plan = validationPlan(config: config, sequences: valSequences)
+            validationEntry = try write(output, "validation.plan", try PlanFile.encode(
+                kind: .validation, index: 0, count: plan.tcodes.count, columns: .tcode, payload: PlanFile.bytes(plan.tcodes)))
+        }
+
+        let epochEntries = entries.map { $0! }
+        let batches = (n + config.batchSize - 1) / config.batchSize
+        let diskBytes = epochEntries.reduce(0) { $0 + $1.bytes }
+        let ledger = ReuseLedger(
+            epochs: config.epochs, sequencesPerEpoch: n, tokensPerSequence: seqLen, tokensPerEpoch: n * seqLen,
+            uniqueTokens: n * seqLen, totalTokens: config.epochs * n * seqLen, repetitionsPerSequence: config.epochs,
+            batchesPerEpoch: batches, steps: batches * config.epochs,
+            planBytesPerSequenceEpoch: config.objective.isDiffusion ? 6 : 4,
+            diskBytesPerSequenceEpoch: (Double(diskBytes) / Double(n * config.epochs) * 1000).rounded() / 1000)
+        let manifest = ScheduleManifest(
+            config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash, shardsDir: shards,
+            seqLen: seqLen, trainSequences: n, valSequences: valSequences, blockSequences: g,
+            windowBlocks: config.shuffleWindow, epochFiles: epochEntries, validationFile: validationEntry,
+            noiseTableFile: tableEntry, ledger: ledger)
+        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        return manifest
+    }
+
+    static func write(_ dir: String, _ name: String, _ bytes: [UInt8]) throws -> PlanFileEntry {
+        try AtomicFileWriter.write(bytes, to: dir + "/" + name)
+        return PlanFileEntry(file: name, bytes: bytes.count, sha256: Hashing.sha256Hex(bytes))
+    }
+}
+
+/// A schedule directory opened for reading. Every file is checked against the manifest's SHA-256 and its
+/// own zstd checksum when it is read, so a damaged plan is an error, never a different plan.
+public final class Schedule: @unchecked Sendable {
+    public let dir: String
+    public let manifest: ScheduleManifest
+    public let table: NoiseTable?
+    public var config: ScheduleConfig { manifest.config }
+
+    public init(_ dir: String) throws {
+        let path = dir + "/manifest.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RepriseError("no manifest in \(dir)/: run `reprise schedule` first")
+        }
+        self.dir = dir
+        manifest = try CanonicalJSON.decode(ScheduleManifest.self, from: path)
+        guard manifest.format == "reprise.schedule", manifest.version == 1 else {
+            throw RepriseError("\(path): not a reprise schedule manifest of version 1")
+        }
+        if let entry = manifest.noiseTableFile {
+            let c = try Self.load(dir, entry, kind: .noiseTable, index: 0)
+            let n = NoiseTable.levels
+            guard c.count == n else { throw RepriseError("\(dir)/\(entry.file): \(c.count) levels, expected \(n)") }
+            let p = c.payload, f = dir + "/" + entry.file
+            let d = { (i: Int) throws -> [Double] in try PlanFile.array(p, i * 8 * n, n, UInt64.self, path: f).map(Double.init(bitPattern:)) }
+            table = NoiseTable(t: try d(0), alpha: try d(1), weight: try d(2),
+                               threshold: try PlanFile.array(p, 24 * n, n, UInt32.self, path: f))
+        } else {
+            table = nil
+        }
+    }
+
+    static func load(_ dir: String, _ entry: PlanFileEntry, kind: PlanFile.Kind, index: Int) throws -> PlanFile.Contents {
+        let path = dir + "/" + entry.file
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RepriseError("\(path): missing; rebuild the schedule with `reprise schedule`")
+        }
+        let bytes = [UInt8](data)
+        guard bytes.count == entry.bytes, Hashing.sha256Hex(bytes) == entry.sha256 else {
+            throw RepriseError("\(path): size or SHA-256 differs from the manifest (damaged or from another schedule)")
+        }
+        return try PlanFile.decode(bytes, path: path, kind: kind, index: index)
+    }
+
+    /// Checks that `shards` is the dataset this plan was built for.
+    public func check(shards: String) throws {
+        let hash = try ScheduleBuilder.inputHash(shards: shards)
+        guard hash == manifest.inputHash else {
+            throw RepriseError("\(dir): this schedule was built for another dataset than \(shards) (its shards manifest differs); rebuild it with `reprise schedule \(shards) ...`")
+        }
+    }
+
+    public func epoch(_ e: Int) throws -> EpochPlan {
+        guard e >= 0 && e < manifest.epochFiles.count else {
+            throw RepriseError("\(dir): epoch \(e) is out of range; the plan has \(manifest.epochFiles.count) epochs")
+        }
+        let entry = manifest.epochFiles[e]
+        let c = try Self.load(dir, entry, kind: .epoch, index: e)
+        let n = manifest.trainSequences, path = dir + "/" + entry.file
+        guard c.count == n else { throw RepriseError("\(path): \(c.count) rows, expected \(n)") }
+        let order = try PlanFile.array(c.payload, 0, n, UInt32.self, path: path)
+        let codes = config.objective.isDiffusion ? try PlanFile.array(c.payload, 4 * n, n, UInt16.self, path: path) : []
+        if let bad = order.first(where: { Int($0) >= n }) {
+            throw RepriseError("\(path): sequence \(bad) is out of range (0..<\(n))")
+        }
+        return EpochPlan(epoch: e, sequences: order, tcodes: codes)
+    }
+
+    public func validation() throws -> ValidationPlan? {
+        guard let entry = manifest.validationFile else { return nil }
+        let c = try Self.load(dir, entry, kind: .validation, index: 0)
+        let draws = config.valDraws, path = dir + "/" + entry.file
+        guard c.count == manifest.valSequences * draws else {
+            throw RepriseError("\(path): \(c.count) rows, expected \(manifest.valSequences * draws)")
+        }
+        return ValidationPlan(sequences: manifest.valSequences, draws: draws,
+                              tcodes: try PlanFile.array(c.payload, 0, c.count, UInt16.self, path: path))
+    }
+
+    /// Reads every file; returns one line per fault (empty when all is well).
+    public func verify() -> [String] {
+        var faults: [String] = []
+        for e in 0..<manifest.epochFiles.count {
+            do {
+                let plan = try epoch(e)
+                var seen = [Bool](repeating: false, count: manifest.trainSequences)
+                for s in plan.sequences { seen[Int(s)] = true }
+                if seen.contains(false) { faults.append("\(dir)/\(manifest.epochFiles[e].file): not every sequence appears once") }
+            } catch { faults.append(error.oneLine) }
+        }
+        do { _ = try validation() } catch { faults.append(error.oneLine) }
+        return faults
+    }
+
+    /// Global step of (epoch, batch in epoch).
+    public func step(epoch: Int, batch: Int) -> Int { epoch * manifest.batchesPerEpoch + batch }
+    public var steps: Int { manifest.ledger.steps }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import RepriseCore
+
+public enum Objective: String, Codable, Sendable, CaseIterable {
+    /// Autoregressive next-token prediction: the plan is the order only.
+    case ar
+    /// Masked diffusion (MDLM / LLaDA): order, t and a mask key per sequence.
+    case mdlm
+    /// Gaussian embedding diffusion (Diffusion-LM): order, t and a noise key per sequence.
+    case gaussian
+
+    public var isDiffusion: Bool { self != .ar }
+}
+
+public enum TimeSampling: String, Codable, Sendable, CaseIterable {
+    /// Every row of a batch draws u independently.
+    case iid
+    /// The rows of a batch of n take one u from each stratum [k/n, (k+1)/n), strata assigned to rows at random.
+    case stratified
+}
+
+/// Settings of `reprise schedule` and of a pipeline's `schedules` entries.
+public struct ScheduleConfig: Codable, Sendable, Equatable {
+    public var objective: Objective = .ar
+    public var epochs = 1
+    public var batchSize = 16
+    public var seed = 0
+    /// The noise schedule: for mdlm linear (default), cosine, cosine-squared, geometric; for gaussian cosine
+    /// (default), sqrt, linear-beta; "none" for ar.
+    public var noise = ""
+    public var tSampling: TimeSampling = .stratified
+    /// t = eps + (1 − eps)·u keeps t away from 0, where the linear schedule's weight 1/t explodes.
+    public var eps = 1e-3
+    public var masking: Masking = .bernoulli
+    /// Frames (blocks of sequences) shuffled together; the reader caches this many frames.
+    public var shuffleWindow = 16
+    /// Stratified (t, mask) draws per validation sequence in the fixed validation plan.
+    public var valDraws = 32
+    /// Seed of the validation plan, kept apart from `seed` so runs with different seeds share it.
+    public var valSeed = 0
+    /// Validation sequences in the plan (the first ones of the split); 0 means all.
+    public var valSequences = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case objective, epochs, seed, noise, eps, masking
+        case batchSize = "batch_size", tSampling = "t_sampling", shuffleWindow = "shuffle_window"
+        case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "schedule")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = ScheduleConfig()
+        objective = try c.decodeIfPresent(Objective.self, forKey: .objective) ?? d.objective
+        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
+        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
+        seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? d.seed
+        noise = try c.decodeIfPresent(String.self, forKey: .noise) ?? d.noise
+        tSampling = try c.decodeIfPresent(TimeSampling.self, forKey: .tSampling) ?? d.tSampling
+        eps = try c.decodeIfPresent(Double.self, forKey: .eps) ?? d.eps
+        masking = try c.decodeIfPresent(Masking.self, forKey: .masking) ?? d.masking
+        shuffleWindow = try c.decodeIfPresent(Int.self, forKey: .shuffleWindow) ?? d.shuffleWindow
+        valDraws = try c.decodeIfPresent(Int.self, forKey: .valDraws) ?? d.valDraws
+        valSeed = try c.decodeIfPresent(Int.self, forKey: .valSeed) ?? d.valSeed
+        valSequences = try c.decodeIfPresent(Int.self, forKey: .valSequences) ?? d.valSequences
+        self = try resolved()
+    }
+
+    /// The config with the default noise schedule filled in, after checking every value.
+    public func resolved() throws -> ScheduleConfig {
+        var c = self
+        switch objective {
+        case .ar:
+            if !(noise.isEmpty || noise == "none") {
+                throw RepriseError("schedule.noise must be none for the ar objective (it has no noise)")
+            }
+            c.noise = "none"
+        case .mdlm:
+            if noise.isEmpty { c.noise = MaskingNoise.linear.rawValue }
+            guard let n = MaskingNoise(name: c.noise) else {
+                throw RepriseError("schedule.noise '\(noise)' is not a masking schedule; allowed: "
+                                   + MaskingNoise.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            c.noise = n.rawValue
+        case .gaussian:
+            if noise.isEmpty { c.noise = GaussianNoise.cosine.rawValue }
+            guard GaussianNoise(rawValue: c.noise) != nil else {
+                throw RepriseError("schedule.noise '\(noise)' is not a Gaussian schedule; allowed: "
+                                   + GaussianNoise.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+        }
+        if epochs < 1 || epochs > 1_000_000 { throw RepriseError("schedule.epochs must be between 1 and 1000000") }
+        if batchSize < 1 { throw RepriseError("schedule.batch_size must be at least 1") }
+        if seed < 0 { throw RepriseError("schedule.seed must be a non-negative integer") }
+        if !(eps > 0 && eps < 1) { throw RepriseError("schedule.eps must be in (0, 1)") }
+        if shuffleWindow < 1 { throw RepriseError("schedule.shuffle_window must be at least 1 frame") }
+        if valDraws < 1 || valDraws > 65_536 { throw RepriseError("schedule.val_draws must be between 1 and 65536") }
+        if valSeed < 0 { throw RepriseError("schedule.val_seed must be a non-negative integer") }
+        if valSequences < 0 { throw RepriseError("schedule.val_sequences must be 0 (all) or more") }
+        return c
+    }
+
+    public var maskingNoise: MaskingNoise? { objective == .mdlm ? MaskingNoise(name: noise) : nil }
+    public var gaussianNoise: GaussianNoise? { objective == .gaussian ? GaussianNoise(rawValue: noise) : nil }
+}
+
+/// t quantised to 16 bits: code c stands for u = (c + 0.5) / 65536 and t = eps + (1 − eps)·u. With the
+/// table of alpha, weight and mask threshold for every code stored in the plan, every implementation
+/// reproduces the same masks without evaluating cos or exp itself.
+public struct NoiseTable: Sendable, Equatable {
+    public static let levels = 65_536
+    public var t: [Double]
+    /// alpha(t) for masking (probability a token is kept), alpha-bar(t) for Gaussian diffusion.
+    public var alpha: [Double]
+    /// The ELBO weight w(t) for masking; 1 for Gaussian diffusion (the simple epsilon loss).
+    public var weight: [Double]
+    /// (1 − alpha(t)) as a fraction of 2^32 (masking only; 0 otherwise).
+    public var threshold: [UInt32]
+
+    public init(t: [Double], alpha: [Double], weight: [Double], threshold: [UInt32]) {
+        self.t = t; self.alpha = alpha; self.weight = weight; self.threshold = threshold
+    }
+
+    public init(config: ScheduleConfig) {
+        let n = Self.levels
+        t = (0..<n).map { c in config.eps + (1 - config.eps) * ((Double(c) + 0.5) / Double(n)) }
+        if let m = config.maskingNoise {
+            alpha = t.map { m.alpha($0, eps: config.eps) }
+            weight = t.map { m.weight($0, eps: config.eps) }
+            threshold = t.map { NoiseTable.fraction32(m.maskProbability($0, eps: config.eps)) }
+        } else if let g = config.gaussianNoise {
+            alpha = t.map { g.alphaBar($0) }
+            weight = Array(repeating: 1, count: n)
+            threshold = Array(repeating: 0, count: n)
+        } else {
+            alpha = Array(repeating: 1, count: n)
+            weight = Array(repeating: 0, count: n)
+            threshold = Array(repeating: 0, count: n)
+        }
+    }
+
+    /// p ∈ [0, 1] as floor(p·2^32), at most 2^32 − 1.
+    static func fraction32(_ p: Double) -> UInt32 {
+        let x = (p * 4_294_967_296).rounded(.down)
+        return x <= 0 ? 0 : x >= 4_294_967_295 ? UInt32.max : UInt32(x)
+    }
+
+    /// The code of u ∈ [0, 1).
+    public static func code(_ u: Double) -> UInt16 { UInt16(min(max(Int(u * Double(levels)), 0), levels - 1)) }
+}

@@ -1,0 +1,119 @@
+import Foundation
+import RepriseCore
+
+// The dataset manifest (`manifest.json` of a shards directory) and the packing settings it records. They
+// live with the shard format because every reader of a dataset (schedules, trainers, tools) needs them.
+
+/// Settings of `reprise pack` and of a pipeline's `pack` stage.
+public struct PackConfig: Codable, Sendable, Equatable {
+    public var seqLen = 256
+    public var valFraction = 0.01
+    /// A shard is closed at the first document boundary after this many tokens.
+    public var shardTokens = 1 << 24
+    public var frameTokens = ShardFormat.defaultFrameTokens
+    public var zstdLevel = 3
+
+    public init() {}
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case seqLen = "seq_len", valFraction = "val_fraction", shardTokens = "shard_tokens"
+        case frameTokens = "frame_tokens", zstdLevel = "zstd_level"
+    }
+    public init(from decoder: Decoder) throws {
+        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "pack")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = PackConfig()
+        seqLen = try c.decodeIfPresent(Int.self, forKey: .seqLen) ?? d.seqLen
+        valFraction = try c.decodeIfPresent(Double.self, forKey: .valFraction) ?? d.valFraction
+        shardTokens = try c.decodeIfPresent(Int.self, forKey: .shardTokens) ?? d.shardTokens
+        frameTokens = try c.decodeIfPresent(Int.self, forKey: .frameTokens) ?? d.frameTokens
+        zstdLevel = try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? d.zstdLevel
+        try validate()
+    }
+
+    public func validate() throws {
+        if seqLen < 1 { throw RepriseError("pack.seq_len must be at least 1") }
+        if !(0..<1).contains(valFraction) { throw RepriseError("pack.val_fraction must be in [0, 1)") }
+        if shardTokens < 1 { throw RepriseError("pack.shard_tokens must be at least 1") }
+        if frameTokens < 1 || frameTokens > 1 << 24 { throw RepriseError("pack.frame_tokens must be between 1 and \(1 << 24)") }
+        if !(1...19).contains(zstdLevel) { throw RepriseError("pack.zstd_level must be between 1 and 19") }
+    }
+}
+
+/// One shard as the dataset manifest lists it.
+public struct ShardEntry: Codable, Sendable, Equatable {
+    public var file: String
+    public var tokens: Int
+    public var documents: Int
+    public var bytes: Int
+    public var sha256: String
+
+    public init(file: String, tokens: Int, documents: Int, bytes: Int, sha256: String) {
+        self.file = file; self.tokens = tokens; self.documents = documents; self.bytes = bytes; self.sha256 = sha256
+    }
+}
+
+public struct SplitSummary: Codable, Sendable, Equatable {
+    public var documents = 0
+    public var tokens = 0
+    /// Fixed windows of `seq_len` tokens over the split's packed stream, each with one more token after it
+    /// for the shifted AR targets: ⌊(tokens − 1) / seq_len⌋.
+    public var sequences = 0
+    public var shards: [ShardEntry] = []
+
+    public init() {}
+}
+
+/// `manifest.json` of a shards directory.
+public struct PackManifest: Codable, Sendable, Equatable {
+    public var format = "reprise.shards"
+    public var version = 1
+    public var config: PackConfig
+    public var configHash: String
+    /// SHA-256 of the ingest manifest and of the tokenizer's tokenizer.tiktoken and manifest.
+    public var inputHash: String
+    public var ingestManifestSha256: String
+    public var tokenizerSha256: String
+    /// The directories the shards were made from, as given (a hint for `reprise inspect`).
+    public var docsDir: String
+    public var tokenizerDir: String
+    public var vocabSize: Int
+    public var dtype: String
+    public var endOfTextId: UInt32
+    public var train: SplitSummary
+    public var val: SplitSummary
+
+    public init(config: PackConfig, configHash: String, inputHash: String, ingestManifestSha256: String,
+                tokenizerSha256: String, docsDir: String, tokenizerDir: String, vocabSize: Int, dtype: String,
+                endOfTextId: UInt32, train: SplitSummary, val: SplitSummary) {
+        self.config = config; self.configHash = configHash; self.inputHash = inputHash
+        self.ingestManifestSha256 = ingestManifestSha256; self.tokenizerSha256 = tokenizerSha256
+        self.docsDir = docsDir; self.tokenizerDir = tokenizerDir; self.vocabSize = vocabSize; self.dtype = dtype
+        self.endOfTextId = endOfTextId; self.train = train; self.val = val
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, config, dtype, train, val
+        case configHash = "config_hash", inputHash = "input_hash", ingestManifestSha256 = "ingest_manifest_sha256"
+        case tokenizerSha256 = "tokenizer_sha256", vocabSize = "vocab_size", endOfTextId = "end_of_text_id"
+        case docsDir = "docs_dir", tokenizerDir = "tokenizer_dir"
+    }
+}
+
+extension PackManifest {
+    /// The manifest of a shards directory, with an error that says what to do when there is none.
+    public static func load(_ dir: String) throws -> PackManifest {
+        let path = dir + "/manifest.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RepriseError("no manifest in \(dir)/: run `reprise pack` first")
+        }
+        return try CanonicalJSON.decode(PackManifest.self, from: path)
+    }
+
+    public func split(_ name: String) -> SplitSummary { name == "val" ? val : train }
+
+    /// The shards of one split as a dataset of sequences of `config.seqLen` (+ 1) tokens.
+    public func dataset(_ dir: String, split name: String, cacheFrames: Int = 2) throws -> ShardDataset {
+        try ShardDataset(paths: split(name).shards.map { dir + "/" + $0.file }, seqLen: config.seqLen,
+                         cacheFrames: cacheFrames)
+    }
+}

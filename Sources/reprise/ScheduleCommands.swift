@@ -1,0 +1,186 @@
+import ArgumentParser
+import Foundation
+import RepriseCore
+import ReprisePipeline
+import RepriseSchedules
+import RepriseShards
+import RepriseTokenizer
+
+struct ScheduleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "schedule",
+        abstract: "Plan every epoch ahead of time: sequence order, and t and masks (or noise) for diffusion.",
+        discussion: """
+        `reprise schedule SHARDS ...` builds a plan (the `build` subcommand is the default); `show` prints \
+        one sequence as an epoch feeds it; `verify` checks every plan file. Format: \
+        Sources/RepriseSchedules/FORMAT.md.
+        """,
+        subcommands: [ScheduleBuildCommand.self, ScheduleShowCommand.self, ScheduleVerifyCommand.self],
+        defaultSubcommand: ScheduleBuildCommand.self)
+}
+
+struct ScheduleBuildCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "build",
+        abstract: "Build the plan of every epoch from a shards directory.",
+        discussion: """
+        Examples:
+          reprise schedule .build-runs/default/shards --objective ar --epochs 4 --batch-size 16 --seed 1 --output /tmp/ar
+          reprise schedule .build-runs/default/shards --objective mdlm --epochs 64 --batch-size 16 --seed 1 --noise cosine --output /tmp/mdlm
+        """)
+
+    @Argument(help: "Shards directory (output of `reprise pack`).")
+    var shards: String
+    @Option(help: "ar, mdlm or gaussian.")
+    var objective: Objective = .ar
+    @Option(help: "Number of epochs.")
+    var epochs = 1
+    @Option(help: "Sequences per batch.")
+    var batchSize = 16
+    @Option(help: "Seed of the order, t and masks.")
+    var seed = 0
+    @Option(name: .shortAndLong, help: "Output directory.")
+    var output: String
+    @Option(help: "Noise schedule: mdlm linear (default), cosine, cosine-squared, geometric; gaussian cosine (default), sqrt, linear-beta.")
+    var noise = ""
+    @Option(help: "iid or stratified (within each batch).")
+    var tSampling: TimeSampling = .stratified
+    @Option(help: "t = eps + (1 - eps) u.")
+    var eps = 1e-3
+    @Option(help: "bernoulli (each token with probability 1 - alpha(t)) or exact (round((1 - alpha(t)) L) tokens).")
+    var masking: Masking = .bernoulli
+    @Option(help: "Frames shuffled together (the reader caches this many).")
+    var shuffleWindow = 16
+    @Option(help: "Draws of (t, mask) per validation sequence.")
+    var valDraws = 32
+    @Option(help: "Seed of the validation plan (keep it fixed to compare runs).")
+    var valSeed = 0
+    @Option(help: "Validation sequences in the plan (0: all).")
+    var valSequences = 0
+    @Option(help: "Worker threads (default: all cores).")
+    var threads = defaultThreadCount
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func makeConfig() throws -> ScheduleConfig {
+        var c = ScheduleConfig()
+        c.objective = objective; c.epochs = epochs; c.batchSize = batchSize; c.seed = seed; c.noise = noise
+        c.tSampling = tSampling; c.eps = eps; c.masking = masking; c.shuffleWindow = shuffleWindow
+        c.valDraws = valDraws; c.valSeed = valSeed; c.valSequences = valSequences
+        do { return try c.resolved() } catch { throw ValidationError(error.oneLine.replacingOccurrences(of: "schedule.", with: "--")) }
+    }
+
+    func validate() throws {
+        _ = try makeConfig()
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let m = try ScheduleBuilder.build(shards: shards, config: try makeConfig(), output: output,
+                                              threads: threads, quiet: quiet)
+            print(ledgerLine(m))
+            print("plan in \(output)")
+        }
+    }
+}
+
+func ledgerLine(_ m: ScheduleManifest) -> String {
+    let l = m.ledger
+    return String(format: "%@ plan: %d epochs × %d sequences of %d tokens = %d tokens per epoch; %d unique tokens, %d tokens fed in all, each sequence %d times; %d batches of %d per epoch, %d steps; %d bytes per sequence per epoch (%.2f on disk)",
+                  m.config.objective.rawValue, l.epochs, l.sequencesPerEpoch, l.tokensPerSequence, l.tokensPerEpoch,
+                  l.uniqueTokens, l.totalTokens, l.repetitionsPerSequence, l.batchesPerEpoch, m.config.batchSize,
+                  l.steps, l.planBytesPerSequenceEpoch, l.diskBytesPerSequenceEpoch)
+}
+
+struct ScheduleShowCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "show",
+        abstract: "Show a sequence as an epoch feeds it: masked tokens as <|mask|>, t, weight, times seen before.",
+        discussion: "Example: reprise schedule show .build-runs/default/schedules/mdlm --epoch 3 --sequence 10")
+
+    @Argument(help: "Schedule directory.")
+    var schedule: String
+    @Option(help: "Epoch (0-based).")
+    var epoch = 0
+    @Option(help: "Training sequence (default: the first one of the epoch).")
+    var sequence: Int?
+    @Option(help: "Shards directory (default: the one recorded in the plan).")
+    var shards: String?
+    @Option(help: "Tokenizer directory (default: the one recorded in the shards manifest).")
+    var tokenizer: String?
+
+    func run() throws {
+        try runReporting {
+            let s = try Schedule(schedule)
+            let c = s.config
+            let shardsDir = shards ?? s.manifest.shardsDir
+            try s.check(shards: shardsDir)
+            let pack = try PackManifest.load(shardsDir)
+            print("schedule \(schedule): objective \(c.objective.rawValue), noise \(c.noise), eps \(c.eps), t-sampling \(c.tSampling.rawValue), masking \(c.masking.rawValue), seed \(c.seed)")
+            print(ledgerLine(s.manifest))
+            let plan = try s.epoch(epoch)
+            let target = sequence ?? Int(plan.sequences[0])
+            guard let position = plan.sequences.firstIndex(of: UInt32(clamping: target)), target >= 0 else {
+                throw RepriseError("sequence \(target) is out of range (0..<\(s.manifest.trainSequences))")
+            }
+            let b = position / c.batchSize, row = position % c.batchSize
+            let dataset = try pack.dataset(shardsDir, split: "train")
+            let batch = try s.batch(plan, b, dataset: dataset)
+            print("epoch \(epoch), sequence \(target): step \(batch.step) (batch \(b), row \(row)); seen \(batch.timesSeenBefore) times before this epoch")
+            let L = batch.seqLen
+            let tokens = Array(batch.tokens[(row * (L + 1))..<(row * (L + 1) + L)])
+            if c.objective.isDiffusion {
+                let name = c.objective == .mdlm ? "alpha" : "alpha-bar"
+                var line = String(format: "t = %.5f, %@ = %.5f, weight = %.5f, key = %016llx", batch.t[row], name,
+                                  batch.alpha[row], batch.weight[row], batch.keys[row])
+                if c.objective == .mdlm {
+                    let masked = batch.mask[(row * L)..<((row + 1) * L)].reduce(0) { $0 + Int($1) }
+                    line += ", masked \(masked) of \(L) tokens"
+                }
+                print(line)
+            }
+            let tok = try LoadedTokenizer.load(tokenizer ?? pack.tokenizerDir)
+            let mask = c.objective == .mdlm ? Array(batch.mask[(row * L)..<((row + 1) * L)]) : []
+            print(render(tokens, mask: mask, tokenizer: tok))
+        }
+    }
+
+    /// Decodes runs of unmasked tokens together (a character may span tokens) and shows masked ones as <|mask|>.
+    func render(_ tokens: [UInt32], mask: [UInt8], tokenizer: LoadedTokenizer) -> String {
+        var out = "", run: [UInt32] = []
+        func flush() { out += String(decoding: tokenizer.model.decode(run), as: UTF8.self); run.removeAll() }
+        for (i, t) in tokens.enumerated() {
+            if !mask.isEmpty && mask[i] != 0 { flush(); out += SpecialTokens.mask } else { run.append(t) }
+        }
+        flush()
+        return out
+    }
+}
+
+struct ScheduleVerifyCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check every plan file's hash and checksum, and that each epoch holds every sequence once.",
+        discussion: "Example: reprise schedule verify .build-runs/default/schedules/mdlm")
+
+    @Argument(help: "Schedule directory.")
+    var schedule: String
+    @Option(help: "Also check that the plan belongs to this shards directory.")
+    var shards: String?
+
+    func run() throws {
+        try runReporting {
+            let s = try Schedule(schedule)
+            var faults = s.verify()
+            if let shards { do { try s.check(shards: shards) } catch { faults.append(error.oneLine) } }
+            for f in faults { logLine("fault: \(f)") }
+            print("\(s.manifest.epochFiles.count) epoch files\(s.manifest.validationFile == nil ? "" : ", validation plan")\(s.table == nil ? "" : ", noise table"): \(faults.isEmpty ? "all verified" : "\(faults.count) faults")")
+            if !faults.isEmpty { throw ExitCode.failure }
+        }
+    }
+}
+
+extension Objective: ExpressibleByArgument {}
+extension TimeSampling: ExpressibleByArgument {}
+extension Masking: ExpressibleByArgument {}

@@ -1,0 +1,266 @@
+import Foundation
+import RepriseCore
+@testable import RepriseSchedules
+import RepriseShards
+import XCTest
+
+final class ScheduleTests: XCTestCase {
+    var dir = ""
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "reprise-schedule-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/shards", withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// A dataset of random tokens: train in two shards, val in one, frames of 256 tokens, seq_len 16.
+    @discardableResult
+    func makeShards(seed: UInt64 = 5, trainSizes: [Int] = [3000, 2200], valSize: Int = 900) throws -> String {
+        let shards = dir + "/shards"
+        var rng = SplitMix64(seed: seed)
+        func split(_ prefix: String, _ sizes: [Int]) throws -> SplitSummary {
+            var s = SplitSummary()
+            for (i, size) in sizes.enumerated() {
+                let name = "\(prefix)-0000\(i).shard"
+                let w = try ShardWriter(path: shards + "/" + name, dtype: .uint16, frameTokens: 256)
+                try w.appendDocument((0..<size).map { _ in UInt32(rng.next() % 1000) })
+                let r = try w.finish()
+                s.shards.append(ShardEntry(file: name, tokens: r.tokenCount, documents: 1, bytes: r.byteSize, sha256: r.sha256))
+                s.tokens += size
+                s.documents += 1
+            }
+            s.sequences = (s.tokens - 1) / 16
+            return s
+        }
+        var config = PackConfig()
+        config.seqLen = 16
+        config.frameTokens = 256
+        let m = PackManifest(config: config, configHash: "c", inputHash: "i\(seed)", ingestManifestSha256: "x",
+                             tokenizerSha256: "y", docsDir: "docs", tokenizerDir: "tok", vocabSize: 1000,
+                             dtype: "uint16", endOfTextId: 999, train: try split("train", trainSizes),
+                             val: try split("val", [valSize]))
+        try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: shards + "/manifest.json")
+        return shards
+    }
+
+    func mdlm(epochs: Int = 3, seed: Int = 1, batch: Int = 8) -> ScheduleConfig {
+        var c = ScheduleConfig()
+        c.objective = .mdlm; c.epochs = epochs; c.seed = seed; c.batchSize = batch; c.shuffleWindow = 2; c.valDraws = 4
+        return c
+    }
+
+    func files(_ d: String) throws -> [String: [UInt8]] {
+        var out: [String: [UInt8]] = [:]
+        for name in try FileManager.default.contentsOfDirectory(atPath: d) {
+            out[name] = [UInt8](FileManager.default.contents(atPath: d + "/" + name)!)
+        }
+        return out
+    }
+
+    func testBuildIsDeterministicWhateverTheThreadCount() throws {
+        let shards = try makeShards()
+        try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 5), output: dir + "/a", threads: 1, quiet: true)
+        try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 5), output: dir + "/b", threads: 2, quiet: true)
+        let a = try files(dir + "/a"), b = try files(dir + "/b")
+        let expected = ["manifest.json", "noise.table", "validation.plan"] + (0..<5).map { String(format: "epoch-%05d.plan", $0) }
+        XCTAssertEqual(Set(a.keys), Set(expected))
+        XCTAssertEqual(a.keys.sorted(), b.keys.sorted())
+        for (name, bytes) in a where name != "manifest.json" { XCTAssertEqual(bytes, b[name], name) }
+        // The manifests differ only in nothing: same config, inputs and files.
+        XCTAssertEqual(a["manifest.json"], b["manifest.json"])
+    }
+
+    func testEveryEpochHoldsEverySequenceOnceInADifferentOrder() throws {
+        let shards = try makeShards()
+        let m = try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 4), output: dir + "/s", quiet: true)
+        XCTAssertEqual(m.trainSequences, (5200 - 1) / 16)
+        XCTAssertEqual(m.ledger.totalTokens, 4 * m.trainSequences * 16)
+        XCTAssertEqual(m.ledger.repetitionsPerSequence, 4)
+        XCTAssertEqual(m.blockSequences, 16)
+        let s = try Schedule(dir + "/s")
+        var orders: [[UInt32]] = []
+        for e in 0..<4 {
+            let plan = try s.epoch(e)
+            XCTAssertEqual(plan.sequences.sorted(), (0..<UInt32(m.trainSequences)).map { $0 })
+            XCTAssertEqual(plan.tcodes.count, m.trainSequences)
+            orders.append(plan.sequences)
+        }
+        XCTAssertEqual(Set(orders.map { $0.map(String.init).joined(separator: ",") }).count, 4)
+        XCTAssertTrue(s.verify().isEmpty)
+    }
+
+    func testMasksAreFreshEachEpochAndReproducible() throws {
+        let shards = try makeShards()
+        try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 3), output: dir + "/s", quiet: true)
+        try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 3), output: dir + "/again", quiet: true)
+        let s = try Schedule(dir + "/s"), again = try Schedule(dir + "/again")
+        let ds = try PackManifest.load(shards).dataset(shards, split: "train")
+        // Mask, t and key of sequence 7 in each epoch.
+        var seen: [(t: Double, mask: [UInt8])] = []
+        for e in 0..<3 {
+            for sch in [s, again] {
+                let plan = try sch.epoch(e)
+                let pos = plan.sequences.firstIndex(of: 7)!
+                let b = try sch.batch(plan, pos / 8, dataset: ds)
+                let row = pos % 8
+                XCTAssertEqual(b.sequences[row], 7)
+                XCTAssertEqual(Array(b.tokens[(row * 17)..<(row * 17 + 17)]), try ds.sequence(7))
+                XCTAssertEqual(b.timesSeenBefore, e)
+                let entry = (b.t[row], Array(b.mask[(row * 16)..<(row * 16 + 16)]))
+                if sch === again { XCTAssertEqual(entry.0, seen.last!.t); XCTAssertEqual(entry.1, seen.last!.mask) } else { seen.append(entry) }
+            }
+        }
+        XCTAssertNotEqual(seen[0].mask, seen[1].mask)
+        XCTAssertNotEqual(seen[1].mask, seen[2].mask)
+        XCTAssertNotEqual(seen[0].t, seen[1].t)
+    }
+
+    func testBatchesAreStratifiedAndMaskRateFollowsT() throws {
+        let shards = try makeShards(trainSizes: [20_000], valSize: 500)
+        try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 2, batch: 10), output: dir + "/s", quiet: true)
+        let s = try Schedule(dir + "/s")
+        let stream = try s.stream(shards: shards)
+        var low = (masked: 0, total: 0, expected: 0.0), high = (masked: 0, total: 0, expected: 0.0)
+        var batches = 0
+        while let b = try stream.next() {
+            batches += 1
+            if b.rows == 10 {
+                let strata = b.t.map { Int(($0 - 1e-3) / (1 - 1e-3) * 10) }
+                XCTAssertEqual(strata.sorted(), Array(0..<10), "batch \(b.step)")
+            }
+            for r in 0..<b.rows {
+                XCTAssertEqual(b.weight[r], 1 / b.t[r], accuracy: 1e-9)
+                let m = b.mask[(r * 16)..<((r + 1) * 16)].reduce(0) { $0 + Int($1) }
+                if b.t[r] < 0.5 { low.masked += m; low.total += 16; low.expected += 16 * (1 - b.alpha[r]) } else {
+                    high.masked += m; high.total += 16; high.expected += 16 * (1 - b.alpha[r])
+                }
+            }
+        }
+        XCTAssertEqual(batches, s.steps)
+        for part in [low, high] {
+            // Bernoulli counts (plus the at-least-one rule, which matters only for t < 1/16).
+            XCTAssertEqual(Double(part.masked), part.expected, accuracy: 5 * part.expected.squareRoot() + 60)
+        }
+    }
+
+    func testStreamResumesAtAnyStepWithTheSameBatches() throws {
+        let shards = try makeShards()
+        try ScheduleBuilder.build(shards: shards, config: mdlm(epochs: 2), output: dir + "/s", quiet: true)
+        let s = try Schedule(dir + "/s")
+        var all: [PlanBatch] = []
+        let stream = try s.stream(shards: shards)
+        while let b = try stream.next() { all.append(b) }
+        XCTAssertEqual(all.count, s.steps)
+        XCTAssertEqual(all.map(\.step), Array(0..<s.steps))
+        let from = s.manifest.batchesPerEpoch - 3
+        let tail = try s.stream(shards: shards, from: from, to: from + 5)
+        var k = from
+        while let b = try tail.next() {
+            XCTAssertEqual(b.sequences, all[k].sequences)
+            XCTAssertEqual(b.tokens, all[k].tokens)
+            XCTAssertEqual(b.mask, all[k].mask)
+            XCTAssertEqual(b.t, all[k].t)
+            k += 1
+        }
+        XCTAssertEqual(k, from + 5)
+    }
+
+    func testReadingInPlanOrderDecompressesEachFrameAboutOnce() throws {
+        let shards = try makeShards(trainSizes: [40_000], valSize: 100)
+        var c = ScheduleConfig()
+        c.shuffleWindow = 4
+        try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/ar", quiet: true)
+        let s = try Schedule(dir + "/ar")
+        let ds = try PackManifest.load(shards).dataset(shards, split: "train", cacheFrames: s.cacheFrames)
+        let plan = try s.epoch(0)
+        for i in plan.sequences { _ = try ds.sequence(Int(i)) }
+        let frames = (40_000 + 255) / 256
+        XCTAssertLessThanOrEqual(ds.framesDecompressed, frames * 3 / 2, "\(ds.framesDecompressed) decompressions of \(frames) frames")
+        // A uniform shuffle with the same cache decompresses far more often.
+        var rng = SplitMix64(seed: 1)
+        var order = Array(0..<ds.sequenceCount)
+        PlanRandom.shuffle(&order, &rng)
+        let uniform = try PackManifest.load(shards).dataset(shards, split: "train", cacheFrames: s.cacheFrames)
+        for i in order { _ = try uniform.sequence(i) }
+        XCTAssertGreaterThan(uniform.framesDecompressed, 5 * frames)
+    }
+
+    func testValidationPlanIsFixedAcrossTrainingSeeds() throws {
+        let shards = try makeShards()
+        try ScheduleBuilder.build(shards: shards, config: mdlm(seed: 1), output: dir + "/one", quiet: true)
+        try ScheduleBuilder.build(shards: shards, config: mdlm(seed: 2), output: dir + "/two", quiet: true)
+        let one = try files(dir + "/one"), two = try files(dir + "/two")
+        XCTAssertEqual(one["validation.plan"], two["validation.plan"])
+        XCTAssertNotEqual(one["epoch-00000.plan"], two["epoch-00000.plan"])
+        let s = try Schedule(dir + "/one")
+        let plan = try XCTUnwrap(try s.validation())
+        XCTAssertEqual(plan.sequences, (900 - 1) / 16)
+        XCTAssertEqual(plan.tcodes.count, plan.sequences * 4)
+        let val = try PackManifest.load(shards).dataset(shards, split: "val")
+        let b = try s.validationBatch(plan, rows: 0..<8, dataset: val)
+        XCTAssertEqual(b.sequences, [0, 0, 0, 0, 1, 1, 1, 1])
+        // The 4 draws of a sequence are stratified over [0, 1).
+        XCTAssertEqual(b.t[0..<4].map { Int(($0 - 1e-3) / (1 - 1e-3) * 4) }.sorted(), [0, 1, 2, 3])
+        XCTAssertEqual(Set(b.keys).count, 8)
+        XCTAssertEqual(Array(b.tokens[0..<17]), try val.sequence(0))
+    }
+
+    func testDamagedFilesAndForeignShardsAreErrors() throws {
+        let shards = try makeShards()
+        try ScheduleBuilder.build(shards: shards, config: mdlm(), output: dir + "/s", quiet: true)
+        let path = dir + "/s/epoch-00001.plan"
+        var bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        bytes[bytes.count / 2] ^= 0x40
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        let s = try Schedule(dir + "/s")
+        XCTAssertNoThrow(try s.epoch(0))
+        XCTAssertThrowsError(try s.epoch(1)) { XCTAssertTrue("\($0)".contains("epoch-00001.plan"), "\($0)") }
+        XCTAssertEqual(s.verify().count, 1)
+        // Truncated.
+        try Data(bytes[0..<100]).write(to: URL(fileURLWithPath: path))
+        XCTAssertThrowsError(try s.epoch(1)) { XCTAssertTrue("\($0)".contains("epoch-00001.plan")) }
+        // The same plan file passed off as another epoch is caught by the header even with a matching hash.
+        var m = s.manifest
+        m.epochFiles[1] = m.epochFiles[2]
+        try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: dir + "/s/manifest.json")
+        XCTAssertThrowsError(try Schedule(dir + "/s").epoch(1)) { XCTAssertTrue("\($0)".contains("expected kind 1 index 1"), "\($0)") }
+        // A plan checked against another dataset.
+        XCTAssertNoThrow(try s.check(shards: shards))
+        try makeShards(seed: 6)
+        XCTAssertThrowsError(try s.check(shards: shards)) { XCTAssertTrue("\($0)".contains("another dataset"), "\($0)") }
+        XCTAssertThrowsError(try Schedule(dir + "/missing")) { XCTAssertTrue("\($0)".contains("run `reprise schedule` first")) }
+    }
+
+    func testConfigChecks() throws {
+        var c = ScheduleConfig()
+        c.noise = "cosine"
+        XCTAssertThrowsError(try c.resolved()) { XCTAssertTrue("\($0)".contains("none for the ar objective")) }
+        c.objective = .mdlm
+        c.noise = "sqrt"
+        XCTAssertThrowsError(try c.resolved()) { XCTAssertTrue("\($0)".contains("allowed: linear, cosine")) }
+        c.objective = .gaussian
+        XCTAssertEqual(try c.resolved().noise, "sqrt")
+        c.noise = ""
+        XCTAssertEqual(try c.resolved().noise, "cosine")
+        c.epochs = 0
+        XCTAssertThrowsError(try c.resolved())
+        let yaml = #"{"objective": "mdlm", "epochs": 2, "batch_sise": 4}"#
+        XCTAssertThrowsError(try JSONDecoder().decode(ScheduleConfig.self, from: Data(yaml.utf8))) {
+            XCTAssertTrue("\($0)".contains("batch_sise"), "\($0)")
+        }
+    }
+
+    func testGaussianPlanHasKeysAndNoMask() throws {
+        let shards = try makeShards()
+        var c = mdlm()
+        c.objective = .gaussian
+        c.noise = ""
+        try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/g", quiet: true)
+        let s = try Schedule(dir + "/g")
+        let ds = try PackManifest.load(shards).dataset(shards, split: "train")
+        let b = try s.batch(try s.epoch(0), 0, dataset: ds)
+        XCTAssertTrue(b.mask.isEmpty)
+        XCTAssertEqual(b.keys.count, 8)
+        XCTAssertEqual(b.alpha[0], GaussianNoise.cosine.alphaBar(b.t[0]), accuracy: 1e-15)
+        XCTAssertEqual(b.weight, [Double](repeating: 1, count: 8))
+    }
+}
