@@ -109,6 +109,8 @@ struct ScheduleShowCommand: ParsableCommand {
     var shards: String?
     @Option(help: "Tokenizer directory (default: the one recorded in the shards manifest).")
     var tokenizer: String?
+    @Flag(help: "Print the row as one JSON object (tokens, mask, t, alpha, weight, key) instead of text.")
+    var json = false
 
     func run() throws {
         try runReporting {
@@ -117,6 +119,7 @@ struct ScheduleShowCommand: ParsableCommand {
             let shardsDir = shards ?? s.manifest.shardsDir
             try s.check(shards: shardsDir)
             let pack = try PackManifest.load(shardsDir)
+            if json { return try printJSON(s, pack: pack, shards: shardsDir) }
             print("schedule \(schedule): objective \(c.objective.rawValue), noise \(c.noise), eps \(c.eps), t-sampling \(c.tSampling.rawValue), masking \(c.masking.rawValue), seed \(c.seed)")
             print(ledgerLine(s.manifest))
             let plan = try s.epoch(epoch)
@@ -144,6 +147,30 @@ struct ScheduleShowCommand: ParsableCommand {
             let mask = c.objective == .mdlm ? Array(batch.mask[(row * L)..<((row + 1) * L)]) : []
             print(render(tokens, mask: mask, tokenizer: tok))
         }
+    }
+
+    func printJSON(_ s: Schedule, pack: PackManifest, shards: String) throws {
+        let plan = try s.epoch(epoch)
+        let target = sequence ?? Int(plan.sequences[0])
+        guard target >= 0, let position = plan.sequences.firstIndex(of: UInt32(clamping: target)) else {
+            throw RepriseError("sequence \(target) is out of range (0..<\(s.manifest.trainSequences))")
+        }
+        let bs = s.config.batchSize, row = position % bs
+        let b = try s.batch(plan, position / bs, dataset: try pack.dataset(shards, split: "train"))
+        let L = b.seqLen
+        var o: [String: Any] = ["epoch": epoch, "sequence": target, "step": b.step, "batch": b.batch, "row": row,
+                                "tokens": b.tokens[(row * (L + 1))..<((row + 1) * (L + 1))].map { Int($0) }]
+        if s.config.objective.isDiffusion {
+            o["t"] = b.t[row]; o["alpha"] = b.alpha[row]; o["weight"] = b.weight[row]; o["key"] = String(b.keys[row])
+        }
+        if !b.mask.isEmpty { o["mask"] = b.mask[(row * L)..<((row + 1) * L)].map { Int($0) } }
+        if s.config.objective == .gaussian {
+            // The first values of the row's noise stream (the trainer draws seq_len × width of them).
+            var z = [Float](repeating: 0, count: 16)
+            z.withUnsafeMutableBufferPointer { GaussianDraw.fill($0, key: b.keys[row]) }
+            o["noise_head"] = z.map { Double($0) }
+        }
+        print(String(decoding: try JSONSerialization.data(withJSONObject: o, options: [.sortedKeys]), as: UTF8.self))
     }
 
     /// Decodes runs of unmasked tokens together (a character may span tokens) and shows masked ones as <|mask|>.

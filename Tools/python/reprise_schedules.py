@@ -1,0 +1,203 @@
+"""Read Reprise schedules (`reprise schedule` outputs) from Python and regenerate every mask and noise exactly.
+
+    from reprise_schedules import Schedule
+    plan = Schedule("SCHEDULE_DIR")
+    for batch in plan.batches(shards_dir):        # dicts: tokens, sequences, t, alpha, weight, keys, mask
+        ...
+    plan.epoch(e)                                  # (order uint32[n], t codes uint16[n])
+    plan.mask(key, t_code, length)                 # the uint8 mask the Swift trainer uses for that row
+
+The format and every random derivation are in Sources/RepriseSchedules/FORMAT.md. Every file is checked
+(SHA-256 against the manifest, zstd content checksum, header); a fault raises ScheduleError naming the file.
+"""
+import hashlib
+import json
+import os
+import struct
+
+import numpy as np
+import zstandard
+
+from reprise_shards import Dataset
+
+MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
+GAMMA = 0x9E3779B97F4A7C15
+MASK_DOMAIN, VALIDATION_DOMAIN = 0x6D61736B, 0x76616C69
+LEVELS = 65536
+
+
+class ScheduleError(Exception):
+    pass
+
+
+def mix64(x):
+    """SplitMix64's output function of x + gamma, on numpy uint64 arrays (wrap-around arithmetic)."""
+    with np.errstate(over="ignore"):
+        z = np.asarray(x, dtype=np.uint64) + np.uint64(GAMMA)
+        z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        return z ^ (z >> np.uint64(31))
+
+
+def _mix64_int(x):
+    return int(mix64(np.uint64(x & 0xFFFFFFFFFFFFFFFF)))
+
+
+def sequence_key(seed, epoch, sequence):
+    return _mix64_int(_mix64_int(seed ^ MASK_DOMAIN) ^ (epoch << 32 | sequence))
+
+
+def validation_key(val_seed, sequence, draw):
+    return _mix64_int(_mix64_int(val_seed ^ VALIDATION_DOMAIN) ^ (draw << 32 | sequence))
+
+
+def token_bits(key, length):
+    """bits_j = mix64(key + j * gamma) for j in 0..<length."""
+    with np.errstate(over="ignore"):
+        j = np.arange(length, dtype=np.uint64)
+        return mix64(np.uint64(key) + j * np.uint64(GAMMA))
+
+
+def make_mask(key, threshold, length, masking="bernoulli"):
+    bits = token_bits(key, length)
+    mask = np.zeros(length, dtype=np.uint8)
+    if masking == "bernoulli":
+        mask[(bits >> np.uint64(32)) < np.uint64(threshold)] = 1
+        if not mask.any():
+            mask[int(np.argmin(bits))] = 1
+    elif masking == "exact":
+        k = min(max((int(threshold) * length + (1 << 31)) >> 32, 1), length)
+        order = np.lexsort((np.arange(length), bits))  # by bits, then position
+        mask[order[:k]] = 1
+    else:
+        raise ValueError(f"unknown masking {masking!r}")
+    return mask
+
+
+def gaussian_noise(key, count):
+    """The row's standard normal noise (Box-Muller on the key's SplitMix64 stream), as float32."""
+    bits = token_bits(key, (count + 1) // 2)
+    u1 = ((bits >> np.uint64(32)).astype(np.float64) + 0.5) * 2.0 ** -32
+    u2 = (bits & np.uint64(0xFFFFFFFF)).astype(np.float64) * 2.0 ** -32
+    r = np.sqrt(-2 * np.log(u1))
+    out = np.empty(2 * len(bits), dtype=np.float64)
+    out[0::2] = r * np.cos(2 * np.pi * u2)
+    out[1::2] = r * np.sin(2 * np.pi * u2)
+    return out[:count].astype(np.float32)
+
+
+class Schedule:
+    def __init__(self, path):
+        self.path = path
+        manifest = os.path.join(path, "manifest.json")
+        if not os.path.exists(manifest):
+            raise ScheduleError(f"no manifest in {path}/: run `reprise schedule` first")
+        with open(manifest) as f:
+            self.manifest = json.load(f)
+        if self.manifest.get("format") != "reprise.schedule" or self.manifest.get("version") != 1:
+            raise ScheduleError(f"{manifest}: not a reprise schedule manifest of version 1")
+        self.config = self.manifest["config"]
+        self.objective = self.config["objective"]
+        self.n = self.manifest["train_sequences"]
+        self.batch_size = self.config["batch_size"]
+        self.batches_per_epoch = self.manifest["ledger"]["batches_per_epoch"]
+        self.seq_len = self.manifest["seq_len"]
+        self.table = None
+        entry = self.manifest.get("noise_table_file")
+        if entry:
+            count, payload = self._load(entry, 3, 0)
+            if count != LEVELS:
+                raise ScheduleError(f"{path}/{entry['file']}: {count} levels, expected {LEVELS}")
+            d = np.frombuffer(payload, dtype="<f8", count=3 * LEVELS)
+            self.table = {"t": d[:LEVELS], "alpha": d[LEVELS:2 * LEVELS], "weight": d[2 * LEVELS:],
+                          "threshold": np.frombuffer(payload, dtype="<u4", count=LEVELS, offset=24 * LEVELS)}
+
+    def _load(self, entry, kind, index):
+        path = os.path.join(self.path, entry["file"])
+        try:
+            with open(path, "rb") as f:
+                data = f.read()
+        except OSError:
+            raise ScheduleError(f"{path}: missing; rebuild the schedule with `reprise schedule`")
+        if len(data) != entry["bytes"] or hashlib.sha256(data).hexdigest() != entry["sha256"]:
+            raise ScheduleError(f"{path}: size or SHA-256 differs from the manifest (damaged or from another schedule)")
+        try:
+            # Plan files are written by a streaming compressor, so the frame header has no content size.
+            d = zstandard.ZstdDecompressor().decompressobj()
+            raw = d.decompress(data)
+            if not d.eof:
+                raise zstandard.ZstdError("truncated frame")
+        except zstandard.ZstdError as e:
+            raise ScheduleError(f"{path}: damaged plan file ({e})")
+        if len(raw) < 32 or raw[:8] != b"RPRSPLAN":
+            raise ScheduleError(f"{path}: not a reprise plan file (bad magic)")
+        version, k, i, count, _columns, _ = struct.unpack_from("<IIIIII", raw, 8)
+        if version != 1:
+            raise ScheduleError(f"{path}: plan format version {version}, this reader reads version 1")
+        if k != kind or i != index:
+            raise ScheduleError(f"{path}: holds plan kind {k} index {i}, expected kind {kind} index {index}")
+        return count, raw[32:]
+
+    def epoch(self, e):
+        """The order of epoch e (uint32 sequence indices) and its t codes (uint16; empty for ar)."""
+        files = self.manifest["epoch_files"]
+        if not 0 <= e < len(files):
+            raise ScheduleError(f"{self.path}: epoch {e} is out of range; the plan has {len(files)} epochs")
+        count, payload = self._load(files[e], 1, e)
+        if count != self.n:
+            raise ScheduleError(f"{self.path}/{files[e]['file']}: {count} rows, expected {self.n}")
+        order = np.frombuffer(payload, dtype="<u4", count=count)
+        codes = np.frombuffer(payload, dtype="<u2", count=count, offset=4 * count) if self.table is not None \
+            else np.zeros(0, dtype=np.uint16)
+        return order, codes
+
+    def validation(self):
+        """The validation plan's t codes, shape (validation sequences, draws), or None for ar."""
+        entry = self.manifest.get("validation_file")
+        if not entry:
+            return None
+        count, payload = self._load(entry, 2, 0)
+        draws = self.config["val_draws"]
+        return np.frombuffer(payload, dtype="<u2", count=count).reshape(-1, draws)
+
+    def mask(self, key, code, length=None):
+        return make_mask(key, self.table["threshold"][code], length or self.seq_len, self.config["masking"])
+
+    def _rows(self, tokens, sequences, codes, keys):
+        batch = {"tokens": tokens, "sequences": sequences}
+        if self.table is not None:
+            batch.update(t=self.table["t"][codes], alpha=self.table["alpha"][codes],
+                         weight=self.table["weight"][codes], keys=keys)
+            if self.objective == "mdlm":
+                batch["mask"] = np.stack([self.mask(k, c) for k, c in zip(keys, codes)])
+        return batch
+
+    def batch(self, dataset, epoch, b, plan=None, rows=None):
+        """Batch b of an epoch as a dict of numpy arrays: tokens (rows, seq_len + 1), sequences, and for the
+        diffusion objectives t, alpha, weight, keys (uint64) and, for mdlm, mask (rows, seq_len)."""
+        order, codes = plan if plan is not None else self.epoch(epoch)
+        lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.n)
+        idx = np.arange(lo, hi)[rows] if rows is not None else np.arange(lo, hi)
+        sequences = order[idx].astype(np.int64)
+        tokens = np.stack([dataset[int(s)] for s in sequences])
+        keys = np.array([sequence_key(self.config["seed"], epoch, int(s)) for s in sequences], dtype=np.uint64) \
+            if self.table is not None else None
+        out = self._rows(tokens, sequences, codes[idx] if self.table is not None else None, keys)
+        out.update(epoch=epoch, batch=b, step=epoch * self.batches_per_epoch + b)
+        return out
+
+    def batches(self, shards, start=0, stop=None, rank=0, world=1):
+        """Batches in plan order from global step `start`; with rank/world, each batch's rows are split into
+        `world` equal contiguous parts (the remainder left out) and this rank gets part `rank`."""
+        dataset = Dataset(shards, "train")
+        if len(dataset) != self.n:
+            raise ScheduleError(f"{self.path}: the plan has {self.n} sequences, {shards} has {len(dataset)}; rebuild the schedule")
+        stop = self.manifest["ledger"]["steps"] if stop is None else stop
+        plan, plan_epoch = None, -1
+        for step in range(start, stop):
+            e, b = divmod(step, self.batches_per_epoch)
+            if e != plan_epoch:
+                plan, plan_epoch = self.epoch(e), e
+            rows = min(self.batch_size, self.n - b * self.batch_size)
+            share = rows // world
+            yield self.batch(dataset, e, b, plan, slice(rank * share, (rank + 1) * share))

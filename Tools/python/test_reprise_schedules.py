@@ -1,0 +1,106 @@
+"""Tests of the Python schedule reader against plans the `reprise` binary builds: the same order, t, masks
+and noise as the Swift library (via `reprise schedule show --json`)."""
+import json
+import os
+import shutil
+import subprocess
+
+import numpy as np
+import pytest
+
+from reprise_schedules import Schedule, ScheduleError, gaussian_noise
+from reprise_shards import Dataset
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BIN = os.environ.get("REPRISE_BIN", os.path.join(ROOT, ".build", "debug", "reprise"))
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory):
+    work = tmp_path_factory.mktemp("sched")
+    os.makedirs(work / "in")
+    for book in ["08-ruth.txt", "31-obadiah.txt", "32-jonah.txt"]:
+        shutil.copy(os.path.join(ROOT, "Corpora/raw/text/kjv", book), work / "in")
+    (work / "p.yaml").write_text(
+        "work_dir: w\nstages:\n  ingest:\n    inputs: [in]\n  tokenizer:\n    config: {vocab_size: 400}\n"
+        "  pack:\n    config: {seq_len: 32, val_fraction: 0.3, frame_tokens: 256}\n"
+        "  schedules:\n"
+        "    ar: {objective: ar, epochs: 2, batch_size: 8, seed: 4, shuffle_window: 2}\n"
+        "    bern: {objective: mdlm, epochs: 3, batch_size: 8, seed: 4, noise: cosine, val_draws: 4}\n"
+        "    exact: {objective: mdlm, epochs: 2, batch_size: 6, seed: 5, masking: exact, t_sampling: iid}\n"
+        "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n")
+    subprocess.run([BIN, "run", "p.yaml", "--quiet"], cwd=work, check=True, capture_output=True)
+    return work / "w"
+
+
+def show(work, plan, epoch, sequence):
+    out = subprocess.run([BIN, "schedule", "show", str(work / "schedules" / plan), "--shards", str(work / "shards"),
+                          "--epoch", str(epoch), "--sequence", str(sequence), "--json"],
+                         check=True, capture_output=True, text=True).stdout
+    return json.loads(out)
+
+
+@pytest.mark.parametrize("plan", ["bern", "exact"])
+def test_masks_t_and_tokens_match_the_swift_library(work, plan):
+    s = Schedule(str(work / "schedules" / plan))
+    ds = Dataset(str(work / "shards"), "train")
+    for epoch in range(s.manifest["ledger"]["epochs"]):
+        order, codes = s.epoch(epoch)
+        assert sorted(order.tolist()) == list(range(s.n))
+        for sequence in [0, 3, s.n - 1]:
+            swift = show(work, plan, epoch, sequence)
+            pos = int(np.where(order == sequence)[0][0])
+            b = s.batch(ds, epoch, pos // s.batch_size, (order, codes))
+            row = pos % s.batch_size
+            assert b["step"] == swift["step"]
+            np.testing.assert_array_equal(b["tokens"][row], swift["tokens"])
+            np.testing.assert_array_equal(b["mask"][row], swift["mask"])
+            assert b["t"][row] == swift["t"] and b["weight"][row] == swift["weight"]
+            assert int(b["keys"][row]) == int(swift["key"])
+
+
+def test_gaussian_noise_matches(work):
+    s = Schedule(str(work / "schedules" / "gauss"))
+    ds = Dataset(str(work / "shards"), "train")
+    swift = show(work, "gauss", 1, 5)
+    order, codes = s.epoch(1)
+    pos = int(np.where(order == 5)[0][0])
+    b = s.batch(ds, 1, pos // s.batch_size, (order, codes))
+    key = int(b["keys"][pos % s.batch_size])
+    assert key == int(swift["key"])
+    np.testing.assert_allclose(gaussian_noise(key, 16), swift["noise_head"], rtol=1e-6, atol=1e-6)
+    assert "mask" not in b
+
+
+def test_batches_cover_every_sequence_once_per_epoch_and_split_by_rank(work):
+    s = Schedule(str(work / "schedules" / "ar"))
+    shards = str(work / "shards")
+    per_epoch = s.batches_per_epoch
+    seen = np.concatenate([b["sequences"] for b in s.batches(shards, 0, per_epoch)])
+    assert sorted(seen.tolist()) == list(range(s.n))
+    whole = list(s.batches(shards, per_epoch, per_epoch + 3))
+    parts = [list(s.batches(shards, per_epoch, per_epoch + 3, rank=r, world=2)) for r in range(2)]
+    for k in range(3):
+        joined = np.concatenate([parts[0][k]["sequences"], parts[1][k]["sequences"]])
+        np.testing.assert_array_equal(joined, whole[k]["sequences"][:len(joined)])
+    assert "mask" not in whole[0] and s.validation() is None
+
+
+def test_validation_plan_is_stratified(work):
+    v = Schedule(str(work / "schedules" / "bern")).validation()
+    assert v.shape[1] == 4
+    strata = np.sort(((v.astype(np.float64) + 0.5) / 65536 * 4).astype(int), axis=1)
+    np.testing.assert_array_equal(strata, np.tile(np.arange(4), (len(v), 1)))
+
+
+def test_damaged_plan_is_an_error(work, tmp_path):
+    copy = tmp_path / "plan"
+    shutil.copytree(work / "schedules" / "bern", copy)
+    path = copy / "epoch-00001.plan"
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 1
+    path.write_bytes(bytes(data))
+    s = Schedule(str(copy))
+    s.epoch(0)
+    with pytest.raises(ScheduleError, match="epoch-00001.plan"):
+        s.epoch(1)
