@@ -106,25 +106,28 @@ public enum Ingest {
     }
 
     private enum Item {
-        case batch([(source: String, raw: RawDocument)], bytesRead: Int)
+        case batch([(file: Int, raw: RawDocument)], bytesRead: Int)
     }
 
     @discardableResult
     public static func run(inputs: [String], output: String, config: IngestConfig, options: Options = Options()) throws -> IngestManifest {
         try config.validate()
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
-        // The manifest goes first, so an interrupted run is never mistaken for a complete one.
-        unlink(output + "/manifest.json")
-        for name in (try fm.contentsOfDirectory(atPath: output)) where isOutputName(name) {
-            try fm.removeItem(atPath: output + "/" + name)
-        }
-        // Each file is hashed while it is read (see HashingFileSource), not in a separate pass.
+        let writer = try IngestWriter(output: output, config: config)
         let (paths, missing) = InputFiles.expand(inputs)
+        for m in missing where !options.quiet { logLine("ingest: \(m): no such file or directory") }
+        let records = try readAndClean(paths, config: config, options: options) { _, doc in try writer.add(doc) }
+        return try writer.finish(inputs: records, missing: missing)
+    }
+
+    /// Reads `paths` in order on a reader thread and cleans their documents on `options.threads` workers;
+    /// calls `body` on the calling thread with every cleaned document, in input order, and the index of its
+    /// file in `paths`. Returns the files' records: each file is hashed while it is read (see
+    /// HashingFileSource), not in a separate pass.
+    static func readAndClean(_ paths: [String], config: IngestConfig, options: Options,
+                             body: (_ file: Int, _ doc: CleanedDocument) throws -> Void) throws -> [InputRecord] {
         let files = paths.map { (path: $0, bytes: fileSize($0)) }
         let totalBytes = files.reduce(0) { $0 + $1.bytes }
         let progress = Progress("ingest", totalBytes: totalBytes, quiet: options.quiet)
-        for m in missing where !options.quiet { logLine("ingest: \(m): no such file or directory") }
 
         // Reader thread: files in order → batches of raw documents.
         let queue = BlockingQueue<Item>(capacity: 3)
@@ -133,17 +136,17 @@ public enum Ingest {
         let readerDone = DispatchSemaphore(value: 0)
         let namespaces = Set(config.wikiNamespaces)
         let reader = Thread {
-            var batch: [(source: String, raw: RawDocument)] = []
+            var batch: [(file: Int, raw: RawDocument)] = []
             var batchBytes = 0
             var doneBytes = 0
-            for file in files {
+            for (index, file) in files.enumerated() {
                 var record = InputRecord(path: file.path, bytes: file.bytes, sha256: unreadable, status: "ok", documents: 0)
                 var hashing: HashingFileSource?
                 var recordErrors = 0
                 var source: ByteSource?
                 let sink = ReaderSink(emit: { raw in
                     record.documents += 1
-                    batch.append((file.path, raw))
+                    batch.append((index, raw))
                     switch raw.body {
                     case .text(let b), .html(let b): batchBytes += b.count
                     case .wikitext(let s): batchBytes += s.utf8.count
@@ -195,12 +198,9 @@ public enum Ingest {
         reader.stackSize = 8 << 20
         reader.start()
 
-        // Workers clean each batch in parallel; decisions and writes happen here, in input order.
+        // Workers clean each batch in parallel; the caller sees the documents in input order.
         let cleaner = Cleaner(config)
-        let dedup = Deduplicator(config.dedup)
-        let docs = RotatingJSONLWriter(dir: output, prefix: "docs", perFile: config.docsPerFile, level: config.zstdLevel)
-        let excluded = RotatingJSONLWriter(dir: output, prefix: "excluded", perFile: config.docsPerFile, level: config.zstdLevel)
-        var counts = IngestCounts()
+        var read = 0
         var failure: Error?
         while let item = queue.take() {
             guard case .batch(let batch, let bytesRead) = item else { continue }
@@ -208,41 +208,83 @@ public enum Ingest {
             var cleaned = [CleanedDocument?](repeating: nil, count: batch.count)
             cleaned.withUnsafeMutableBufferPointer { out in
                 parallelFor(batch.count, threads: options.threads) { i in
-                    out[i] = cleaner.clean(batch[i].raw, source: batch[i].source)
+                    out[i] = cleaner.clean(batch[i].raw, source: files[batch[i].file].path)
                 }
             }
             do {
-                for case var doc? in cleaned {
-                    counts.read += 1
-                    counts.invalidUTF8Sequences += doc.invalidSequences
-                    counts.controlCharactersRemoved += doc.controlsRemoved
-                    var duplicateOf: String?
-                    if doc.dropReason == nil, let dup = dedup.check(id: doc.id, keys: doc.keys) {
-                        doc.dropReason = dup.reason
-                        duplicateOf = dup.duplicateOf
-                    }
-                    if let reason = doc.dropReason {
-                        counts.dropped[reason, default: 0] += 1
-                        try excluded.write(Records.excluded(doc, reason: reason, duplicateOf: duplicateOf))
-                    } else {
-                        counts.kept += 1
-                        counts.keptBytes += doc.text.utf8.count
-                        try docs.write(doc.keptRecord ?? Records.kept(doc))
-                    }
+                for (i, doc) in cleaned.enumerated() {
+                    read += 1
+                    try body(batch[i].file, doc!)
                 }
             } catch {
                 failure = error
             }
-            progress.update(items: counts.read, itemName: "docs", bytes: bytesRead)
+            progress.update(items: read, itemName: "docs", bytes: bytesRead)
         }
         readerDone.wait()
         if let failure { throw failure }
-        progress.finish(items: counts.read, itemName: "docs", bytes: totalBytes)
+        progress.finish(items: read, itemName: "docs", bytes: totalBytes)
+        return records.value.items
+    }
+}
 
+/// The ordered half of ingest: deduplicates documents in input order, counts every decision and writes the
+/// output files and the manifest. `Ingest.run` feeds it straight from the cleaning workers; the merge of a
+/// partitioned run feeds it the tasks' cleaned documents in the same global order, so both write the same
+/// bytes.
+final class IngestWriter {
+    let output: String
+    let config: IngestConfig
+    private let dedup: Deduplicator
+    private let docs: RotatingJSONLWriter
+    private let excluded: RotatingJSONLWriter
+    private(set) var counts = IngestCounts()
+
+    /// Prepares `output`: the old manifest goes first, so an interrupted run is never mistaken for a complete
+    /// one, then the old output files.
+    init(output: String, config: IngestConfig) throws {
+        self.output = output
+        self.config = config
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        unlink(output + "/manifest.json")
+        for name in (try fm.contentsOfDirectory(atPath: output)) where Ingest.isOutputName(name) {
+            try fm.removeItem(atPath: output + "/" + name)
+        }
+        dedup = Deduplicator(config.dedup)
+        docs = RotatingJSONLWriter(dir: output, prefix: "docs", perFile: config.docsPerFile, level: config.zstdLevel)
+        excluded = RotatingJSONLWriter(dir: output, prefix: "excluded", perFile: config.docsPerFile, level: config.zstdLevel)
+    }
+
+    /// Decides one document (the next in input order) and writes it; returns true when it is kept.
+    @discardableResult
+    func add(_ cleaned: CleanedDocument) throws -> Bool {
+        var doc = cleaned
+        counts.read += 1
+        counts.invalidUTF8Sequences += doc.invalidSequences
+        counts.controlCharactersRemoved += doc.controlsRemoved
+        var duplicateOf: String?
+        if doc.dropReason == nil, let dup = dedup.check(id: doc.id, keys: doc.keys) {
+            doc.dropReason = dup.reason
+            duplicateOf = dup.duplicateOf
+        }
+        if let reason = doc.dropReason {
+            counts.dropped[reason, default: 0] += 1
+            try excluded.write(Records.excluded(doc, reason: reason, duplicateOf: duplicateOf))
+            return false
+        }
+        counts.kept += 1
+        counts.keptBytes += doc.text.utf8.count
+        try docs.write(doc.keptRecord ?? Records.kept(doc))
+        return true
+    }
+
+    /// Closes the output files and writes the manifest, last and atomically.
+    func finish(inputs: [InputRecord], missing: [String]) throws -> IngestManifest {
         let manifest = IngestManifest(
             config: config, configHash: try CanonicalJSON.hash(config),
-            inputHash: inputHash(records.value.items.map { ($0.path, $0.sha256) }, missing: missing),
-            inputs: records.value.items, missingInputs: missing, counts: counts,
+            inputHash: Ingest.inputHash(inputs.map { ($0.path, $0.sha256) }, missing: missing),
+            inputs: inputs, missingInputs: missing, counts: counts,
             outputs: try docs.finish(), excluded: try excluded.finish())
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
         return manifest

@@ -20,29 +20,32 @@ public enum IngestOutput {
 
     /// Calls `body` with the id and the UTF-8 text of every document, in order.
     public static func forEachDocument(_ dir: String, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
-        for file in try documentFiles(dir) {
-            let source = ZstdDecoder(try FileSource(path: file), name: file)
-            var lines = LineSplitter(source, maxLine: Int.max / 4)
-            var lineNo = 0
-            while let line = try lines.next() {
-                lineNo += 1
-                guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
-                let record: JSONObjectScanner.Record
-                do {
-                    record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: Array("text".utf8)) }
-                } catch let e as JSONObjectScanner.Failure {
-                    throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not a document record: \(e.reason)")
-                }
-                guard let text = record.text else { throw RepriseError("\(file):\(lineNo): record without text") }
-                var id = ""
-                if let raw = record.metadata.first(where: { $0.key == "id" })?.json {
-                    id = raw.withUnsafeBytes { buf in
-                        var p = JSONObjectScanner.Parser(b: buf)
-                        return (try? p.string()).map { String(decoding: $0, as: UTF8.self) } ?? ""
-                    }
-                }
-                try body(id, text)
+        for file in try documentFiles(dir) { try forEachDocument(inFile: file, body) }
+    }
+
+    /// Calls `body` with the id and the UTF-8 text of every document of one `docs-*.jsonl.zst` file, in order.
+    public static func forEachDocument(inFile file: String, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
+        let source = ZstdDecoder(try FileSource(path: file), name: file)
+        var lines = LineSplitter(source, maxLine: Int.max / 4)
+        var lineNo = 0
+        while let line = try lines.next() {
+            lineNo += 1
+            guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
+            let record: JSONObjectScanner.Record
+            do {
+                record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: Array("text".utf8)) }
+            } catch let e as JSONObjectScanner.Failure {
+                throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not a document record: \(e.reason)")
             }
+            guard let text = record.text else { throw RepriseError("\(file):\(lineNo): record without text") }
+            var id = ""
+            if let raw = record.metadata.first(where: { $0.key == "id" })?.json {
+                id = raw.withUnsafeBytes { buf in
+                    var p = JSONObjectScanner.Parser(b: buf)
+                    return (try? p.string()).map { String(decoding: $0, as: UTF8.self) } ?? ""
+                }
+            }
+            try body(id, text)
         }
     }
 }

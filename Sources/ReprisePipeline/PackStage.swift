@@ -63,6 +63,43 @@ public enum PackStage {
         guard let eot = tok.model.specials[SpecialTokens.endOfText] else {
             throw RepriseError("\(tokenizer): the tokenizer has no \(SpecialTokens.endOfText) token to join documents with")
         }
+        let progress = Progress("pack", quiet: quiet)
+        var done = 0, bytes = 0
+        let manifest = try assemble(docs: docs, tokenizer: tokenizer, output: output, config: config,
+                                    vocabSize: tok.model.vocabSize, endOfText: eot) { add in
+            var batch: [(id: String, text: [UInt8])] = []
+            var batchBytes = 0
+            func flush() throws {
+                // Encoding runs on all cores; documents are written in input order, so the bytes do not depend
+                // on the thread count.
+                let ids = tok.model.encodeBatch(documents: batch.map(\.text), threads: threads, split: tok.split)
+                for (doc, tokens) in zip(batch, ids) {
+                    try add(tokens + [eot], isValidation(id: doc.id, fraction: config.valFraction))
+                }
+                done += batch.count
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
+                progress.update(items: done, itemName: "docs", bytes: bytes)
+            }
+            try IngestOutput.forEachDocument(docs) { id, text in
+                batch.append((id, text))
+                batchBytes += text.count
+                bytes += text.count
+                if batchBytes >= 32 << 20 { try flush() }
+            }
+            try flush()
+        }
+        progress.finish(items: done, itemName: "docs", bytes: bytes)
+        return manifest
+    }
+
+    /// Writes the shards of the documents `feed` hands to `add` in order (each document's tokens, ending with
+    /// the end-of-text id, and whether it belongs to the validation split), then the manifest, last. `pack`
+    /// feeds it from the encoder; the merge of a partitioned run feeds it the tasks' encoded documents in the
+    /// same order, so both write the same bytes.
+    static func assemble(docs: String, tokenizer: String, output: String, config: PackConfig, vocabSize: Int,
+                         endOfText eot: UInt32,
+                         feed: (_ add: (_ tokens: [UInt32], _ validation: Bool) throws -> Void) throws -> Void) throws -> PackManifest {
         let (inputHash, ingestHash, tokHash) = try inputHash(docs: docs, tokenizer: tokenizer)
         let fm = FileManager.default
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
@@ -70,40 +107,17 @@ public enum PackStage {
         for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".shard") || name.contains(".tmp-") {
             try fm.removeItem(atPath: output + "/" + name)
         }
-        let dtype = ShardDType.forVocabulary(size: tok.model.vocabSize)
+        let dtype = ShardDType.forVocabulary(size: vocabSize)
         let train = SplitWriter(dir: output, prefix: "train", dtype: dtype, config: config)
         let val = SplitWriter(dir: output, prefix: "val", dtype: dtype, config: config)
-        let progress = Progress("pack", quiet: quiet)
-        var batch: [(id: String, text: [UInt8])] = []
-        var batchBytes = 0, done = 0, bytes = 0
-        func flush() throws {
-            // Encoding runs on all cores; documents are written in input order, so the bytes do not depend
-            // on the thread count.
-            let ids = tok.model.encodeBatch(documents: batch.map(\.text), threads: threads, split: tok.split)
-            for (doc, tokens) in zip(batch, ids) {
-                let target = isValidation(id: doc.id, fraction: config.valFraction) ? val : train
-                try target.add(tokens + [eot])
-            }
-            done += batch.count
-            batch.removeAll(keepingCapacity: true)
-            batchBytes = 0
-            progress.update(items: done, itemName: "docs", bytes: bytes)
-        }
-        try IngestOutput.forEachDocument(docs) { id, text in
-            batch.append((id, text))
-            batchBytes += text.count
-            bytes += text.count
-            if batchBytes >= 32 << 20 { try flush() }
-        }
-        try flush()
+        try feed { tokens, validation in try (validation ? val : train).add(tokens) }
         try train.close()
         try val.close()
-        progress.finish(items: done, itemName: "docs", bytes: bytes)
         for split in [train, val] { split.summary.sequences = max(0, (split.summary.tokens - 1) / config.seqLen) }
         let manifest = PackManifest(
             config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash,
             ingestManifestSha256: ingestHash, tokenizerSha256: tokHash, docsDir: docs, tokenizerDir: tokenizer,
-            vocabSize: tok.model.vocabSize,
+            vocabSize: vocabSize,
             dtype: dtype == .uint16 ? "uint16" : "uint32", endOfTextId: eot, train: train.summary, val: val.summary)
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
         return manifest

@@ -162,7 +162,17 @@ public enum TokenizerStage {
         }
         flush()
         progress.finish(items: documents, itemName: "docs", bytes: bytes)
+        return try finish(counter: counter, documents: documents, bytes: bytes, inputs: inputs, inputHash: inputHash,
+                          output: output, config: config, quiet: quiet)
+    }
 
+    /// Trains the merges from pre-token counts and writes tokenizer.json, tokenizer.tiktoken and, last, the
+    /// manifest. `train` calls it after counting; the merge of a partitioned run calls it with the tasks'
+    /// summed counts, so both write the same files for the same counts.
+    static func finish(counter: PreTokenCounter, documents: Int, bytes: Int, inputs: [String], inputHash: String,
+                       output: String, config: TokenizerConfig, quiet: Bool) throws -> TokenizerManifest {
+        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+        unlink(output + "/manifest.json")
         let target = config.vocabSize - 256 - config.specialTokens.count
         let merges = Progress("tokenizer: training", totalItems: target, quiet: quiet)
         let model = try BPETrainer.train(counts: counter, vocabSize: config.vocabSize, specialTokens: config.specialTokens) { done in

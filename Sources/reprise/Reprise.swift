@@ -35,9 +35,12 @@ struct RunCommand: ParsableCommand {
     var threads = defaultThreadCount
     @Flag(help: "No progress output.")
     var quiet = false
+    @OptionGroup(title: "Data preparation in tasks (cluster job arrays)")
+    var split: TaskOptions
 
     func validate() throws {
         if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        _ = try split.mode()
         if !FileManager.default.fileExists(atPath: pipeline) {
             throw ValidationError("no pipeline file at \(pipeline): pass the path of a YAML file such as Pipelines/default.yaml")
         }
@@ -48,6 +51,10 @@ struct RunCommand: ParsableCommand {
             let file = try PipelineFile.load(pipeline)
             var o = PipelineRunner.Options()
             o.force = force; o.threads = threads; o.quiet = quiet
+            if let mode = try split.mode() {
+                for line in try PipelineTasks.run(file, mode: mode, pipelinePath: pipeline, options: o) { print(line) }
+                return
+            }
             for line in try PipelineRunner.run(file, options: o) { print(line) }
         }
     }

@@ -1,0 +1,233 @@
+import Foundation
+import RepriseCore
+import RepriseIngest
+import RepriseSchedules
+import RepriseShards
+import RepriseTokenizer
+
+/// `reprise run PIPELINE --merge`: builds the global outputs from the tasks' shares (see `PipelineTasks`).
+///
+/// Rule: the merge needs every task's share of the first stage that is not up to date. After round 1 it
+/// merges ingest and trains the tokenizer; when that changed them, the tasks' pack shares (encoded with the
+/// old tokenizer, or not yet made) wait for round 2, and the merge says so. After round 2 it writes the
+/// shards and the schedules. Missing or stale shares are an error that names each of them.
+extension Context {
+    func merge() throws -> [String] {
+        var lines: [String] = []
+        let markers = try ingestMarkers()
+        let dirs = (0..<n).map { dir($0) + "/ingest" }
+        let records = try (0..<paths.count).map { k in
+            guard let r = markers[k % n].share.files[k / n].input else {
+                throw RepriseError("\(dir(k % n))/ingest/manifest.json: no record of input \(paths[k]); rerun task \(k % n) (\(taskHint))")
+            }
+            return r
+        }
+        let derivedHash = IngestTasks.inputHash(records, missing: missing)
+
+        // Ingest: deduplicate the tasks' documents in global input order.
+        var changed = false
+        let current = try? CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json")
+        if !options.force, let m = current, m.configHash == (try CanonicalJSON.hash(ingest.config)), m.inputHash == derivedHash {
+            lines.append("merge: ingest: up to date (\(docsDir))")
+        } else {
+            let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
+                                          output: docsDir, config: ingest.config, quiet: options.quiet)
+            lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
+            changed = true
+        }
+
+        // Tokenizer: the tasks' counts, less the documents deduplication dropped.
+        if let tok = pipeline.stages.tokenizer {
+            let output = pipeline.path(tok.output)
+            let inputs = tok.inputs ?? [docsDir]
+            let state = options.force ? .stale("--force") : try TokenizerStage.state(inputs: inputs, output: output, config: tok.config)
+            if state == .upToDate {
+                lines.append("merge: tokenizer: up to date (\(output))")
+            } else {
+                let m: TokenizerManifest
+                if counting != nil {
+                    m = try mergeTokenizer(markers: markers, output: output, config: tok.config)
+                } else {
+                    // Trained on other inputs than the ingest output: no task counted them; train here.
+                    m = try TokenizerStage.train(inputs: inputs, output: output, config: tok.config,
+                                                 threads: options.threads, quiet: options.quiet)
+                }
+                lines.append("merge: tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
+                changed = true
+            }
+        }
+
+        // Pack: the tasks' encoded documents, in task order, through the writer `reprise pack` uses.
+        if let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer {
+            let output = pipeline.path(pack.output), tokenizer = pipeline.path(tok.output)
+            let state = options.force ? .stale("--force") : try PackStage.state(docs: docsDir, tokenizer: tokenizer, output: output, config: pack.config)
+            if state == .upToDate {
+                lines.append("merge: pack: up to date (\(output))")
+            } else {
+                guard let shares = try packMarkers(tokenizer: tokenizer, justMerged: changed) else {
+                    lines.append("merge: pack: next, run the \(n) tasks again to encode their shares with this tokenizer (\(taskHint)), then merge again")
+                    return lines
+                }
+                let m = try mergePack(shares, output: output, tokenizer: tokenizer, config: pack.config)
+                lines.append("merge: pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen), from \(n) tasks (\(output))")
+            }
+            for (name, config) in (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }) {
+                let plan = pipeline.schedulePath(name)
+                let state = options.force ? .stale("--force") : try ScheduleStage.state(shards: output, output: plan, config: config)
+                if state == .upToDate {
+                    lines.append("merge: schedule \(name): up to date (\(plan))")
+                } else {
+                    let m = try ScheduleBuilder.build(shards: output, config: config, output: plan,
+                                                      threads: options.threads, quiet: options.quiet)
+                    lines.append("merge: schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches (\(plan))")
+                }
+            }
+        }
+        return lines
+    }
+
+    /// The problems joined on one line: the first ten, then how many more.
+    func listed(_ problems: [String]) -> String {
+        let shown = problems.prefix(10).joined(separator: "; ")
+        return problems.count > 10 ? shown + "; and \(problems.count - 10) more" : shown
+    }
+
+    /// Every task's round-1 manifest, or an error naming each missing or stale one.
+    func ingestMarkers() throws -> [IngestTaskManifest] {
+        var markers: [IngestTaskManifest] = []
+        var problems: [String] = []
+        for t in 0..<n {
+            let path = dir(t) + "/ingest/manifest.json"
+            guard FileManager.default.fileExists(atPath: path) else {
+                problems.append("task \(t) (\(name(t))) has not finished: no \(path)")
+                continue
+            }
+            let m: IngestTaskManifest
+            do { m = try CanonicalJSON.decode(IngestTaskManifest.self, from: path) } catch {
+                problems.append("task \(t) (\(name(t))): \(error.oneLine)")
+                continue
+            }
+            if let why = try ingestStaleness(m, task: t) {
+                problems.append("task \(t) (\(name(t))) is stale: \(why)")
+                continue
+            }
+            markers.append(m)
+        }
+        if !problems.isEmpty {
+            throw RepriseError("merge: \(problems.count) of \(n) ingest shares missing or stale: \(listed(problems)). Run those tasks (\(taskHint)), then merge again")
+        }
+        return markers
+    }
+
+    /// Every task's round-2 manifest; nil when none is usable yet right after ingest or the tokenizer changed
+    /// (round 2 has not run); an error naming each missing or stale one otherwise.
+    func packMarkers(tokenizer: String, justMerged: Bool) throws -> [PackTaskManifest]? {
+        let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
+        let documents = try CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json").counts.kept
+        var markers: [PackTaskManifest] = []
+        var problems: [String] = []
+        for t in 0..<n {
+            let path = dir(t) + "/pack/manifest.json"
+            guard FileManager.default.fileExists(atPath: path) else {
+                problems.append("task \(t) (\(name(t))) has not encoded its pack share: no \(path)")
+                continue
+            }
+            let m: PackTaskManifest
+            do { m = try CanonicalJSON.decode(PackTaskManifest.self, from: path) } catch {
+                problems.append("task \(t) (\(name(t))): \(error.oneLine)")
+                continue
+            }
+            if let why = try packStaleness(m, task: t, inputHash: inputHash, documents: documents) {
+                problems.append("task \(t) (\(name(t)))'s pack share is stale: \(why)")
+                continue
+            }
+            markers.append(m)
+        }
+        if justMerged && markers.isEmpty { return nil }
+        if !problems.isEmpty {
+            throw RepriseError("merge: \(problems.count) of \(n) pack shares missing or stale: \(listed(problems)). Run those tasks (\(taskHint)), then merge again")
+        }
+        return markers
+    }
+
+    /// Trains the tokenizer from the tasks' pre-token counts. Each task counted the documents of its files
+    /// that passed the filters; the merged output keeps those minus the duplicates, whose texts are in the
+    /// exclusion files, so their counts are taken out again: the counts are then exactly those of the kept
+    /// documents, and training gives the tokenizer a single run trains.
+    func mergeTokenizer(markers: [IngestTaskManifest], output: String, config: TokenizerConfig) throws -> TokenizerManifest {
+        try config.validate()
+        let total = PreTokenCounter()
+        var documents = 0, bytes = 0
+        for (t, m) in markers.enumerated() {
+            guard let c = m.counts else { throw RepriseError("\(dir(t))/ingest: the task counted no pre-tokens; rerun it (\(taskHint))") }
+            let path = dir(t) + "/ingest/" + c.file
+            let part = try PreTokenCounter.read(path: path)
+            guard part.totalCount == c.preTokens else {
+                throw RepriseError("\(path): \(part.totalCount) pre-tokens, the task's manifest says \(c.preTokens); rerun the task")
+            }
+            total.merge(part)
+            documents += c.documents
+            bytes += c.textBytes
+        }
+        let preTokenizer = PreTokenizer(config.pattern)
+        let split: PreTokenSplitter = { preTokenizer.split($0, $1) }
+        let duplicates = PreTokenCounter()
+        var batch: [[UInt8]] = []
+        var batchBytes = 0
+        try IngestTasks.forEachDuplicate(docsDir) { text in
+            let doc = config.maxDocChars.map { TokenizerStage.prefix(text, maxChars: $0) } ?? text
+            documents -= 1
+            bytes -= doc.count
+            batch.append(doc)
+            batchBytes += doc.count
+            if batchBytes >= 64 << 20 {
+                duplicates.add(documents: batch, threads: options.threads, split: split)
+                batch.removeAll(keepingCapacity: true)
+                batchBytes = 0
+            }
+        }
+        duplicates.add(documents: batch, threads: options.threads, split: split)
+        let counter = try total.subtracting(duplicates)
+        return try TokenizerStage.finish(counter: counter, documents: documents, bytes: bytes, inputs: [docsDir],
+                                         inputHash: try TokenizerStage.inputHash([docsDir]), output: output,
+                                         config: config, quiet: options.quiet)
+    }
+
+    /// Writes the shards from the tasks' encoded documents (task t holds a contiguous range, so task order is
+    /// document order).
+    func mergePack(_ markers: [PackTaskManifest], output: String, tokenizer: String, config: PackConfig) throws -> PackManifest {
+        let tok = try CanonicalJSON.decode(TokenizerManifest.self, from: tokenizer + "/manifest.json")
+        guard let eot = tok.specialTokens[SpecialTokens.endOfText] else {
+            throw RepriseError("\(tokenizer): the tokenizer has no \(SpecialTokens.endOfText) token to join documents with")
+        }
+        for (t, m) in markers.enumerated() {
+            let path = dir(t) + "/pack/" + m.tokens.file
+            let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? -1
+            guard size == m.tokens.bytes else {
+                throw RepriseError("\(path): \(size < 0 ? "missing" : "\(size) bytes"), the task's manifest says \(m.tokens.bytes) bytes; rerun task \(t) (\(taskHint))")
+            }
+        }
+        let progress = Progress("pack merge", totalItems: markers.reduce(0) { $0 + $1.documents }, quiet: options.quiet)
+        var done = 0
+        let manifest = try PackStage.assemble(docs: docsDir, tokenizer: tokenizer, output: output, config: config,
+                                              vocabSize: tok.vocabSize, endOfText: eot) { add in
+            var tokens: [UInt32] = []
+            for (t, m) in markers.enumerated() {
+                let path = dir(t) + "/pack/" + m.tokens.file
+                let r = BinaryReader(ZstdDecoder(try FileSource(path: path), name: path), name: path)
+                for _ in 0..<m.documents {
+                    let flag = try r.u8()
+                    guard flag <= 1 else { throw RepriseError("\(path): bad split flag \(flag) at byte \(r.offset - 1); rerun task \(t)") }
+                    tokens.removeAll(keepingCapacity: true)
+                    try r.u32s(try r.count(), into: &tokens)
+                    try add(tokens, flag == 1)
+                    done += 1
+                    if done % 4096 == 0 { progress.update(items: done, itemName: "docs", bytes: 0) }
+                }
+                guard try r.atEnd() else { throw RepriseError("\(path): more documents than the \(m.documents) its manifest lists; rerun task \(t)") }
+            }
+        }
+        progress.finish(items: done, itemName: "docs", bytes: 0)
+        return manifest
+    }
+}

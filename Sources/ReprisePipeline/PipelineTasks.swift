@@ -1,0 +1,427 @@
+import Foundation
+import RepriseCore
+import RepriseIngest
+import RepriseSchedules
+import RepriseShards
+import RepriseTokenizer
+
+/// Data preparation split into N tasks that run as separate processes (in any order, on any machines that
+/// share the work directory), and a merge that builds the global outputs. N tasks and the merges end with the
+/// same bytes in `work_dir/ingest`, `work_dir/tokenizer`, `work_dir/shards` and the schedules as
+/// `reprise run` in one process.
+///
+/// Two rounds, because packing needs the tokenizer and the tokenizer needs every task's counts:
+///
+/// 1. `--task I --tasks N` (round 1): task I reads and cleans input files k with k mod N = I (k: position in
+///    the expanded input list, the same in every task) and counts the pre-tokens of the documents that
+///    passed the filters. It writes `work_dir/tasks/IIIII-of-NNNNN/ingest/`: `candidates.bin.zst` (see
+///    `IngestTasks`), `pretokens.bin.zst` (see `PreTokenCounter.write(to:)`) and, last, `manifest.json`.
+///    `--merge` then checks that all N shares exist and were built from the same config and input list,
+///    deduplicates their documents in global input order into `work_dir/ingest` (byte-identical to a
+///    single run), and trains the tokenizer from the summed counts minus the counts of the documents
+///    deduplication dropped (their texts are in the exclusion files).
+/// 2. `--task I --tasks N` again (round 2; round 1 is then up to date and skipped): task I encodes documents
+///    [I·D/N, (I+1)·D/N) of the merged ingest output (D documents) into
+///    `work_dir/tasks/IIIII-of-NNNNN/pack/tokens.bin.zst` (per document: u8 split (0 train, 1 validation),
+///    varint token count, u32 little-endian tokens ending with the end-of-text id) and `manifest.json`.
+///    `--merge` writes the shards from the tasks' tokens in task order (= document order) with the same
+///    writer `reprise pack` uses, then builds the schedules.
+///
+/// A task whose manifest shows the same config, task layout and input content is skipped; a task killed
+/// part-way deletes its manifest first, so rerunning it rebuilds its share with the same bytes.
+public enum PipelineTasks {
+    public enum Mode: Equatable, Sendable {
+        /// Task `index` (0-based) of `count`.
+        case task(index: Int, count: Int)
+        /// The merge; the task count comes from the task directories when nil.
+        case merge(count: Int?)
+    }
+
+    /// The mode from the flags, else from SLURM's job-array variables; nil for an ordinary run of every stage
+    /// in this process. Two ways to take the task from SLURM:
+    /// - without `--tasks`, the array is the whole set of tasks: task (SLURM_ARRAY_TASK_ID −
+    ///   SLURM_ARRAY_TASK_MIN) / SLURM_ARRAY_TASK_STEP of SLURM_ARRAY_TASK_COUNT, so `--array=0-7` and
+    ///   `--array=1-8` both give tasks 0 to 7 of 8;
+    /// - with `--tasks N`, SLURM_ARRAY_TASK_ID is the task number itself, which lets `--array=3,5` rerun
+    ///   tasks 3 and 5 of N.
+    public static func mode(task: Int?, tasks: Int?, merge: Bool, environment env: [String: String]) throws -> Mode? {
+        if let n = tasks, n < 1 { throw RepriseError("--tasks must be at least 1") }
+        if merge {
+            if task != nil { throw RepriseError("--merge and --task exclude each other: run the merge once, after all tasks have finished") }
+            return .merge(count: tasks)
+        }
+        if let t = task {
+            guard let n = tasks else { throw RepriseError("--task needs --tasks N, the number of tasks") }
+            guard (0..<n).contains(t) else { throw RepriseError("--task \(t) is out of range: tasks are numbered 0 to \(n - 1)") }
+            return .task(index: t, count: n)
+        }
+        let number = { (name: String) -> Int? in env[name].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) } }
+        guard let rawID = env["SLURM_ARRAY_TASK_ID"] else {
+            if tasks != nil { throw RepriseError("--tasks needs --task I (or SLURM_ARRAY_TASK_ID), or --merge") }
+            return nil
+        }
+        guard let id = number("SLURM_ARRAY_TASK_ID") else { throw RepriseError("SLURM_ARRAY_TASK_ID='\(rawID)' is not a number") }
+        if let n = tasks {
+            guard (0..<n).contains(id) else {
+                throw RepriseError("SLURM_ARRAY_TASK_ID=\(id) is not a task number below --tasks \(n): with --tasks, array ids are task numbers (submit --array=0-\(n - 1), or a subset of it)")
+            }
+            return .task(index: id, count: n)
+        }
+        guard let n = number("SLURM_ARRAY_TASK_COUNT") else {
+            throw RepriseError("SLURM_ARRAY_TASK_ID is set but SLURM_ARRAY_TASK_COUNT is not: pass --tasks N")
+        }
+        let minimum = number("SLURM_ARRAY_TASK_MIN") ?? 0
+        let step = max(1, number("SLURM_ARRAY_TASK_STEP") ?? 1)
+        let offset = id - minimum
+        guard offset >= 0, offset % step == 0, offset / step < n else {
+            throw RepriseError("SLURM_ARRAY_TASK_ID=\(id) (minimum \(minimum), step \(step)) is not one of \(n) tasks: submit the array as --array=0-\(n - 1), or pass --tasks N to use array ids as task numbers")
+        }
+        return .task(index: offset / step, count: n)
+    }
+
+    /// Runs a task or the merge; returns one line per step saying what happened.
+    public static func run(_ pipeline: PipelineFile, mode: Mode, pipelinePath: String,
+                           options: PipelineRunner.Options = PipelineRunner.Options()) throws -> [String] {
+        guard pipeline.stages.ingest != nil else {
+            throw RepriseError("\(pipelinePath): the pipeline has no ingest stage, so there is nothing to split into tasks; run it without --task/--merge")
+        }
+        switch mode {
+        case .task(let index, let count):
+            let ctx = Context(pipeline, path: pipelinePath, tasks: count, options: options)
+            return try ctx.runTask(index)
+        case .merge(let count):
+            let n = try count ?? taskCount(pipeline)
+            let ctx = Context(pipeline, path: pipelinePath, tasks: n, options: options)
+            return try ctx.merge()
+        }
+    }
+
+    /// `work_dir/tasks/IIIII-of-NNNNN`.
+    public static func taskDirectory(_ pipeline: PipelineFile, task: Int, of count: Int) -> String {
+        pipeline.workDir + "/tasks/" + String(format: "%05d-of-%05d", task, count)
+    }
+
+    /// The task count of the directories in `work_dir/tasks`, when they agree on one.
+    static func taskCount(_ pipeline: PipelineFile) throws -> Int {
+        let dir = pipeline.workDir + "/tasks"
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? []
+        let counts = Set(names.compactMap { name -> Int? in
+            let parts = name.split(separator: "-")
+            guard parts.count == 3, parts[1] == "of", parts[0].count == 5 else { return nil }
+            return Int(parts[2])
+        })
+        guard let n = counts.first else {
+            throw RepriseError("no task outputs in \(dir)/: run the tasks first (reprise run PIPELINE --task I --tasks N for I = 0 ... N-1)")
+        }
+        guard counts.count == 1 else {
+            throw RepriseError("\(dir)/ holds tasks of several runs (\(counts.sorted().map(String.init).joined(separator: ", ")) tasks): pass --tasks N")
+        }
+        return n
+    }
+}
+
+/// Pre-token counting settings of round 1: a task counts only when the tokenizer trains on the ingest output.
+struct CountingConfig: Codable, Equatable, Sendable {
+    var pattern: SplitPattern
+    var maxDocChars: Int?
+    enum CodingKeys: String, CodingKey { case pattern, maxDocChars = "max_doc_chars" }
+}
+
+/// A task's pre-token counts file.
+struct CountsFile: Codable, Equatable, Sendable {
+    var file: String
+    var bytes: Int
+    var sha256: String
+    /// Documents counted and their bytes (after `max_doc_chars`).
+    var documents: Int
+    var textBytes: Int
+    var preTokens: UInt64
+    var distinctPreTokens: Int
+    enum CodingKeys: String, CodingKey {
+        case file, bytes, sha256, documents
+        case textBytes = "text_bytes", preTokens = "pre_tokens", distinctPreTokens = "distinct_pre_tokens"
+    }
+}
+
+/// `tasks/IIIII-of-NNNNN/ingest/manifest.json`: written last; its presence marks the share complete.
+struct IngestTaskManifest: Codable, Equatable, Sendable {
+    static let formatName = "reprise.task.ingest"
+    var format = IngestTaskManifest.formatName
+    var version = 1
+    var task: Int
+    var tasks: Int
+    /// Hash of the ingest config.
+    var configHash: String
+    /// `IngestTasks.listHash` of the expanded input list, which every task must share.
+    var listHash: String
+    var inputCount: Int
+    var missingInputs: [String]
+    var counting: CountingConfig?
+    var share: IngestShare
+    var counts: CountsFile?
+    enum CodingKeys: String, CodingKey {
+        case format, version, task, tasks, counting, share, counts
+        case configHash = "config_hash", listHash = "list_hash", inputCount = "input_count", missingInputs = "missing_inputs"
+    }
+}
+
+/// `tasks/IIIII-of-NNNNN/pack/manifest.json`.
+struct PackTaskManifest: Codable, Equatable, Sendable {
+    static let formatName = "reprise.task.pack"
+    var format = PackTaskManifest.formatName
+    var version = 1
+    var task: Int
+    var tasks: Int
+    var configHash: String
+    /// The pack stage's input hash (merged ingest manifest and tokenizer) the share was encoded from.
+    var inputHash: String
+    var firstDocument: Int
+    var documents: Int
+    var tokens: OutputFile
+    var trainDocuments: Int
+    var trainTokens: Int
+    var valDocuments: Int
+    var valTokens: Int
+    enum CodingKeys: String, CodingKey {
+        case format, version, task, tasks, documents, tokens
+        case configHash = "config_hash", inputHash = "input_hash", firstDocument = "first_document"
+        case trainDocuments = "train_documents", trainTokens = "train_tokens"
+        case valDocuments = "val_documents", valTokens = "val_tokens"
+    }
+}
+
+/// Everything a task or the merge derives from the pipeline file and the input list.
+struct Context {
+    let pipeline: PipelineFile
+    let path: String
+    let n: Int
+    let options: PipelineRunner.Options
+    let ingest: PipelineFile.IngestStage
+    let paths: [String]
+    let missing: [String]
+    let listHash: String
+    let counting: CountingConfig?
+
+    init(_ pipeline: PipelineFile, path: String, tasks: Int, options: PipelineRunner.Options) {
+        self.pipeline = pipeline
+        self.path = path
+        n = tasks
+        self.options = options
+        ingest = pipeline.stages.ingest!
+        (paths, missing) = InputFiles.expand(ingest.inputs)
+        listHash = IngestTasks.listHash(paths, missing: missing)
+        if let tok = pipeline.stages.tokenizer, tok.inputs == nil {
+            counting = CountingConfig(pattern: tok.config.pattern, maxDocChars: tok.config.maxDocChars)
+        } else {
+            counting = nil
+        }
+    }
+
+    var docsDir: String { pipeline.path(ingest.output) }
+    func dir(_ t: Int) -> String { PipelineTasks.taskDirectory(pipeline, task: t, of: n) }
+    func name(_ t: Int) -> String { String(format: "%05d-of-%05d", t, n) }
+    var taskHint: String { "reprise run \(path) --task I --tasks \(n)" }
+
+    // MARK: Round 1: ingest share and pre-token counts
+
+    /// Why a task's ingest share cannot be used as it is; nil when it can.
+    func ingestStaleness(_ m: IngestTaskManifest, task t: Int) throws -> String? {
+        if m.format != IngestTaskManifest.formatName || m.version != 1 { return "its manifest is of another version" }
+        if m.task != t || m.tasks != n { return "it was built as task \(m.task) of \(m.tasks)" }
+        if m.configHash != (try CanonicalJSON.hash(ingest.config)) { return "it was built with another ingest config" }
+        if m.listHash != listHash || m.inputCount != paths.count { return "its input list differs from the current one (files added, removed or resized since it ran)" }
+        if m.counting != counting { return "it was built with other tokenizer counting settings (pattern, max_doc_chars)" }
+        if m.share.files.map(\.index) != IngestTasks.files(ofTask: t, tasks: n, inputCount: paths.count) { return "its file list is not task \(t)'s" }
+        return nil
+    }
+
+    func loadIngestMarker(_ t: Int) -> IngestTaskManifest? {
+        try? CanonicalJSON.decode(IngestTaskManifest.self, from: dir(t) + "/ingest/manifest.json")
+    }
+
+    func runTask(_ t: Int) throws -> [String] {
+        let label = "task \(t) of \(n)"
+        var lines: [String] = []
+        let (marker, line) = try ingestShare(t)
+        lines.append("\(label): \(line)")
+        if pipeline.stages.pack != nil {
+            lines.append("\(label): \(try packShare(t, marker: marker))")
+        }
+        return lines
+    }
+
+    func ingestShare(_ t: Int) throws -> (IngestTaskManifest, String) {
+        let out = dir(t) + "/ingest"
+        let mine = IngestTasks.files(ofTask: t, tasks: n, inputCount: paths.count)
+        if !options.force, let m = loadIngestMarker(t), try ingestStaleness(m, task: t) == nil {
+            // Same config and list: up to date when every file still has the content it was read with.
+            let same = zip(mine, m.share.files).allSatisfy { k, f in
+                (try? Hashing.sha256Hex(file: paths[k])) == f.input?.sha256
+            }
+            if same { return (m, "ingest share up to date (\(out))") }
+        }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        unlink(out + "/manifest.json")
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
+            try fm.removeItem(atPath: out + "/" + name)
+        }
+        var o = Ingest.Options()
+        o.threads = options.threads
+        o.quiet = options.quiet
+        let counter = PreTokenCounter()
+        var batch: [[UInt8]] = []
+        var batchBytes = 0, documents = 0, textBytes = 0
+        let split: PreTokenSplitter?
+        if let c = counting {
+            let preTokenizer = PreTokenizer(c.pattern)
+            split = { preTokenizer.split($0, $1) }
+        } else {
+            split = nil
+        }
+        func flush() {
+            if let split { counter.add(documents: batch, threads: options.threads, split: split) }
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+        }
+        let share = try IngestTasks.runShare(files: mine.map { ($0, paths[$0]) }, dir: out, config: ingest.config,
+                                             options: o) { text in
+            guard let c = counting else { return }
+            let doc = c.maxDocChars.map { TokenizerStage.prefix(text, maxChars: $0) } ?? text
+            documents += 1
+            textBytes += doc.count
+            batch.append(doc)
+            batchBytes += doc.count
+            if batchBytes >= 64 << 20 { flush() }
+        }
+        flush()
+        var counts: CountsFile?
+        if counting != nil {
+            let name = "pretokens.bin.zst"
+            let written = try counter.write(to: out + "/" + name)
+            counts = CountsFile(file: name, bytes: written.bytes, sha256: written.sha256, documents: documents,
+                                textBytes: textBytes, preTokens: counter.totalCount, distinctPreTokens: counter.distinctCount)
+        }
+        let marker = IngestTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(ingest.config),
+                                        listHash: listHash, inputCount: paths.count, missingInputs: missing,
+                                        counting: counting, share: share, counts: counts)
+        try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
+        let failed = share.files.filter { $0.input?.status != "ok" }.count
+        var line = "ingest share: \(mine.count) of \(paths.count) input files, \(share.candidates.documents) documents read, \(failed) failed inputs"
+        if let c = counts { line += ", \(c.preTokens) pre-tokens counted in \(c.documents) documents" }
+        return (marker, line + " (\(out))")
+    }
+
+    // MARK: Round 2: pack share
+
+    /// The merged ingest output when it was built from the current input list and config and holds this
+    /// task's files with the content the task read.
+    func mergedIngest(matching marker: IngestTaskManifest) -> IngestManifest? {
+        guard let m = try? CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json"),
+              m.configHash == (try? CanonicalJSON.hash(ingest.config)),
+              IngestTasks.listHash(m.inputs.map { ($0.path, $0.bytes) }, missing: m.missingInputs) == listHash,
+              m.inputs.count == paths.count else { return nil }
+        for f in marker.share.files where m.inputs[f.index].sha256 != f.input?.sha256 { return nil }
+        return m
+    }
+
+    func packStaleness(_ m: PackTaskManifest, task t: Int, inputHash: String, documents: Int) throws -> String? {
+        guard let pack = pipeline.stages.pack else { return nil }
+        if m.format != PackTaskManifest.formatName || m.version != 1 { return "its manifest is of another version" }
+        if m.task != t || m.tasks != n { return "it was built as task \(m.task) of \(m.tasks)" }
+        if m.configHash != (try CanonicalJSON.hash(pack.config)) { return "it was built with another pack config" }
+        if m.inputHash != inputHash { return "it was encoded from another ingest output or tokenizer" }
+        let range = documentRange(t, of: documents)
+        if m.firstDocument != range.lowerBound || m.documents != range.count { return "it covers other documents" }
+        return nil
+    }
+
+    /// Task t's documents of the merged ingest output: contiguous, so the merge concatenates in task order.
+    func documentRange(_ t: Int, of documents: Int) -> Range<Int> {
+        (t * documents / n)..<((t + 1) * documents / n)
+    }
+
+    func packShare(_ t: Int, marker: IngestTaskManifest) throws -> String {
+        guard let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return "no pack stage" }
+        let tokenizer = pipeline.path(tok.output)
+        let waiting = "pack share waits for the merged ingest output and tokenizer: when all \(n) tasks have finished, run `reprise run \(path) --merge`, then run the tasks again"
+        guard let global = mergedIngest(matching: marker),
+              try TokenizerStage.state(inputs: tok.inputs ?? [docsDir], output: tokenizer, config: tok.config) == .upToDate
+        else { return waiting }
+        let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
+        let out = dir(t) + "/pack"
+        let range = documentRange(t, of: global.counts.kept)
+        if !options.force, let m = try? CanonicalJSON.decode(PackTaskManifest.self, from: out + "/manifest.json"),
+           try packStaleness(m, task: t, inputHash: inputHash, documents: global.counts.kept) == nil {
+            return "pack share up to date (\(out))"
+        }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        unlink(out + "/manifest.json")
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
+            try fm.removeItem(atPath: out + "/" + name)
+        }
+        let loaded = try LoadedTokenizer.load(tokenizer)
+        guard let eot = loaded.model.specials[SpecialTokens.endOfText] else {
+            throw RepriseError("\(tokenizer): the tokenizer has no \(SpecialTokens.endOfText) token to join documents with")
+        }
+        let name = "tokens.bin.zst"
+        let file = try AtomicFileWriter(path: out + "/" + name)
+        let encoder = ZstdEncoder(level: 3, checksum: true, threads: 1) { try file.write($0) }
+        var w = BinaryWriter()
+        var batch: [(id: String, text: [UInt8])] = []
+        var batchBytes = 0, done = 0
+        var split = (train: (documents: 0, tokens: 0), val: (documents: 0, tokens: 0))
+        let progress = Progress("pack share", totalItems: range.count, quiet: options.quiet)
+        func flush() throws {
+            let ids = loaded.model.encodeBatch(documents: batch.map(\.text), threads: options.threads, split: loaded.split)
+            for (doc, tokens) in zip(batch, ids) {
+                let validation = PackStage.isValidation(id: doc.id, fraction: pack.config.valFraction)
+                w.u8(validation ? 1 : 0)
+                w.varint(tokens.count + 1)
+                for v in tokens { w.u32(v) }
+                w.u32(eot)
+                if validation { split.val.documents += 1; split.val.tokens += tokens.count + 1 } else { split.train.documents += 1; split.train.tokens += tokens.count + 1 }
+                if w.bytes.count >= 1 << 20 { try encoder.write(w.bytes); w.bytes.removeAll(keepingCapacity: true) }
+            }
+            done += batch.count
+            batch.removeAll(keepingCapacity: true)
+            batchBytes = 0
+            progress.update(items: done, itemName: "docs", bytes: 0)
+        }
+        var first = 0
+        for entry in global.outputs {
+            let fileRange = first..<(first + entry.documents)
+            first = fileRange.upperBound
+            if !fileRange.overlaps(range) { continue }
+            let path = docsDir + "/" + entry.file
+            var j = fileRange.lowerBound
+            try IngestOutput.forEachDocument(inFile: path) { id, text in
+                defer { j += 1 }
+                guard range.contains(j) else { return }
+                batch.append((id, text))
+                batchBytes += text.count
+                if batchBytes >= 32 << 20 { try flush() }
+            }
+            guard j == fileRange.upperBound else {
+                throw RepriseError("\(path): \(j - fileRange.lowerBound) documents, the ingest manifest lists \(entry.documents); rebuild it with --merge")
+            }
+        }
+        try flush()
+        guard done == range.count else {
+            throw RepriseError("\(docsDir): found \(done) of documents \(range.lowerBound)..<\(range.upperBound); the ingest output is incomplete: run `reprise run \(path) --merge`")
+        }
+        progress.finish(items: done, itemName: "docs", bytes: 0)
+        try encoder.write(w.bytes)
+        try encoder.finishFrame()
+        let bytes = file.bytesWritten
+        let sha = try file.commit()
+        let marker = PackTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(pack.config), inputHash: inputHash,
+                                      firstDocument: range.lowerBound, documents: range.count,
+                                      tokens: OutputFile(file: name, bytes: bytes, sha256: sha, documents: range.count),
+                                      trainDocuments: split.train.documents, trainTokens: split.train.tokens,
+                                      valDocuments: split.val.documents, valTokens: split.val.tokens)
+        try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
+        return "pack share: documents \(range.lowerBound)..<\(range.upperBound) of \(global.counts.kept), \(split.train.tokens) train and \(split.val.tokens) validation tokens (\(out))"
+    }
+}

@@ -1,0 +1,165 @@
+import Foundation
+import RepriseCore
+import ReprisePipeline
+import XCTest
+
+/// Data preparation split into tasks that run as separate processes of the real binary.
+extension CLITests {
+    /// Runs the binary with extra environment variables (SLURM's), waiting for it.
+    @discardableResult
+    func reprise(_ args: [String], environment: [String: String]) throws -> Result {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: Self.binary)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        let out = Pipe()
+        p.standardOutput = out
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        p.waitUntilExit()
+        return Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: "")
+    }
+
+    /// Every file below `dir` (relative paths) and its bytes.
+    func tree(_ dir: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let base = root + "/" + dir
+        for case let rel as String in FileManager.default.enumerator(atPath: base)! where !FileManager.default.isDirectory(base + "/" + rel) {
+            out[rel] = FileManager.default.contents(atPath: base + "/" + rel)
+        }
+        return out
+    }
+
+    func testTasksAndMergeEndWithTheOutputsOfOneRun() throws {
+        // Inputs: 12 files; file k belongs to task k mod 3. zz-copy.txt (task 0) repeats 32-jonah.txt (task 2),
+        // zz-near.txt (task 2) nearly repeats 31-obadiah.txt (task 1), so deduplication crosses tasks.
+        makeCorpus(files: 4, paragraphsPerFile: 150)
+        try copyEmbeddedBooks()
+        let jonah = try String(contentsOfFile: root + "/in/32-jonah.txt", encoding: .utf8)
+        write("in/zz-copy.txt", jonah)
+        let obadiah = try String(contentsOfFile: root + "/in/31-obadiah.txt", encoding: .utf8)
+        write("in/zz-near.txt", obadiah.replacingOccurrences(of: "Edom", with: "Moab", options: [], range: obadiah.range(of: "Edom")))
+        write("in/zz-bad.jsonl", "{\"text\": \"fine and long enough to keep, with the words of a line\"}\nnot json\n")
+        write("in/zz-empty.txt", "")
+        write("p.yaml", """
+        work_dir: work
+        stages:
+          ingest:
+            inputs: [in]
+            config: {quality: {enabled: false}, repetition: {enabled: false}, min_chars: 60, docs_per_file: 100}
+          tokenizer: {config: {vocab_size: 600, max_doc_chars: 5000}}
+          pack: {config: {seq_len: 64, val_fraction: 0.2, shard_tokens: 6000}}
+          schedules:
+            ar: {objective: ar, epochs: 2, batch_size: 4, seed: 3}
+        """)
+
+        // One process.
+        let single = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(single.status, 0, single.stderr)
+        try FileManager.default.moveItem(atPath: root + "/work", toPath: root + "/single")
+        let ingest = try JSONSerialization.jsonObject(with: FileManager.default.contents(atPath: root + "/single/ingest/manifest.json")!) as! [String: Any]
+        let dropped = (ingest["counts"] as! [String: Any])["dropped"] as! [String: Int]
+        XCTAssertEqual(dropped["exact_duplicate"], 1, "\(dropped)")
+        XCTAssertEqual(dropped["near_duplicate"], 1, "\(dropped)")
+        XCTAssertNotNil(dropped["too_short"], "\(dropped)")
+        XCTAssertGreaterThan(try tree("single/shards").keys.filter { $0.hasPrefix("train-") }.count, 2, "several train shards")
+
+        // Round 1: tasks 2 and 0 at the same time, as separate processes; the merge names the missing task 1.
+        let procs = try [2, 0].map { try launch(["run", "p.yaml", "--task", "\($0)", "--tasks", "3", "--quiet"]) }
+        for p in procs { p.waitUntilExit(); XCTAssertEqual(p.terminationStatus, 0) }
+        let early = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(early.status, 1)
+        XCTAssertTrue(early.stderr.contains("1 of 3 ingest shares missing or stale: task 1 (00001-of-00003) has not finished"), early.stderr)
+        XCTAssertEqual(early.stderr.split(separator: "\n").count, 1, "one line: \(early.stderr)")
+
+        // Task 1 from SLURM's variables (array 1-3: ids start at 1), killed at several points and rerun.
+        let slurm = ["SLURM_ARRAY_TASK_ID": "2", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "3"]
+        let started = Date()
+        let first = try reprise(["run", "p.yaml", "--quiet"], environment: slurm)
+        let duration = Date().timeIntervalSince(started)
+        XCTAssertEqual(first.status, 0)
+        XCTAssertTrue(first.stdout.contains("task 1 of 3: ingest share: 4 of 12 input files"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("task 1 of 3: pack share waits for the merged ingest output and tokenizer"), first.stdout)
+        let share = try tree("work/tasks/00001-of-00003")
+        XCTAssertEqual(share.keys.sorted(), ["ingest/candidates.bin.zst", "ingest/manifest.json", "ingest/pretokens.bin.zst"])
+        for fraction in [0.2, 0.5, 0.8] {
+            let p = try launch(["run", "p.yaml", "--task", "1", "--tasks", "3", "--force", "--quiet"])
+            usleep(useconds_t(duration * fraction * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+            XCTAssertEqual(try reprise(["run", "p.yaml", "--task", "1", "--tasks", "3", "--quiet"]).status, 0)
+            XCTAssertTrue(try tree("work/tasks/00001-of-00003") == share, "after a kill at \(fraction) of the task the bytes differ")
+        }
+        let again = try reprise(["run", "p.yaml", "--task", "1", "--tasks", "3", "--quiet"])
+        XCTAssertTrue(again.stdout.contains("task 1 of 3: ingest share up to date"), again.stdout)
+
+        // Merge: the documents and the tokenizer of one run.
+        let merge1 = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(merge1.status, 0, merge1.stderr)
+        XCTAssertTrue(merge1.stdout.contains("merge: pack: next, run the 3 tasks again"), merge1.stdout)
+        XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
+        XCTAssertTrue(try tree("work/tokenizer") == (try tree("single/tokenizer")), "merged tokenizer differs from one run")
+
+        // Round 2: tasks 0 and 2 encode; the merge names task 1, then task 1 runs and the merge packs.
+        for t in [2, 0] {
+            let r = try reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "3", "--quiet"])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share up to date") && r.stdout.contains("task \(t) of 3: pack share: documents"), r.stdout)
+        }
+        let partial = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(partial.status, 1)
+        XCTAssertTrue(partial.stderr.contains("1 of 3 pack shares missing or stale: task 1 (00001-of-00003) has not encoded its pack share"), partial.stderr)
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"], environment: slurm).status, 0)
+        let merge2 = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(merge2.status, 0, merge2.stderr)
+        XCTAssertTrue(merge2.stdout.contains("merge: ingest: up to date") && merge2.stdout.contains("merge: schedule ar: ar, 2 epochs"), merge2.stdout)
+        XCTAssertTrue(try tree("work/shards") == (try tree("single/shards")), "merged shards differ from one run")
+        XCTAssertTrue(try tree("work/schedules") == (try tree("single/schedules")), "schedules differ from one run")
+
+        // The ordinary run finds everything up to date; a changed config makes the merge name stale shares.
+        let whole = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(["ingest", "tokenizer", "pack", "schedule ar"].allSatisfy { whole.stdout.contains("\($0): up to date") }, whole.stdout)
+        let p = try String(contentsOfFile: root + "/p.yaml", encoding: .utf8)
+        write("p.yaml", p.replacingOccurrences(of: "min_chars: 60", with: "min_chars: 70"))
+        let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.stderr.contains("3 of 3 ingest shares missing or stale: task 0 (00000-of-00003) is stale: it was built with another ingest config"), stale.stderr)
+    }
+
+    func testTaskFlagsAndSlurmVariables() throws {
+        typealias M = PipelineTasks.Mode
+        XCTAssertEqual(try PipelineTasks.mode(task: nil, tasks: nil, merge: false, environment: [:]), nil)
+        XCTAssertEqual(try PipelineTasks.mode(task: 2, tasks: 3, merge: false, environment: [:]), M.task(index: 2, count: 3))
+        XCTAssertEqual(try PipelineTasks.mode(task: nil, tasks: nil, merge: true, environment: ["SLURM_ARRAY_TASK_ID": "4"]), M.merge(count: nil))
+        XCTAssertEqual(try PipelineTasks.mode(task: nil, tasks: nil, merge: false,
+                                              environment: ["SLURM_ARRAY_TASK_ID": "0", "SLURM_ARRAY_TASK_COUNT": "4"]), M.task(index: 0, count: 4))
+        XCTAssertEqual(try PipelineTasks.mode(task: nil, tasks: nil, merge: false,
+                                              environment: ["SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_COUNT": "4"]),
+                       M.task(index: 3, count: 4))
+        XCTAssertEqual(try PipelineTasks.mode(task: nil, tasks: nil, merge: false,
+                                              environment: ["SLURM_ARRAY_TASK_ID": "7", "SLURM_ARRAY_TASK_MIN": "1", "SLURM_ARRAY_TASK_STEP": "2",
+                                                            "SLURM_ARRAY_TASK_COUNT": "4"]), M.task(index: 3, count: 4))
+        XCTAssertThrowsError(try PipelineTasks.mode(task: nil, tasks: nil, merge: false,
+                                                    environment: ["SLURM_ARRAY_TASK_ID": "4", "SLURM_ARRAY_TASK_COUNT": "4"])) {
+            XCTAssertTrue($0.oneLine.contains("--array=0-3"), $0.oneLine)
+        }
+        // With --tasks, array ids are task numbers: --array=3,5 reruns tasks 3 and 5 (SLURM's minimum is 3 then).
+        XCTAssertEqual(try PipelineTasks.mode(task: nil, tasks: 8, merge: false,
+                                              environment: ["SLURM_ARRAY_TASK_ID": "5", "SLURM_ARRAY_TASK_MIN": "3", "SLURM_ARRAY_TASK_COUNT": "2"]),
+                       M.task(index: 5, count: 8))
+        XCTAssertThrowsError(try PipelineTasks.mode(task: nil, tasks: 8, merge: false, environment: ["SLURM_ARRAY_TASK_ID": "8"])) {
+            XCTAssertTrue($0.oneLine.contains("array ids are task numbers"), $0.oneLine)
+        }
+        XCTAssertThrowsError(try PipelineTasks.mode(task: nil, tasks: 8, merge: false, environment: [:]))
+        XCTAssertThrowsError(try PipelineTasks.mode(task: 3, tasks: 3, merge: false, environment: [:])) {
+            XCTAssertTrue($0.oneLine.contains("numbered 0 to 2"), $0.oneLine)
+        }
+        XCTAssertThrowsError(try PipelineTasks.mode(task: 1, tasks: nil, merge: false, environment: [:]))
+        XCTAssertThrowsError(try PipelineTasks.mode(task: 1, tasks: 2, merge: true, environment: [:]))
+        let r = try reprise(["run", "p.yaml", "--task", "5", "--tasks", "2"])
+        XCTAssertEqual(r.status, 64)
+        XCTAssertTrue(r.stderr.contains("--task 5 is out of range"), r.stderr)
+    }
+}

@@ -1,0 +1,54 @@
+import Foundation
+import RepriseCore
+import RepriseTokenizer
+import XCTest
+
+final class PreTokenCountsFileTests: XCTestCase {
+    let split: PreTokenSplitter = { let p = PreTokenizer(.cl100k); return { p.split($0, $1) } }()
+
+    func docs(_ texts: [String]) -> [[UInt8]] { texts.map { Array($0.utf8) } }
+
+    func testCountsRoundTripAndSumsOfPartsTrainTheSameTokenizer() throws {
+        let corpus = (0..<200).map { "Document \($0): the quick brown fox \($0 % 7) jumps over the lazy dog, ünïcödé \($0 % 3) 日本語." }
+        let whole = PreTokenCounter()
+        whole.add(documents: docs(corpus), threads: 2, split: split)
+
+        let dir = NSTemporaryDirectory() + "reprise-counts-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        // Three tasks count every third document; their files summed give the whole counts.
+        let sum = PreTokenCounter()
+        for t in 0..<3 {
+            let part = PreTokenCounter()
+            part.add(documents: docs(corpus.enumerated().filter { $0.offset % 3 == t }.map(\.element)), threads: 1, split: split)
+            let path = dir + "/\(t).bin.zst"
+            let first = try part.write(to: path)
+            XCTAssertEqual(try part.write(to: path).sha256, first.sha256, "same counts, same bytes")
+            let back = try PreTokenCounter.read(path: path)
+            XCTAssertTrue(back.entries().elementsEqual(part.entries(), by: { $0.bytes == $1.bytes && $0.count == $1.count }))
+            sum.merge(back)
+        }
+        XCTAssertTrue(sum.entries().elementsEqual(whole.entries(), by: { $0.bytes == $1.bytes && $0.count == $1.count }))
+        XCTAssertEqual(sum.totalCount, whole.totalCount)
+
+        // Taking out the documents dropped later leaves the counts of the others, zeros removed.
+        let dropped = PreTokenCounter()
+        dropped.add(documents: docs(Array(corpus[150...])), threads: 1, split: split)
+        let kept = PreTokenCounter()
+        kept.add(documents: docs(Array(corpus[..<150])), threads: 1, split: split)
+        let left = try sum.subtracting(dropped)
+        XCTAssertTrue(left.entries().elementsEqual(kept.entries(), by: { $0.bytes == $1.bytes && $0.count == $1.count }))
+        XCTAssertEqual(left.distinctCount, kept.distinctCount)
+        XCTAssertEqual(left.totalCount, kept.totalCount)
+        let a = try BPETrainer.train(counts: left, vocabSize: 400, specialTokens: ["<|endoftext|>"])
+        let b = try BPETrainer.train(counts: kept, vocabSize: 400, specialTokens: ["<|endoftext|>"])
+        XCTAssertEqual(a.merges, b.merges)
+        XCTAssertThrowsError(try dropped.subtracting(sum))
+
+        // Damage is named.
+        let path = dir + "/0.bin.zst"
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 5)))
+        XCTAssertThrowsError(try PreTokenCounter.read(path: path)) { XCTAssertTrue($0.oneLine.contains(path), $0.oneLine) }
+    }
+}
