@@ -105,6 +105,25 @@ public final class ZstdEncoder {
     }
 }
 
+/// One-shot decompression of whole zstd frames with one reused context (creating a context per frame costs
+/// more than decoding a small frame). libzstd checks each frame's content checksum when the frame has one.
+public final class ZstdFrameDecoder {
+    private let dctx: OpaquePointer
+
+    public init() { dctx = ZSTD_createDCtx() }
+    deinit { ZSTD_freeDCtx(dctx) }
+
+    /// Decompresses `src`, one or more whole frames (skippable frames are skipped), into `dst`; returns the
+    /// decoded size. Throws when the data is corrupt or decodes to more than `dst.count` bytes.
+    public func decompress(_ src: UnsafeRawBufferPointer, into dst: UnsafeMutableRawBufferPointer) throws -> Int {
+        let r = ZSTD_decompressDCtx(dctx, dst.baseAddress, dst.count, src.baseAddress, src.count)
+        if ZSTD_isError(r) != 0 {
+            throw RepriseError("zstd decompression failed: \(String(cString: ZSTD_getErrorName(r)))")
+        }
+        return r
+    }
+}
+
 public enum Zstd {
     /// The four magic bytes of a zstd frame (little-endian 0xFD2FB528).
     public static let magic: [UInt8] = [0x28, 0xB5, 0x2F, 0xFD]

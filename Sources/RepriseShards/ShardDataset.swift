@@ -76,10 +76,11 @@ public final class ShardDataset {
             if i != cache.count - 1 { cache.remove(at: i); cache.append(hit) }
             return hit.tokens
         }
-        let tokens = try readers[shard].tokens(inFrame: frame)
+        // The evicted frame's array is reused (allocating 256 KiB per frame cost more than decompressing it).
+        var tokens: [UInt32] = cache.count == cacheFrames ? cache.removeFirst().tokens : []
+        try readers[shard].tokens(inFrame: frame, into: &tokens)
         framesDecompressed += 1
         heads[shard << 32 | frame] = Array(tokens.prefix(seqLen + 1))
-        if cache.count == cacheFrames { cache.removeFirst() }
         cache.append((shard, frame, tokens))
         return tokens
     }

@@ -161,45 +161,69 @@ public final class ShardReader: @unchecked Sendable {
             let f = frames[i]
             let lo = max(range.lowerBound, f.firstToken) - f.firstToken
             let hi = min(range.upperBound, f.firstToken + f.tokenCount) - f.firstToken
-            let bytes = try frameBytes(i)
-            Self.decodeTokens(bytes, dtype: dtype, range: lo..<hi, into: &out)
+            try withFrameBytes(i) { Self.decodeTokens($0, dtype: dtype, range: lo..<hi, into: &out) }
         }
         return out
     }
 
     /// All tokens of frame `index`.
     public func tokens(inFrame index: Int) throws -> [UInt32] {
-        precondition(index >= 0 && index < frames.count, "frame index out of range")
         var out: [UInt32] = []
-        out.reserveCapacity(frames[index].tokenCount)
-        Self.decodeTokens(try frameBytes(index), dtype: dtype, range: 0..<frames[index].tokenCount, into: &out)
+        try tokens(inFrame: index, into: &out)
         return out
+    }
+
+    /// All tokens of frame `index`, replacing the contents of `out` (whose capacity is kept: a caller that
+    /// reads frame after frame into the same array allocates nothing).
+    public func tokens(inFrame index: Int, into out: inout [UInt32]) throws {
+        precondition(index >= 0 && index < frames.count, "frame index out of range")
+        out.removeAll(keepingCapacity: true)
+        out.reserveCapacity(frames[index].tokenCount)
+        try withFrameBytes(index) { Self.decodeTokens($0, dtype: dtype, range: 0..<frames[index].tokenCount, into: &out) }
     }
 
     /// The decompressed little-endian bytes of frame `index`, checked (zstd checksum, decoded size).
     public func frameBytes(_ index: Int) throws -> [UInt8] {
+        try withFrameBytes(index) { Array($0) }
+    }
+
+    /// Reads frame `index`, decompresses it into the reader's buffer, checks it and passes the decoded bytes
+    /// to `body` (valid only during the call).
+    private func withFrameBytes<R>(_ index: Int, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
         let f = frames[index]
-        let what = "\(path): frame \(index) of \(frames.count) (tokens \(f.firstToken)..<\(f.firstToken + f.tokenCount), bytes \(f.offset)..<\(f.offset + f.compressedSize))"
-        let compressed: [UInt8]
+        // Built only for an error: formatting it costs more than decompressing a small frame.
+        var what: String { "\(path): frame \(index) of \(frames.count) (tokens \(f.firstToken)..<\(f.firstToken + f.tokenCount), bytes \(f.offset)..<\(f.offset + f.compressedSize))" }
+        let expected = f.tokenCount * dtype.byteWidth
+        let scratch = FrameScratch.take()
+        defer { FrameScratch.give(scratch) }
+        if scratch.compressed.count < f.compressedSize { scratch.compressed = [UInt8](repeating: 0, count: f.compressedSize) }
+        // One byte more than expected: a frame that decodes to more is refused (zstd stops at the end).
+        if scratch.decoded.count < expected + 1 { scratch.decoded = [UInt8](repeating: 0, count: expected + 1) }
         do {
-            compressed = try Self.pread(fd, path: path, offset: f.offset, count: f.compressedSize)
+            try scratch.compressed.withUnsafeMutableBytes {
+                try Self.pread(fd, path: path, offset: f.offset, into: UnsafeMutableRawBufferPointer(rebasing: $0[0..<f.compressedSize]))
+            }
         } catch {
             throw RepriseError("\(what): cannot read: \(error.oneLine)")
         }
-        guard compressed.count >= 4, Array(compressed[0..<4]) == Zstd.magic else {
+        guard f.compressedSize >= 4, Array(scratch.compressed[0..<4]) == Zstd.magic else {
             throw RepriseError("\(what): does not start with a zstd frame magic: shard damaged")
         }
-        let decoded: [UInt8]
+        let decodedCount: Int
         do {
-            decoded = try Zstd.decompress(compressed, name: "frame \(index)")
+            decodedCount = try scratch.compressed.withUnsafeBytes { src in
+                try scratch.decoded.withUnsafeMutableBytes { dst in
+                    try scratch.decoder.decompress(UnsafeRawBufferPointer(rebasing: src[0..<f.compressedSize]),
+                                           into: UnsafeMutableRawBufferPointer(rebasing: dst[0..<(expected + 1)]))
+                }
+            }
         } catch {
             throw RepriseError("\(what) fails its check: \(error.oneLine)")
         }
-        let expected = f.tokenCount * dtype.byteWidth
-        guard decoded.count == expected else {
-            throw RepriseError("\(what) decodes to \(decoded.count) bytes, expected \(expected): shard damaged")
+        guard decodedCount == expected else {
+            throw RepriseError("\(what) decodes to \(decodedCount) bytes, expected \(expected): shard damaged")
         }
-        return decoded
+        return try scratch.decoded.withUnsafeBytes { try body(UnsafeRawBufferPointer(rebasing: $0[0..<expected])) }
     }
 
     /// Decompresses and checks every frame; throws on the first fault.
@@ -219,17 +243,21 @@ public final class ShardReader: @unchecked Sendable {
 
     // MARK: - Internals
 
-    private static func decodeTokens(_ bytes: [UInt8], dtype: ShardDType, range: Range<Int>, into out: inout [UInt32]) {
-        bytes.withUnsafeBytes { raw in
+    /// Appends the tokens `range` of decoded frame bytes to `out`. The array grows once and is filled through a
+    /// pointer: appending token by token costs more than decompressing.
+    private static func decodeTokens(_ raw: UnsafeRawBufferPointer, dtype: ShardDType, range: Range<Int>, into out: inout [UInt32]) {
+        let start = out.count, n = range.count, width = dtype.byteWidth
+        if n == 0 { return }
+        precondition(range.lowerBound >= 0 && range.upperBound * width <= raw.count)
+        let src = raw.baseAddress! + range.lowerBound * width
+        out += repeatElement(0, count: n)
+        out.withUnsafeMutableBufferPointer { buf in
+            let dst = buf.baseAddress! + start
             switch dtype {
             case .uint16:
-                for t in range {
-                    out.append(UInt32(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: 2 * t, as: UInt16.self))))
-                }
+                for i in 0..<n { dst[i] = UInt32(UInt16(littleEndian: src.loadUnaligned(fromByteOffset: 2 * i, as: UInt16.self))) }
             case .uint32:
-                for t in range {
-                    out.append(UInt32(littleEndian: raw.loadUnaligned(fromByteOffset: 4 * t, as: UInt32.self)))
-                }
+                for i in 0..<n { dst[i] = UInt32(littleEndian: src.loadUnaligned(fromByteOffset: 4 * i, as: UInt32.self)) }
             }
         }
     }
@@ -237,21 +265,25 @@ public final class ShardReader: @unchecked Sendable {
     /// Reads exactly `count` bytes at `offset`; a short read means the file is shorter than its index says.
     private static func pread(_ fd: Int32, path: String, offset: Int, count: Int) throws -> [UInt8] {
         var buf = [UInt8](repeating: 0, count: count)
-        var done = 0
-        try buf.withUnsafeMutableBytes { raw in
-            while done < count {
-                let n = Foundation.pread(fd, raw.baseAddress! + done, count - done, off_t(offset + done))
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw RepriseError("\(path): read failed at byte \(offset + done): \(String(cString: strerror(errno)))")
-                }
-                if n == 0 {
-                    throw RepriseError("\(path): file ends at byte \(offset + done), expected \(count) bytes at \(offset): truncated")
-                }
-                done += n
-            }
-        }
+        try buf.withUnsafeMutableBytes { try pread(fd, path: path, offset: offset, into: $0) }
         return buf
+    }
+
+    /// Fills `buffer` with the bytes at `offset`.
+    private static func pread(_ fd: Int32, path: String, offset: Int, into buffer: UnsafeMutableRawBufferPointer) throws {
+        let count = buffer.count
+        var done = 0
+        while done < count {
+            let n = Foundation.pread(fd, buffer.baseAddress! + done, count - done, off_t(offset + done))
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RepriseError("\(path): read failed at byte \(offset + done): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 {
+                throw RepriseError("\(path): file ends at byte \(offset + done), expected \(count) bytes at \(offset): truncated")
+            }
+            done += n
+        }
     }
 
     /// Without a trailer the index cannot be found; decode the stream from the start to say how far the
@@ -276,5 +308,34 @@ public final class ShardReader: @unchecked Sendable {
             return RepriseError("\(path): truncated or damaged: no trailer at the end of its \(size) bytes, and the data breaks off in frame \(whole) after \(whole) whole frames (\(failure)); rerun `reprise pack`")
         }
         return RepriseError("\(path): truncated: no trailer at the end of its \(size) bytes; \(whole) whole frames decode (the next would be frame \(whole)) but the index is missing; rerun `reprise pack`")
+    }
+}
+
+/// Buffers and a zstd context for one frame read at a time. Reusing them matters: allocating 128 KiB per
+/// frame makes malloc hand the memory back to the system and fault it in again on every frame. They live in
+/// a pool shared by all readers, so memory follows the number of reads in flight, not of open shards.
+private final class FrameScratch {
+    var compressed: [UInt8] = []
+    var decoded: [UInt8] = []
+    let decoder = ZstdFrameDecoder()
+
+    private final class Pool: @unchecked Sendable {
+        let lock = NSLock()
+        var idle: [FrameScratch] = []
+    }
+    private static let pool = Pool()
+    /// Idle scratches kept beyond this are freed.
+    private static let maxIdle = 16
+
+    static func take() -> FrameScratch {
+        pool.lock.lock()
+        defer { pool.lock.unlock() }
+        return pool.idle.popLast() ?? FrameScratch()
+    }
+
+    static func give(_ scratch: FrameScratch) {
+        pool.lock.lock()
+        defer { pool.lock.unlock() }
+        if pool.idle.count < maxIdle { pool.idle.append(scratch) }
     }
 }

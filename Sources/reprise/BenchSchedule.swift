@@ -110,12 +110,3 @@ struct BenchScheduleCommand: ParsableCommand {
         return Date().timeIntervalSince(t0)
     }
 }
-
-/// Commands the benchmark scripts in Tools/bench drive; not needed for normal use.
-struct BenchCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(
-        commandName: "bench",
-        abstract: "Benchmark helpers driven by the scripts in Tools/bench.",
-        shouldDisplay: false,
-        subcommands: [BenchScheduleCommand.self])
-}

@@ -29,6 +29,8 @@ struct PackCommand: ParsableCommand {
     var valFraction = 0.01
     @Option(help: "Close a shard at the first document boundary after this many tokens.")
     var shardTokens = 1 << 24
+    @Option(help: "Tokens per zstd frame: the unit a reader decompresses (smaller: cheaper random access, weaker compression).")
+    var frameTokens = PackConfig().frameTokens
     @Option(help: "zstd level of the token frames.")
     var zstdLevel = 3
     @Option(help: "Worker threads (default: all cores).")
@@ -39,6 +41,7 @@ struct PackCommand: ParsableCommand {
     func makeConfig() throws -> PackConfig {
         var c = PackConfig()
         c.seqLen = seqLen; c.valFraction = valFraction; c.shardTokens = shardTokens; c.zstdLevel = zstdLevel
+        c.frameTokens = frameTokens
         do { try c.validate() } catch { throw ValidationError(error.oneLine) }
         return c
     }
