@@ -19,10 +19,7 @@ public enum BLASRuntime {
     // MARK: Library state
 
     /// The kernel in use, e.g. "SkylakeX", "Haswell", "Zen", "Prescott".
-    public static var corename: String {
-        guard let p = openblas_get_corename() else { return "" }
-        return String(cString: p)
-    }
+    public static var corename: String { BLAS.coreName }
 
     /// "OpenBLAS 0.3.21" (the first words of openblas_get_config()).
     public static var version: String {
@@ -31,23 +28,14 @@ public enum BLASRuntime {
         return words.count >= 2 && words[0] == "OpenBLAS" ? "OpenBLAS \(words[1])" : "OpenBLAS"
     }
 
-    /// Threads OpenBLAS uses for one call.
-    public static var threads: Int { Int(openblas_get_num_threads()) }
-
-    /// Sets the threads OpenBLAS uses for one call (at least 1).
-    public static func configure(threads: Int) {
-        precondition(threads >= 1, "BLAS threads must be at least 1")
-        openblas_set_num_threads(Int32(clamping: threads))
-    }
-
-    /// "OpenBLAS 0.3.21 kernel SkylakeX, 2 threads", plus what `ensureFastKernel` changed, for log lines.
+    /// "OpenBLAS 0.3.21 kernel SkylakeX", plus what `ensureFastKernel` changed, for log lines. (The model
+    /// runs OpenBLAS on one thread per call and splits products over its own threads: see `BLAS.gemm`.)
     public static var description: String {
         var s = "\(version) kernel \(corename)"
         if let replaced = environment(replacedKernelVariable), environment(coreTypeVariable) != nil {
             s += " (set by reprise; OpenBLAS had chosen \(replaced) for this CPU)"
         }
-        let n = threads
-        return s + ", \(n) thread\(n == 1 ? "" : "s")"
+        return s
     }
 
     // MARK: Choosing the kernel
@@ -167,50 +155,6 @@ public enum BLASRuntime {
         #else
         return .keep(reason: "kernel selection is only done on x86-64 Linux")
         #endif
-    }
-
-    // MARK: Speed
-
-    /// Row-major C(m×n) = A(m×k) · B(k×n) with cblas_sgemm: the call `measureSgemmPeak` times.
-    static func sgemm(m: Int, n: Int, k: Int, a: UnsafePointer<Float>, b: UnsafePointer<Float>,
-                      c: UnsafeMutablePointer<Float>) {
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(m), Int32(n), Int32(k),
-                    1, a, Int32(k), b, Int32(n), 0, c, Int32(n))
-    }
-
-    /// This machine's sgemm speed in GFLOP/s with the current kernel and threads: square products of `size`
-    /// repeated for about `seconds`; the fastest single call counts (a peak, so that other load on the
-    /// machine lowers it as little as possible). The first call, which starts OpenBLAS's threads and
-    /// touches the pages, is not timed.
-    public static func measureSgemmPeak(size: Int = 1024, seconds: Double = 1) -> Double {
-        precondition(size > 0, "sgemm size must be positive")
-        let n = size
-        let a = (0..<n * n).map { Float($0 % 17) * 0.01 - 0.08 }
-        let b = (0..<n * n).map { Float($0 % 13) * 0.01 - 0.06 }
-        var c = [Float](repeating: 0, count: n * n)
-        var best = Double.infinity
-        a.withUnsafeBufferPointer { a in
-            b.withUnsafeBufferPointer { b in
-                c.withUnsafeMutableBufferPointer { c in
-                    sgemm(m: n, n: n, k: n, a: a.baseAddress!, b: b.baseAddress!, c: c.baseAddress!)
-                    let start = monotonicSeconds()
-                    var calls = 0
-                    while calls < 3 || monotonicSeconds() - start < seconds {
-                        let t0 = monotonicSeconds()
-                        sgemm(m: n, n: n, k: n, a: a.baseAddress!, b: b.baseAddress!, c: c.baseAddress!)
-                        best = min(best, monotonicSeconds() - t0)
-                        calls += 1
-                    }
-                }
-            }
-        }
-        return 2 * Double(n) * Double(n) * Double(n) / max(best, 1e-9) / 1e9
-    }
-
-    private static func monotonicSeconds() -> Double {
-        var t = timespec()
-        clock_gettime(CLOCK_MONOTONIC, &t)
-        return Double(t.tv_sec) + Double(t.tv_nsec) * 1e-9
     }
 
     private static func environment(_ name: String) -> String? {
