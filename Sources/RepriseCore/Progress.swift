@@ -24,7 +24,8 @@ public final class Progress: @unchecked Sendable {
     }
 
     /// Reports progress; cheap to call often (prints at most every `interval` seconds).
-    public func update(items: Int, itemName: String, bytes: Int, force: Bool = false) {
+    /// `detail` is appended to the line (for example the current loss).
+    public func update(items: Int, itemName: String, bytes: Int, detail: String = "", force: Bool = false) {
         if quiet { return }
         lock.lock(); defer { lock.unlock() }
         let now = Date()
@@ -41,13 +42,14 @@ public final class Progress: @unchecked Sendable {
         if let f = fraction.map({ min(1, $0) }), f >= 0.01 {  // an ETA from the first 1% is noise
             line += String(format: ", %.0f%%, ETA %@", f * 100, Progress.duration(elapsed * (1 - f) / max(f, 1e-9)))
         }
+        if !detail.isEmpty { line += ", " + detail }
         if isTTY { FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8)) }
         else { FileHandle.standardError.write(Data((line + "\n").utf8)) }
     }
 
     /// Ends the progress line.
-    public func finish(items: Int, itemName: String, bytes: Int) {
-        update(items: items, itemName: itemName, bytes: bytes, force: true)
+    public func finish(items: Int, itemName: String, bytes: Int, detail: String = "") {
+        update(items: items, itemName: itemName, bytes: bytes, detail: detail, force: true)
         if isTTY && !quiet { FileHandle.standardError.write(Data("\n".utf8)) }
     }
 

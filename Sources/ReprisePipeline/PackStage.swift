@@ -18,10 +18,7 @@ public enum PackStage {
 
     public static func inputHash(docs: String, tokenizer: String) throws -> (String, String, String) {
         let ingest = try IngestOutput.manifestHash(docs)
-        var t = SHA256Stream()
-        t.update(try Hashing.sha256Hex(file: tokenizer + "/tokenizer.tiktoken"))
-        t.update(try Hashing.sha256Hex(file: tokenizer + "/manifest.json"))
-        let tok = t.finalizeHex()
+        let tok = try LoadedTokenizer.identity(tokenizer)
         return (Hashing.sha256Hex(ingest + "\n" + tok), ingest, tok)
     }
 

@@ -84,6 +84,23 @@ public struct LoadedTokenizer: Sendable {
         return { p.split($0, $1) }
     }
 
+    /// A tokenizer directory's identity, as a dataset manifest records it: SHA-256 over the SHA-256 of
+    /// tokenizer.tiktoken and of manifest.json.
+    public static func identity(_ dir: String) throws -> String {
+        var t = SHA256Stream()
+        t.update(try Hashing.sha256Hex(file: dir + "/tokenizer.tiktoken"))
+        t.update(try Hashing.sha256Hex(file: dir + "/manifest.json"))
+        return t.finalizeHex()
+    }
+
+    /// The facts a trainer needs: vocabulary size, special ids, bytes per id.
+    public var tokenInfo: (vocabSize: Int, maskId: Int?, endOfTextId: Int, byteLengths: [Int32]) {
+        let specials = model.specials
+        let special = Set(specials.values)
+        let lengths = (0..<model.vocabSize).map { special.contains(UInt32($0)) ? 0 : Int32(model.tokenBytes(UInt32($0)).count) }
+        return (model.vocabSize, specials[SpecialTokens.mask].map(Int.init), Int(specials[SpecialTokens.endOfText] ?? 0), lengths)
+    }
+
     public static func load(_ dir: String) throws -> LoadedTokenizer {
         let manifestPath = dir + "/manifest.json"
         guard FileManager.default.fileExists(atPath: manifestPath) else {

@@ -24,6 +24,11 @@ public struct PlanBatch: Sendable {
     /// rows × seqLen, 1 where the token is masked (mdlm only).
     public var mask: [UInt8] = []
 
+    public init(epoch: Int, batch: Int, step: Int, rows: Int, seqLen: Int, sequences: [Int], tokens: [UInt32]) {
+        self.epoch = epoch; self.batch = batch; self.step = step; self.rows = rows; self.seqLen = seqLen
+        self.sequences = sequences; self.tokens = tokens
+    }
+
     /// Sequences in the plan are each seen once per epoch, so before epoch e a row's sequence was seen e times.
     public var timesSeenBefore: Int { epoch }
 }

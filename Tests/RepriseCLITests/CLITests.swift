@@ -295,6 +295,38 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("train-00000.shard"), bad.stderr)
     }
 
+    func testBenchReadGivesEverySequenceInEachOrder() throws {
+        try copyEmbeddedBooks()
+        write("cfg.yaml", "quality: {enabled: false}\n")
+        XCTAssertEqual(try reprise(["ingest", "in", "-o", "docs", "--quiet", "--config", "cfg.yaml"]).status, 0)
+        XCTAssertEqual(try reprise(["tokenizer", "train", "docs", "--vocab-size", "500", "-o", "tok", "--quiet"]).status, 0)
+        XCTAssertEqual(try reprise(["pack", "docs", "--tokenizer", "tok", "-o", "shards", "--shard-tokens", "3000",
+                                    "--frame-tokens", "200", "--seq-len", "64", "--quiet"]).status, 0)
+        let m = try CanonicalJSON.decode(PackManifest.self, from: root + "/shards/manifest.json")
+        XCTAssertGreaterThan(m.train.shards.count, 1)
+        XCTAssertEqual(m.config.frameTokens, 200)
+        XCTAssertGreaterThan(try ShardReader(path: root + "/shards/" + m.train.shards[0].file).frameCount, 10)
+        // The wrapping sum of every sequence's 65 tokens, read here with PackStage.
+        var expected: UInt64 = 0
+        for i in 0..<m.train.sequences {
+            for t in try PackStage.sequence(root + "/shards", index: i) { expected &+= UInt64(t) }
+        }
+        func json(_ args: [String]) throws -> [String: Any] {
+            let r = try reprise(args)
+            XCTAssertEqual(r.status, 0, r.stderr)
+            return try JSONSerialization.jsonObject(with: Data(r.stdout.utf8)) as? [String: Any] ?? [:]
+        }
+        for extra in [["--order", "sequential"], ["--order", "random"], ["--order", "frame-shuffle"], ["--read-ahead", "4"]] {
+            let r = try json(["bench", "read", "shards"] + extra)
+            XCTAssertEqual(r["sequences"] as? Int, m.train.sequences, "\(extra)")
+            XCTAssertEqual(r["tokens"] as? Int, m.train.sequences * 64, "\(extra)")
+            XCTAssertEqual((r["checksum"] as? NSNumber)?.uint64Value, expected, "\(extra)")
+        }
+        XCTAssertEqual(try json(["bench", "read", "shards", "--order", "random", "--limit", "5"])["sequences"] as? Int, 5)
+        XCTAssertEqual(try json(["bench", "zstd", "shards"])["tokens"] as? Int, m.train.tokens)
+        XCTAssertFalse(try reprise(["--help"]).stdout.contains("bench"), "bench is hidden from the command list")
+    }
+
     func testKilledPackRerunEndsWithTheSameBytes() throws {
         makeCorpus(files: 4, paragraphsPerFile: 600)
         try copyEmbeddedBooks()
@@ -387,5 +419,69 @@ final class CLITests: XCTestCase {
             XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
             XCTAssertTrue(try snapshot("killed") == expected, "after a kill at \(fraction) of the run the bytes differ")
         }
+    }
+
+    /// metrics.jsonl without the wall-clock columns (tokens_per_s, mfu).
+    func metricsWithoutTiming(_ run: String) throws -> String {
+        try String(contentsOfFile: root + "/" + run + "/metrics.jsonl", encoding: .utf8)
+            .replacingOccurrences(of: #","tokens_per_s":[^,]*,"mfu":[^}]*"#, with: "", options: .regularExpression)
+    }
+
+    func testTrainKilledAndResumedGivesTheSameMetricsAndWeights() throws {
+        try copyEmbeddedBooks()
+        write("p.yaml", """
+        work_dir: work
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}}}
+          tokenizer: {config: {vocab_size: 400}}
+          pack: {config: {seq_len: 32, val_fraction: 0.1}}
+          schedules:
+            ar: {objective: ar, epochs: 2, batch_size: 8, seed: 3}
+        """)
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"]).status, 0)
+        write("m.json", #"{"preset": "tiny", "dim": 32, "layers": 2, "heads": 2, "context": 32}"#)
+        let args = ["train", "--shards", "work/shards", "--schedule", "work/schedules/ar", "--model", "m.json",
+                    "--checkpoint-every", "7", "--eval-every", "20", "--eval-sequences", "16", "--threads", "2", "--quiet", "-o"]
+        let started = Date()
+        let clean = try reprise(args + ["clean"])
+        XCTAssertEqual(clean.status, 0, clean.stderr)
+        XCTAssertTrue(clean.stdout.contains("trained"), clean.stdout)
+        let duration = Date().timeIntervalSince(started)
+        let expected = try metricsWithoutTiming("clean")
+        XCTAssertGreaterThan(expected.split(separator: "\n").count, 20)
+        for (i, fraction) in [0.3, 0.6, 0.85].enumerated() {
+            let p = try launch(args + ["killed"] + (i > 0 ? ["--resume"] : []))
+            usleep(useconds_t(duration * fraction * 1e6))
+            kill(p.processIdentifier, SIGKILL)
+            p.waitUntilExit()
+        }
+        let resumed = try reprise(args + ["killed", "--resume"])
+        XCTAssertEqual(resumed.status, 0, resumed.stderr)
+        XCTAssertEqual(try metricsWithoutTiming("killed"), expected)
+        let final = try snapshot("clean/checkpoints"), again = try snapshot("killed/checkpoints")
+        XCTAssertTrue(final == again, "the last checkpoints hold the same bytes")
+        let summary = try String(contentsOfFile: root + "/killed/summary.json", encoding: .utf8)
+        XCTAssertEqual(summary, try String(contentsOfFile: root + "/clean/summary.json", encoding: .utf8))
+        // eval, sample and export read the run.
+        let eval = try reprise(["eval", "clean", "--sequences", "8"])
+        XCTAssertEqual(eval.status, 0, eval.stderr)
+        XCTAssertTrue(eval.stdout.contains("validation loss") && eval.stdout.contains("bits/byte"), eval.stdout)
+        write("t.txt", "And Ruth said, Intreat me not to leave thee.")
+        let scored = try reprise(["eval", "clean", "--text", "t.txt"])
+        XCTAssertTrue(scored.stdout.contains("tokens scored, total NLL"), scored.stdout + scored.stderr)
+        let sample = try reprise(["sample", "clean", "--prompt", "And Ruth", "--max-tokens", "8", "--seed", "1"])
+        XCTAssertEqual(sample.status, 0, sample.stderr)
+        XCTAssertTrue(sample.stdout.hasPrefix("And Ruth"), sample.stdout)
+        XCTAssertEqual(try reprise(["sample", "clean", "--prompt", "And Ruth", "--max-tokens", "8", "--seed", "1"]).stdout, sample.stdout)
+        let export = try reprise(["export", "clean", "--format", "hf", "-o", "hf"])
+        XCTAssertEqual(export.status, 0, export.stderr)
+        let config = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/hf/config.json"))) as! [String: Any]
+        XCTAssertEqual(config["model_type"] as? String, "llama")
+        XCTAssertEqual(config["hidden_size"] as? Int, 32)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/hf/tokenizer.json"))
+        // Running a finished run again without --resume is refused; shards of another dataset are named.
+        let again2 = try reprise(args + ["clean"])
+        XCTAssertEqual(again2.status, 1)
+        XCTAssertTrue(again2.stderr.contains("--resume"), again2.stderr)
     }
 }

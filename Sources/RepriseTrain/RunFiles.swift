@@ -1,0 +1,208 @@
+import Foundation
+import RepriseCore
+import RepriseModel
+import RepriseSchedules
+
+/// `run.json`: what a run trains, on what, and how. A resumed run must match it.
+public struct RunManifest: Codable, Sendable, Equatable {
+    public var format = "reprise.run"
+    public var version = 1
+    public var objective: Objective
+    public var model: ModelConfig
+    public var train: TrainConfig
+    /// SHA-256 of the shards', schedule's and tokenizer's manifests.
+    public var shardsSha256: String
+    public var scheduleSha256: String
+    public var tokenizerSha256: String
+    /// The directories as given (hints for `eval` and `sample`).
+    public var shardsDir: String
+    public var scheduleDir: String
+    public var tokenizerDir: String
+    public var threads: Int
+    /// The OpenBLAS kernel: results are bit-identical for the same kernel and thread count.
+    public var blasKernel: String
+    /// Steps this run takes, and the plan's batches per epoch.
+    public var steps: Int
+    public var batchesPerEpoch: Int
+    public var batchSize: Int
+    public var seqLen: Int
+    public var maskTokenId: Int?
+    public var endOfTextId: Int
+
+    enum CodingKeys: String, CodingKey {
+        case format, version, objective, model, train, threads, steps
+        case blasKernel = "blas_kernel"
+        case shardsSha256 = "shards_sha256", scheduleSha256 = "schedule_sha256", tokenizerSha256 = "tokenizer_sha256"
+        case shardsDir = "shards_dir", scheduleDir = "schedule_dir", tokenizerDir = "tokenizer_dir"
+        case batchesPerEpoch = "batches_per_epoch", batchSize = "batch_size", seqLen = "seq_len"
+        case maskTokenId = "mask_token_id", endOfTextId = "end_of_text_id"
+    }
+
+    public static func load(_ run: String) throws -> RunManifest {
+        let path = run + "/run.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RepriseError("no run.json in \(run)/: run `reprise train ... --output \(run)` first")
+        }
+        return try CanonicalJSON.decode(RunManifest.self, from: path)
+    }
+}
+
+/// The small state saved with every checkpoint next to the weights and optimizer moments.
+public struct TrainState: Codable, Sendable, Equatable {
+    /// Updates done; the schedule cursor is this global step.
+    public var step: Int
+    public var tokensSeen: Int
+    public var adamStep: Int
+    /// SHA-256 of model.safetensors and optimizer.safetensors.
+    public var modelSha256: String
+    public var optimizerSha256: String
+
+    enum CodingKeys: String, CodingKey {
+        case step
+        case tokensSeen = "tokens_seen", adamStep = "adam_step", modelSha256 = "model_sha256"
+        case optimizerSha256 = "optimizer_sha256"
+    }
+}
+
+/// Checkpoints of a run: RUN/checkpoints/step-NNNNNNNN/{model.safetensors, optimizer.safetensors,
+/// state.json}, and RUN/checkpoint.json naming the latest complete one (written after its files).
+public enum Checkpoints {
+    struct Pointer: Codable { var latest: String; var step: Int }
+
+    public static func name(_ step: Int) -> String { String(format: "step-%08d", step) }
+
+    public static func save(run: String, model: Transformer, optimizer: AdamW, state: TrainState,
+                            keep: Int = 2, metadata: [String: String] = [:]) throws -> String {
+        let name = name(state.step)
+        let dir = run + "/checkpoints/" + name
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        var s = state
+        s.modelSha256 = try writeModel(model, to: dir + "/model.safetensors", metadata: metadata)
+        var entries: [SafetensorsEntry] = []
+        for t in model.layout.tensors {
+            entries.append(SafetensorsEntry(name: "m." + t.name, shape: t.shape,
+                                            buffer: UnsafeBufferPointer(rebasing: optimizer.m.buffer[t.range])))
+            entries.append(SafetensorsEntry(name: "v." + t.name, shape: t.shape,
+                                            buffer: UnsafeBufferPointer(rebasing: optimizer.v.buffer[t.range])))
+        }
+        s.optimizerSha256 = try Safetensors.write(entries, metadata: ["adam_step": String(optimizer.step)],
+                                                  to: dir + "/optimizer.safetensors")
+        try AtomicFileWriter.write(try CanonicalJSON.encode(s), to: dir + "/state.json")
+        try AtomicFileWriter.write(try CanonicalJSON.encode(Pointer(latest: name, step: state.step)),
+                                   to: run + "/checkpoint.json")
+        // Older checkpoints beyond `keep` go; the latest is never among them.
+        let all = ((try? FileManager.default.contentsOfDirectory(atPath: run + "/checkpoints")) ?? [])
+            .filter { $0.hasPrefix("step-") }.sorted()
+        for old in all.dropLast(keep) where old != name {
+            try? FileManager.default.removeItem(atPath: run + "/checkpoints/" + old)
+        }
+        return dir
+    }
+
+    /// Writes the weights under their HuggingFace Llama names; returns the file's SHA-256.
+    @discardableResult
+    public static func writeModel(_ model: Transformer, to path: String, metadata: [String: String] = [:]) throws -> String {
+        let entries = model.layout.tensors.map {
+            SafetensorsEntry(name: $0.name, shape: $0.shape, buffer: UnsafeBufferPointer(rebasing: model.params.buffer[$0.range]))
+        }
+        var meta = metadata
+        meta["format"] = "pt"
+        return try Safetensors.write(entries, metadata: meta, to: path)
+    }
+
+    /// Reads weights written by `writeModel` (or by HuggingFace with the same names and shapes).
+    public static func readModel(_ model: Transformer, from path: String) throws {
+        let file = try SafetensorsFile(path: path)
+        for t in model.layout.tensors {
+            try file.copy(t.name, into: UnsafeMutableBufferPointer(rebasing: model.params.buffer[t.range]), shape: t.shape)
+        }
+    }
+
+    /// The latest complete checkpoint's directory and state, nil when there is none.
+    public static func latest(run: String) throws -> (dir: String, state: TrainState)? {
+        let path = run + "/checkpoint.json"
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        let p = try CanonicalJSON.decode(Pointer.self, from: path)
+        let dir = run + "/checkpoints/" + p.latest
+        return (dir, try CanonicalJSON.decode(TrainState.self, from: dir + "/state.json"))
+    }
+
+    /// Loads weights and optimizer state, checking both files against the state's hashes.
+    public static func load(dir: String, state: TrainState, model: Transformer, optimizer: AdamW?) throws {
+        let modelPath = dir + "/model.safetensors"
+        guard try Hashing.sha256Hex(file: modelPath) == state.modelSha256 else {
+            throw RepriseError("\(modelPath): SHA-256 differs from state.json (damaged checkpoint)")
+        }
+        try readModel(model, from: modelPath)
+        guard let optimizer else { return }
+        let optPath = dir + "/optimizer.safetensors"
+        guard try Hashing.sha256Hex(file: optPath) == state.optimizerSha256 else {
+            throw RepriseError("\(optPath): SHA-256 differs from state.json (damaged checkpoint)")
+        }
+        let file = try SafetensorsFile(path: optPath)
+        for t in model.layout.tensors {
+            try file.copy("m." + t.name, into: UnsafeMutableBufferPointer(rebasing: optimizer.m.buffer[t.range]), shape: t.shape)
+            try file.copy("v." + t.name, into: UnsafeMutableBufferPointer(rebasing: optimizer.v.buffer[t.range]), shape: t.shape)
+        }
+        optimizer.step = state.adamStep
+    }
+}
+
+/// RUN/metrics.jsonl: one JSON object per line, keys in a fixed order, numbers in Swift's shortest
+/// round-trip form, so the same run gives the same bytes (apart from the wall-clock fields).
+public final class MetricsLog {
+    public let path: String
+    private let handle: FileHandle
+
+    /// Opens the log for appending, first dropping every line of a step after `keepThrough` (lines a
+    /// killed run wrote after its last checkpoint).
+    public init(run: String, keepThrough: Int) throws {
+        path = run + "/metrics.jsonl"
+        let fm = FileManager.default
+        if let data = fm.contents(atPath: path) {
+            var kept: [UInt8] = []
+            for line in data.split(separator: UInt8(ascii: "\n")) {
+                guard let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+                      let step = obj["step"] as? Int else { continue }
+                if step <= keepThrough { kept += line; kept.append(UInt8(ascii: "\n")) }
+            }
+            try AtomicFileWriter.write(kept, to: path)
+        } else {
+            try AtomicFileWriter.write([], to: path)
+        }
+        guard let h = FileHandle(forWritingAtPath: path) else { throw RepriseError("\(path): cannot open for writing") }
+        handle = h
+        handle.seekToEndOfFile()
+    }
+
+    deinit { try? handle.close() }
+
+    /// The last value of `key` in a run's metrics, if any line has it.
+    public static func lastValue(_ key: String, run: String) -> Double? {
+        guard let data = FileManager.default.contents(atPath: run + "/metrics.jsonl") else { return nil }
+        var found: Double?
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let v = obj[key] as? Double {
+                found = v
+            }
+        }
+        return found
+    }
+
+    /// Appends one line; values are Int, Double or String, written in the given order.
+    public func write(_ fields: [(String, Any)]) {
+        var s = "{"
+        for (i, (k, v)) in fields.enumerated() {
+            if i > 0 { s += "," }
+            s += "\"\(k)\":"
+            switch v {
+            case let d as Double: s += d.isFinite ? "\(d)" : "null"
+            case let n as Int: s += "\(n)"
+            case let t as String: s += "\"\(t)\""
+            default: s += "null"
+            }
+        }
+        s += "}\n"
+        handle.write(Data(s.utf8))
+    }
+}

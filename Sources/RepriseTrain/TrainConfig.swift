@@ -1,0 +1,95 @@
+import Foundation
+import RepriseCore
+
+public enum LRSchedule: String, Codable, Sendable, CaseIterable {
+    /// Linear warmup, then cosine decay to min_lr_ratio · lr at the last step.
+    case cosine
+    /// Warmup, stable at lr, then a linear decay to min_lr_ratio · lr over the last decay_fraction of steps.
+    case wsd
+}
+
+/// Settings of `reprise train` and of a pipeline's train entries. The objective, epochs and batches come
+/// from the schedule; the model from its preset or file.
+public struct TrainConfig: Codable, Sendable, Equatable {
+    public var lr = 3e-3
+    public var minLRRatio = 0.1
+    /// Warmup steps; -1 means 5% of the run's steps (at least 1).
+    public var warmup = -1
+    public var lrSchedule: LRSchedule = .cosine
+    public var decayFraction = 0.2
+    public var weightDecay = 0.1
+    public var gradClip = 1.0
+    /// Evaluate every this many steps; 0 means once per epoch. The last step is always evaluated.
+    public var evalEvery = 0
+    /// Checkpoint every this many steps; 0 means at every evaluation. The last step always gets one.
+    public var checkpointEvery = 0
+    /// Validation sequences scored per evaluation (the first ones of the split; 0 means all).
+    public var evalSequences = 256
+    /// Seed of the initial weights.
+    public var seed = 1
+    /// Stop after this many steps (0: the whole plan). The learning-rate schedule still spans `steps`.
+    public var steps = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case lr, warmup, seed, steps
+        case minLRRatio = "min_lr_ratio", lrSchedule = "lr_schedule", decayFraction = "decay_fraction"
+        case weightDecay = "weight_decay", gradClip = "grad_clip", evalEvery = "eval_every"
+        case checkpointEvery = "checkpoint_every", evalSequences = "eval_sequences"
+    }
+
+    public init(from decoder: Decoder) throws {
+        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "train")
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        let d = TrainConfig()
+        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
+        minLRRatio = try c.decodeIfPresent(Double.self, forKey: .minLRRatio) ?? d.minLRRatio
+        warmup = try c.decodeIfPresent(Int.self, forKey: .warmup) ?? d.warmup
+        lrSchedule = try c.decodeIfPresent(LRSchedule.self, forKey: .lrSchedule) ?? d.lrSchedule
+        decayFraction = try c.decodeIfPresent(Double.self, forKey: .decayFraction) ?? d.decayFraction
+        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
+        gradClip = try c.decodeIfPresent(Double.self, forKey: .gradClip) ?? d.gradClip
+        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
+        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
+        evalSequences = try c.decodeIfPresent(Int.self, forKey: .evalSequences) ?? d.evalSequences
+        seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? d.seed
+        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
+        try validate()
+    }
+
+    public func validate() throws {
+        if !(lr > 0 && lr < 10) { throw RepriseError("train.lr must be in (0, 10)") }
+        if !(0...1).contains(minLRRatio) { throw RepriseError("train.min_lr_ratio must be in [0, 1]") }
+        if warmup < -1 { throw RepriseError("train.warmup must be -1 (5% of the steps) or a number of steps") }
+        if !(decayFraction > 0 && decayFraction <= 1) { throw RepriseError("train.decay_fraction must be in (0, 1]") }
+        if weightDecay < 0 { throw RepriseError("train.weight_decay must be at least 0") }
+        if !(gradClip > 0) { throw RepriseError("train.grad_clip must be positive") }
+        if evalEvery < 0 || checkpointEvery < 0 || evalSequences < 0 || steps < 0 {
+            throw RepriseError("train.eval_every, checkpoint_every, eval_sequences and steps must be at least 0")
+        }
+        if seed < 0 { throw RepriseError("train.seed must be a non-negative integer") }
+    }
+
+    /// Warmup steps for a run of `total` steps.
+    public func warmupSteps(total: Int) -> Int { warmup >= 0 ? warmup : max(1, total / 20) }
+
+    /// The learning rate of update `step` (0-based) in a run of `total` steps.
+    public func learningRate(step: Int, total: Int) -> Double {
+        let w = warmupSteps(total: total)
+        if step < w { return lr * Double(step + 1) / Double(w) }
+        let floor = lr * minLRRatio
+        switch lrSchedule {
+        case .cosine:
+            let span = max(1, total - 1 - w)
+            let p = min(1, Double(step - w) / Double(span))
+            return floor + (lr - floor) * 0.5 * (1 + cos(Double.pi * p))
+        case .wsd:
+            let decaySteps = max(1, Int((Double(total) * decayFraction).rounded()))
+            let start = total - decaySteps
+            if step < start { return lr }
+            let p = min(1, Double(step - start + 1) / Double(decaySteps))
+            return lr + (floor - lr) * p
+        }
+    }
+}

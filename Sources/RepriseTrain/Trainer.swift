@@ -1,0 +1,196 @@
+import Foundation
+import RepriseCore
+import RepriseModel
+import RepriseSchedules
+import RepriseShards
+
+/// Everything `reprise train` needs: the prebuilt shards and schedule, the tokenizer's facts, the model.
+public struct TrainJob: Sendable {
+    public var shards: String
+    public var schedule: String
+    public var tokenizerDir: String
+    public var tokenizerSha256: String
+    public var tokens: TokenInfo
+    public var model: ModelConfig
+    public var config: TrainConfig
+    public var output: String
+    public var threads = defaultThreadCount
+    public var resume = false
+    public var quiet = false
+    /// Measure the machine's sgemm peak for the MFU column (about half a second).
+    public var measurePeak = true
+
+    public init(shards: String, schedule: String, tokenizerDir: String, tokenizerSha256: String, tokens: TokenInfo,
+                model: ModelConfig, config: TrainConfig, output: String) {
+        self.shards = shards; self.schedule = schedule; self.tokenizerDir = tokenizerDir
+        self.tokenizerSha256 = tokenizerSha256; self.tokens = tokens; self.model = model; self.config = config
+        self.output = output
+    }
+}
+
+/// `RUN/summary.json`, written when a run has taken all its steps.
+public struct RunSummary: Codable, Sendable, Equatable {
+    public var steps: Int
+    public var epochs: Double
+    public var tokensSeen: Int
+    public var finalTrainLoss: Double
+    public var valLoss: Double
+    public var valBitsPerByte: Double
+    public var valIsBound: Bool
+    public var runSha256: String
+
+    enum CodingKeys: String, CodingKey {
+        case steps, epochs
+        case tokensSeen = "tokens_seen", finalTrainLoss = "final_train_loss", valLoss = "val_loss"
+        case valBitsPerByte = "val_bits_per_byte", valIsBound = "val_is_bound", runSha256 = "run_sha256"
+    }
+}
+
+public enum Trainer {
+    public static func run(_ job: TrainJob) throws -> RunSummary {
+        let config = job.config
+        try config.validate()
+        let schedule = try Schedule(job.schedule)
+        try schedule.check(shards: job.shards)
+        let pack = try PackManifest.load(job.shards)
+        let objective = schedule.config.objective
+        if objective == .gaussian {
+            throw RepriseError("\(job.schedule): the gaussian objective is trained by a later version of reprise; build an ar or mdlm schedule")
+        }
+        guard pack.tokenizerSha256 == job.tokenizerSha256 else {
+            throw RepriseError("\(job.tokenizerDir): this tokenizer is not the one \(job.shards) was packed with; pass the tokenizer given to `reprise pack`")
+        }
+        guard job.model.vocabSize == pack.vocabSize, job.tokens.vocabSize == pack.vocabSize else {
+            throw RepriseError("the model's vocabulary (\(job.model.vocabSize)) differs from the dataset's (\(pack.vocabSize))")
+        }
+        let L = schedule.manifest.seqLen, B = schedule.config.batchSize
+        guard L <= job.model.context else {
+            throw RepriseError("sequences of \(L) tokens do not fit the model's context of \(job.model.context); use a model with a longer context or pack with a shorter --seq-len")
+        }
+        if objective == .mdlm && job.tokens.maskId == nil {
+            throw RepriseError("\(job.tokenizerDir): the tokenizer has no <|mask|> token, which the mdlm objective needs")
+        }
+        let need = Transformer.estimatedBytes(config: job.model, maxBatch: B, maxSeq: L)
+        let have = Int(ProcessInfo.processInfo.physicalMemory)
+        if need > have * 8 / 10 {
+            throw RepriseError(String(format: "the model needs about %.1f GB to train with batches of %d × %d; this machine has %.1f GB: use a smaller model or batch size", Double(need) / 1e9, B, L, Double(have) / 1e9))
+        }
+        let total = config.steps > 0 ? min(config.steps, schedule.steps) : schedule.steps
+        let manifest = RunManifest(
+            objective: objective, model: job.model, train: config,
+            shardsSha256: try Hashing.sha256Hex(file: job.shards + "/manifest.json"),
+            scheduleSha256: try Hashing.sha256Hex(file: job.schedule + "/manifest.json"),
+            tokenizerSha256: job.tokenizerSha256, shardsDir: job.shards, scheduleDir: job.schedule,
+            tokenizerDir: job.tokenizerDir, threads: job.threads, blasKernel: BLAS.coreName, steps: total,
+            batchesPerEpoch: schedule.manifest.batchesPerEpoch, batchSize: B, seqLen: L,
+            maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
+        let run = job.output
+        let fm = FileManager.default
+        let runPath = run + "/run.json"
+        if fm.fileExists(atPath: runPath) {
+            let old = try CanonicalJSON.decode(RunManifest.self, from: runPath)
+            if !job.resume {
+                throw RepriseError("\(run) already holds a run: pass --resume to continue it, or choose another --output")
+            }
+            if old.blasKernel != manifest.blasKernel {
+                throw RepriseError("\(run) was trained with the OpenBLAS kernel \(old.blasKernel), this process has \(manifest.blasKernel); results would not be bit-identical (set OPENBLAS_CORETYPE=\(old.blasKernel) to resume it)")
+            }
+            if old != manifest {
+                throw RepriseError("\(run) holds a run with other settings (model, data, schedule, threads or training config); it can only be resumed with the same ones")
+            }
+        } else {
+            try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
+            for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "checkpoints"] { try? fm.removeItem(atPath: run + "/" + stale) }
+            try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: runPath)
+            try AtomicFileWriter.write(try job.model.huggingFaceConfigJSON(bosTokenId: job.tokens.endOfTextId,
+                                                                            eosTokenId: job.tokens.endOfTextId), to: run + "/config.json")
+        }
+
+        let model = Transformer(config: job.model, maxBatch: B, maxSeq: L, threads: job.threads)
+        let optimizer = AdamW(layout: model.layout, weightDecay: Float(config.weightDecay))
+        var step = 0, tokensSeen = 0
+        if job.resume, let latest = try Checkpoints.latest(run: run) {
+            try Checkpoints.load(dir: latest.dir, state: latest.state, model: model, optimizer: optimizer)
+            step = latest.state.step
+            tokensSeen = latest.state.tokensSeen
+        } else {
+            model.initializeParameters(seed: UInt64(config.seed))
+        }
+        if step >= total, let done = try? CanonicalJSON.decode(RunSummary.self, from: run + "/summary.json") {
+            return done
+        }
+        let metrics = try MetricsLog(run: run, keepThrough: step)
+        let peak = job.measurePeak ? BLAS.measureSgemmPeak(threads: job.threads, size: 1024, repeats: 3) : 0
+        let flopsPerToken = job.model.trainingFlopsPerToken(seqLen: L)
+        if !job.quiet {
+            logLine("train: \(BLASRuntime.description), \(job.threads) threads; \(job.model.parameterCount) parameters (\(job.model.layers) layers, width \(job.model.dim)); objective \(objective.rawValue); steps \(step)..<\(total) of \(schedule.manifest.ledger.epochs) epochs × \(schedule.manifest.batchesPerEpoch) batches"
+                    + (peak > 0 ? String(format: "; sgemm peak %.0f GFLOP/s", peak) : ""))
+        }
+        let evalEvery = config.evalEvery > 0 ? config.evalEvery : schedule.manifest.batchesPerEpoch
+        let checkpointEvery = config.checkpointEvery > 0 ? config.checkpointEvery : evalEvery
+        let batch = ObjectiveBatch(rows: B, seqLen: L)
+        let progress = Progress("train", totalItems: total, quiet: job.quiet)
+        let stream = try schedule.stream(shards: job.shards, from: step, to: total)
+        let started = Date()
+        var tokensThisProcess = 0
+        var lastLoss = Double.nan
+        var lastEval: EvalResult?
+        let epochOf = { (s: Int) -> Double in Double(s) / Double(schedule.manifest.batchesPerEpoch) }
+
+        func evaluate() throws -> EvalResult {
+            let r = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
+                                            tokens: job.tokens, sequences: config.evalSequences, batchSize: B)
+            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("val_loss", r.loss),
+                           ("val_perplexity", r.perplexity), ("val_bits_per_byte", r.bitsPerByte),
+                           ("val_bound", r.isBound ? 1 : 0)])
+            return r
+        }
+
+        while let b = try stream.next() {
+            model.zeroGradients()
+            batch.fill(b, objective: objective, maskId: job.tokens.maskId)
+            let sum = lossAndGradient(model: model, batch: batch, objective: objective, maskId: job.tokens.maskId, backward: true)
+            let loss = sum / Double(batch.positions)
+            guard loss.isFinite else {
+                let last = try Checkpoints.latest(run: run)
+                throw RepriseError("step \(step + 1): the loss is \(loss); the last good checkpoint is \(last?.dir ?? "none (no checkpoint yet)"); resume from it with a lower --lr (or a smaller --grad-clip)")
+            }
+            let norm = GradientClipping.clip(model.grads, maxNorm: config.gradClip, threads: job.threads)
+            let lr = config.learningRate(step: step, total: total)
+            optimizer.update(params: model.params, grads: model.grads, lr: Float(lr), threads: job.threads)
+            step += 1
+            tokensSeen += batch.positions
+            tokensThisProcess += batch.positions
+            lastLoss = loss
+            let elapsed = Date().timeIntervalSince(started)
+            let rate = Double(tokensThisProcess) / max(elapsed, 1e-9)
+            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("loss", loss), ("lr", lr),
+                           ("grad_norm", norm), ("tokens_per_s", rate),
+                           ("mfu", peak > 0 ? rate * flopsPerToken / (peak * 1e9) : 0.0)])
+            progress.update(items: step, itemName: "steps", bytes: 0,
+                            detail: String(format: "epoch %.2f, loss %.4f, %.0f tokens/s", epochOf(step), loss, rate))
+            let last = step == total
+            var evaluated = false
+            if step % evalEvery == 0 || last {
+                lastEval = try evaluate()
+                evaluated = true
+            }
+            if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {
+                let state = TrainState(step: step, tokensSeen: tokensSeen, adamStep: optimizer.step, modelSha256: "", optimizerSha256: "")
+                try Checkpoints.save(run: run, model: model, optimizer: optimizer, state: state)
+            }
+        }
+        progress.finish(items: step, itemName: "steps", bytes: 0, detail: String(format: "loss %.4f", lastLoss))
+        if lastLoss.isNaN { lastLoss = MetricsLog.lastValue("loss", run: run) ?? 0 }
+        if lastEval == nil {
+            // Resumed after the last step: the run is complete; evaluate the final weights again.
+            lastEval = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
+                                               tokens: job.tokens, sequences: config.evalSequences, batchSize: B)
+        }
+        let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
+                                 valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
+                                 runSha256: try Hashing.sha256Hex(file: runPath))
+        try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
+        return summary
+    }
+}

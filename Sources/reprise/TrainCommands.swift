@@ -1,0 +1,235 @@
+import ArgumentParser
+import Foundation
+import RepriseCore
+import RepriseModel
+import ReprisePipeline
+import RepriseSchedules
+import RepriseShards
+import RepriseTokenizer
+import RepriseTrain
+
+extension LRSchedule: ExpressibleByArgument {}
+
+/// The tokenizer facts a run needs, from a tokenizer directory.
+func tokenInfo(_ tok: LoadedTokenizer) -> TokenInfo {
+    let i = tok.tokenInfo
+    return TokenInfo(vocabSize: i.vocabSize, maskId: i.maskId, endOfTextId: i.endOfTextId, byteLengths: i.byteLengths)
+}
+
+struct TrainCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "train",
+        abstract: "Train a transformer from prebuilt shards, following a schedule (AR or masked diffusion).",
+        discussion: """
+        The objective, epochs, batches (and for mdlm the t and masks) come from the schedule. RUN receives \
+        run.json, config.json (HuggingFace LlamaConfig), metrics.jsonl, checkpoints/ and, at the end, \
+        summary.json. A run killed at any point and continued with --resume gives the same metrics, bit for \
+        bit (apart from the wall-clock columns tokens_per_s and mfu), as an uninterrupted run with the same \
+        thread count.
+
+        Example: reprise train --shards .build-runs/default/shards --schedule .build-runs/default/schedules/ar --model tiny --output /tmp/run
+        """)
+
+    @Option(help: "Shards directory (output of `reprise pack`).")
+    var shards: String
+    @Option(help: "Schedule directory (output of `reprise schedule`).")
+    var schedule: String
+    @Option(help: "Model: a preset (tiny, small) or a JSON file.")
+    var model = "tiny"
+    @Option(name: .shortAndLong, help: "Run directory.")
+    var output: String
+    @Option(help: "Tokenizer directory (default: the one recorded in the shards manifest).")
+    var tokenizer: String?
+    @Option(help: "Peak learning rate.")
+    var lr = 3e-3
+    @Option(help: "Warmup steps (default: 5% of the steps).")
+    var warmup = -1
+    @Option(help: "cosine or wsd.")
+    var lrSchedule: LRSchedule = .cosine
+    @Option(help: "Final learning rate as a fraction of the peak.")
+    var minLrRatio = 0.1
+    @Option(help: "Decoupled weight decay (projections only).")
+    var weightDecay = 0.1
+    @Option(help: "Global gradient-norm clipping.")
+    var gradClip = 1.0
+    @Option(help: "Evaluate every N steps (0: every epoch).")
+    var evalEvery = 0
+    @Option(help: "Checkpoint every N steps (0: at every evaluation).")
+    var checkpointEvery = 0
+    @Option(help: "Validation sequences per evaluation (0: all).")
+    var evalSequences = 256
+    @Option(help: "Seed of the initial weights.")
+    var seed = 1
+    @Option(help: "Stop after N steps (0: the whole schedule).")
+    var steps = 0
+    @Option(help: "Threads (default: all cores). Resuming needs the same count.")
+    var threads = defaultThreadCount
+    @Flag(help: "Continue the run in --output from its last checkpoint.")
+    var resume = false
+    @Flag(help: "No progress output.")
+    var quiet = false
+
+    func makeConfig() throws -> TrainConfig {
+        var c = TrainConfig()
+        c.lr = lr; c.warmup = warmup; c.lrSchedule = lrSchedule; c.minLRRatio = minLrRatio; c.weightDecay = weightDecay
+        c.gradClip = gradClip; c.evalEvery = evalEvery; c.checkpointEvery = checkpointEvery; c.evalSequences = evalSequences
+        c.seed = seed; c.steps = steps
+        do { try c.validate() } catch { throw ValidationError(error.oneLine.replacingOccurrences(of: "train.", with: "--")) }
+        return c
+    }
+
+    func validate() throws {
+        _ = try makeConfig()
+        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+    }
+
+    func run() throws {
+        BLASRuntime.ensureFastKernel()
+        try runReporting {
+            let pack = try PackManifest.load(shards)
+            let tokDir = tokenizer ?? pack.tokenizerDir
+            let tok = try LoadedTokenizer.load(tokDir)
+            let modelConfig = try ModelConfig.load(presetOrPath: model, vocabSize: pack.vocabSize)
+            var job = TrainJob(shards: shards, schedule: schedule, tokenizerDir: tokDir,
+                               tokenizerSha256: try LoadedTokenizer.identity(tokDir), tokens: tokenInfo(tok),
+                               model: modelConfig, config: try makeConfig(), output: output)
+            job.threads = threads; job.resume = resume; job.quiet = quiet
+            let s = try Trainer.run(job)
+            print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f nats/token, %.4f bits/byte; run in %@",
+                         s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valIsBound ? "bound" : "loss", s.valLoss,
+                         s.valBitsPerByte, output))
+        }
+    }
+}
+
+struct EvalCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "eval",
+        abstract: "Validation loss, perplexity and bits per byte of a run; or score a text file (AR).",
+        discussion: """
+        Without --text: AR runs report the exact validation NLL; mdlm runs the NELBO from the schedule's \
+        fixed validation plan (an upper bound). With --text FILE: the number of tokens scored and the total \
+        and mean negative log-likelihood in nats (no token prepended, the first token not scored, longer \
+        texts scored in consecutive windows of the context).
+
+        Examples:
+          reprise eval /tmp/run
+          reprise eval /tmp/run --text notes.txt
+        """)
+
+    @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
+    var runDir: String
+    @Option(help: "Checkpoint: a step-NNNNNNNN name in RUN/checkpoints or a directory (default: the latest).")
+    var checkpoint: String?
+    @Option(help: "Score this text file instead of the validation split (AR runs).")
+    var text: String?
+    @Option(help: "Validation sequences (0: all).")
+    var sequences = 0
+    @Option(help: "Threads (default: all cores).")
+    var threads = defaultThreadCount
+
+    func run() throws {
+        BLASRuntime.ensureFastKernel()
+        try runReporting {
+            let manifest = try RunManifest.load(runDir)
+            let (_, model, dir) = try RunModel.load(run: runDir, checkpoint: checkpoint, maxBatch: manifest.batchSize, threads: threads)
+            if let text {
+                guard manifest.objective == .ar else {
+                    throw RepriseError("--text scores with an AR model; \(runDir) trained the \(manifest.objective.rawValue) objective")
+                }
+                guard let data = FileManager.default.contents(atPath: text) else { throw RepriseError("\(text): cannot read the file") }
+                let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+                let ids = tok.model.encode([UInt8](data), split: tok.split)
+                let (count, nll) = Evaluation.scoreText(model: model, tokens: ids)
+                print(String(format: "%d tokens scored, total NLL %.6f nats, mean %.6f nats/token", count, nll, count > 0 ? nll / Double(count) : 0))
+                return
+            }
+            let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+            let schedule = try Schedule(manifest.scheduleDir)
+            let r = try Evaluation.validate(model: model, objective: manifest.objective, schedule: schedule, shards: manifest.shardsDir,
+                                            tokens: tokenInfo(tok), sequences: sequences, batchSize: manifest.batchSize)
+            print(String(format: "%@: validation %@ %.4f nats/token, perplexity %.2f, %.4f bits/byte over %d tokens",
+                         (dir as NSString).lastPathComponent, r.isBound ? "NELBO (upper bound)" : "loss", r.loss,
+                         r.perplexity, r.bitsPerByte, r.tokens))
+        }
+    }
+}
+
+struct SampleCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sample",
+        abstract: "Generate text from a run's model.",
+        discussion: "Example: reprise sample /tmp/run --prompt \"In the beginning\" --max-tokens 64 --temperature 0.8 --top-k 40")
+
+    @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
+    var runDir: String
+    @Option(help: "Text to continue.")
+    var prompt = ""
+    @Option(help: "Tokens to generate.")
+    var maxTokens = 64
+    @Option(help: "Sampling temperature (0: greedy).")
+    var temperature = 0.8
+    @Option(help: "Sample from the k most likely tokens (0: all).")
+    var topK = 40
+    @Option(help: "Seed.")
+    var seed = 0
+    @Option(help: "Checkpoint (default: the latest).")
+    var checkpoint: String?
+    @Option(help: "Threads (default: all cores).")
+    var threads = defaultThreadCount
+
+    func run() throws {
+        BLASRuntime.ensureFastKernel()
+        try runReporting {
+            let (manifest, model, _) = try RunModel.load(run: runDir, checkpoint: checkpoint, threads: threads)
+            guard manifest.objective == .ar else {
+                throw RepriseError("\(runDir) trained the \(manifest.objective.rawValue) objective; diffusion sampling comes with a later version")
+            }
+            let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+            var ids = tok.model.encode(Array(prompt.utf8), split: tok.split)
+            if ids.isEmpty { ids = [UInt32(manifest.endOfTextId)] }
+            let excluded = Set(tok.model.specials.values.map(Int.init)).subtracting([manifest.endOfTextId])
+            let out = Sampling.autoregressive(model: model, prompt: ids, maxTokens: maxTokens, temperature: temperature,
+                                              topK: topK, seed: UInt64(seed), stop: UInt32(manifest.endOfTextId), excluded: excluded)
+            print(prompt + String(decoding: tok.model.decode(out), as: UTF8.self))
+        }
+    }
+}
+
+struct ExportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "export",
+        abstract: "Export a run for HuggingFace transformers (LlamaForCausalLM): config.json, model.safetensors, tokenizer.json.",
+        discussion: "Example: reprise export /tmp/run --format hf --output /tmp/hf")
+
+    @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
+    var runDir: String
+    @Option(help: "Export format (hf).")
+    var format = "hf"
+    @Option(name: .shortAndLong, help: "Output directory.")
+    var output: String
+    @Option(help: "Checkpoint (default: the latest).")
+    var checkpoint: String?
+
+    func validate() throws {
+        if format != "hf" { throw ValidationError("--format must be hf") }
+    }
+
+    func run() throws {
+        try runReporting {
+            let (manifest, model, dir) = try RunModel.load(run: runDir, checkpoint: checkpoint, threads: 1)
+            if manifest.objective != .ar {
+                logLine("note: \(runDir) trained the \(manifest.objective.rawValue) objective (bidirectional attention); LlamaForCausalLM runs it with causal attention")
+            }
+            try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            try AtomicFileWriter.write(try manifest.model.huggingFaceConfigJSON(bosTokenId: manifest.endOfTextId, eosTokenId: manifest.endOfTextId),
+                                       to: output + "/config.json")
+            try Checkpoints.writeModel(model, to: output + "/model.safetensors")
+            guard let tj = FileManager.default.contents(atPath: manifest.tokenizerDir + "/tokenizer.json") else {
+                throw RepriseError("\(manifest.tokenizerDir)/tokenizer.json: cannot read the tokenizer to export")
+            }
+            try AtomicFileWriter.write([UInt8](tj), to: output + "/tokenizer.json")
+            print("exported \((dir as NSString).lastPathComponent) of \(runDir) to \(output) (config.json, model.safetensors, tokenizer.json)")
+        }
+    }
+}

@@ -1,0 +1,220 @@
+import Foundation
+import RepriseCore
+import RepriseModel
+import RepriseSchedules
+import RepriseShards
+@testable import RepriseTrain
+import XCTest
+
+final class LearningRateTests: XCTestCase {
+    func testWarmupThenCosineToTheFloor() {
+        var c = TrainConfig()
+        c.lr = 1e-3; c.warmup = 10; c.minLRRatio = 0.1
+        XCTAssertEqual(c.learningRate(step: 0, total: 100), 1e-4, accuracy: 1e-12)
+        XCTAssertEqual(c.learningRate(step: 9, total: 100), 1e-3, accuracy: 1e-12)
+        XCTAssertEqual(c.learningRate(step: 10, total: 100), 1e-3, accuracy: 1e-12)
+        XCTAssertEqual(c.learningRate(step: 99, total: 100), 1e-4, accuracy: 1e-12)
+        let mid = c.learningRate(step: 10 + 89 / 2, total: 100)
+        XCTAssertEqual(mid, 1e-4 + 0.9e-3 * 0.5 * (1 + cos(Double.pi * Double(44) / 89)), accuracy: 1e-12)
+        for s in 10..<99 { XCTAssertGreaterThanOrEqual(c.learningRate(step: s, total: 100), c.learningRate(step: s + 1, total: 100)) }
+        c.warmup = -1
+        XCTAssertEqual(c.warmupSteps(total: 1000), 50)
+        XCTAssertEqual(c.warmupSteps(total: 10), 1)
+    }
+
+    func testWarmupStableDecay() {
+        var c = TrainConfig()
+        c.lr = 1; c.warmup = 5; c.lrSchedule = .wsd; c.decayFraction = 0.2; c.minLRRatio = 0
+        XCTAssertEqual(c.learningRate(step: 50, total: 100), 1)
+        XCTAssertEqual(c.learningRate(step: 79, total: 100), 1)
+        XCTAssertEqual(c.learningRate(step: 80, total: 100), 1 - 1.0 / 20, accuracy: 1e-12)
+        XCTAssertEqual(c.learningRate(step: 99, total: 100), 0, accuracy: 1e-12)
+    }
+
+    func testConfigChecks() {
+        var c = TrainConfig()
+        c.lr = 0
+        XCTAssertThrowsError(try c.validate())
+        let bad = #"{"lr": 0.001, "warmpu": 3}"#
+        XCTAssertThrowsError(try JSONDecoder().decode(TrainConfig.self, from: Data(bad.utf8))) {
+            XCTAssertTrue("\($0)".contains("warmpu"), "\($0)")
+        }
+    }
+}
+
+final class TrainerTests: XCTestCase {
+    var dir = ""
+    let vocab = 48, maskId = 47, seqLen = 16
+    override func setUpWithError() throws {
+        dir = NSTemporaryDirectory() + "reprise-train-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir + "/shards", withIntermediateDirectories: true)
+    }
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    /// A learnable dataset: runs of an arithmetic sequence mod 40 with a random start and step per document
+    /// (step 0 with `constant`: each document repeats one token, which a bidirectional model reads off any
+    /// unmasked neighbour).
+    func makeShards(seed: UInt64 = 5, constant: Bool = false) throws -> String {
+        let shards = dir + "/shards"
+        var rng = SplitMix64(seed: seed)
+        func split(_ prefix: String, docs: Int) throws -> SplitSummary {
+            var s = SplitSummary()
+            let name = "\(prefix)-00000.shard"
+            let w = try ShardWriter(path: shards + "/" + name, dtype: .uint16, frameTokens: 128)
+            for _ in 0..<docs {
+                let start = rng.next() % 40, step = constant ? 0 : 1 + rng.next() % 3
+                try w.appendDocument((0..<40).map { UInt32((start + UInt64($0) * step) % 40) } + [46])
+            }
+            let r = try w.finish()
+            s.shards = [ShardEntry(file: name, tokens: r.tokenCount, documents: docs, bytes: r.byteSize, sha256: r.sha256)]
+            s.tokens = r.tokenCount
+            s.documents = docs
+            s.sequences = (s.tokens - 1) / seqLen
+            return s
+        }
+        var config = PackConfig()
+        config.seqLen = seqLen
+        config.frameTokens = 128
+        let m = PackManifest(config: config, configHash: "c", inputHash: "i\(seed)", ingestManifestSha256: "x",
+                             tokenizerSha256: "tok", docsDir: "docs", tokenizerDir: "tok", vocabSize: vocab,
+                             dtype: "uint16", endOfTextId: 46, train: try split("train", docs: 60), val: try split("val", docs: 8))
+        try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: shards + "/manifest.json")
+        return shards
+    }
+
+    func schedule(_ objective: Objective, epochs: Int = 2, name: String) throws -> String {
+        var c = ScheduleConfig()
+        c.objective = objective; c.epochs = epochs; c.batchSize = 8; c.seed = 3; c.valDraws = 2
+        c.eps = 0.05  // weights of at most 1/eps = 20 keep the loss of these short runs readable
+        try ScheduleBuilder.build(shards: dir + "/shards", config: c, output: dir + "/" + name, threads: 1, quiet: true)
+        return dir + "/" + name
+    }
+
+    func job(_ schedule: String, output: String, lr: Double = 1e-2) -> TrainJob {
+        let model = ModelConfig(vocabSize: vocab, dim: 32, layers: 2, heads: 2, context: seqLen)
+        var config = TrainConfig()
+        config.lr = lr; config.evalEvery = 10; config.checkpointEvery = 5
+        var j = TrainJob(shards: dir + "/shards", schedule: schedule, tokenizerDir: "tok", tokenizerSha256: "tok",
+                         tokens: TokenInfo(vocabSize: vocab, maskId: maskId, endOfTextId: 46,
+                                           byteLengths: [Int32](repeating: 1, count: vocab)),
+                         model: model, config: config, output: output)
+        j.threads = 2; j.quiet = true; j.measurePeak = false
+        return j
+    }
+
+    /// metrics.jsonl without the wall-clock columns.
+    func metrics(_ run: String) throws -> [String] {
+        let text = try String(contentsOfFile: run + "/metrics.jsonl", encoding: .utf8)
+        return text.split(separator: "\n").map { line in
+            line.replacingOccurrences(of: #","tokens_per_s":[^,]*,"mfu":[^}]*"#, with: "", options: .regularExpression)
+        }
+    }
+
+    func testARTrainingLearnsAndResumesBitForBit() throws {
+        _ = try makeShards()
+        let plan = try schedule(.ar, epochs: 3, name: "ar")
+        let full = try Trainer.run(job(plan, output: dir + "/full"))
+        let lines = try metrics(dir + "/full")
+        XCTAssertEqual(full.steps, try Schedule(plan).steps)
+        XCTAssertFalse(full.valIsBound)
+        let first = lines.first { $0.contains("\"loss\"") }!
+        XCTAssertTrue(first.hasPrefix(#"{"step":1,"epoch":"#), first)
+        // The loss falls well below the uniform log(48) = 3.87.
+        XCTAssertLessThan(full.finalTrainLoss, 2.5)
+        XCTAssertLessThan(full.valLoss, 2.5)
+        XCTAssertEqual(lines.filter { $0.contains("val_loss") }.count, full.steps / 10 + (full.steps % 10 == 0 ? 0 : 1))
+
+        // A run killed after its second-to-last checkpoint (with metrics written past it) and resumed.
+        let killed = dir + "/killed"
+        try FileManager.default.copyItem(atPath: dir + "/full", toPath: killed)
+        let ckpts = try FileManager.default.contentsOfDirectory(atPath: killed + "/checkpoints").sorted()
+        XCTAssertEqual(ckpts.count, 2, "the last two checkpoints are kept")
+        let kept = ckpts[0], keptStep = Int(kept.dropFirst(5))!
+        XCTAssertLessThan(keptStep, full.steps)
+        try FileManager.default.removeItem(atPath: killed + "/checkpoints/" + ckpts[1])
+        let pointer = #"{"latest": "\#(kept)", "step": \#(keptStep)}"#
+        try AtomicFileWriter.write(Array(pointer.utf8), to: killed + "/checkpoint.json")
+        try FileManager.default.removeItem(atPath: killed + "/summary.json")
+        var resume = job(plan, output: killed)
+        resume.resume = true
+        let resumed = try Trainer.run(resume)
+        XCTAssertEqual(try metrics(killed), lines)
+        XCTAssertEqual(resumed, full)
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: killed + "/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")),
+                       try Data(contentsOf: URL(fileURLWithPath: dir + "/full/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")))
+        // Without --resume an existing run is not overwritten; with other settings it cannot be resumed.
+        XCTAssertThrowsError(try Trainer.run(job(plan, output: killed))) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
+        var other = job(plan, output: killed, lr: 5e-3)
+        other.resume = true
+        XCTAssertThrowsError(try Trainer.run(other)) { XCTAssertTrue("\($0)".contains("other settings"), "\($0)") }
+    }
+
+    func testMaskedDiffusionTrainsAndReportsABound() throws {
+        _ = try makeShards(constant: true)
+        let plan = try schedule(.mdlm, epochs: 6, name: "mdlm")
+        let s = try Trainer.run(job(plan, output: dir + "/mdlm"))
+        XCTAssertTrue(s.valIsBound)
+        XCTAssertTrue(s.valLoss.isFinite && s.valLoss > 0)
+        let losses = try metrics(dir + "/mdlm").compactMap { line -> Double? in
+            guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
+            return obj["loss"] as? Double
+        }
+        let head = losses.prefix(10).reduce(0, +) / 10, tail = losses.suffix(10).reduce(0, +) / 10
+        XCTAssertLessThan(tail, head * 0.8, "the diffusion loss falls: \(head) → \(tail)")
+    }
+
+    func testObjectiveBatches() {
+        var b = PlanBatch(epoch: 0, batch: 0, step: 0, rows: 2, seqLen: 3, sequences: [0, 1], tokens: [1, 2, 3, 4, 5, 6, 7, 8])
+        let ob = ObjectiveBatch(rows: 2, seqLen: 3)
+        ob.fill(b, objective: .ar, maskId: nil)
+        XCTAssertEqual(ob.inputs, [1, 2, 3, 5, 6, 7])
+        XCTAssertEqual(ob.targets, [2, 3, 4, 6, 7, 8])
+        XCTAssertEqual(ob.weights, [1, 1, 1, 1, 1, 1])
+        b.mask = [0, 1, 0, 1, 1, 0]
+        b.weight = [2, 4]
+        ob.fill(b, objective: .mdlm, maskId: 9)
+        XCTAssertEqual(ob.inputs, [1, 9, 3, 9, 9, 7])
+        XCTAssertEqual(ob.targets, [1, 2, 3, 5, 6, 7])
+        XCTAssertEqual(ob.weights, [0, 2, 0, 4, 4, 0])
+    }
+
+    func testMismatchedInputsAndDivergenceAreClearErrors() throws {
+        _ = try makeShards()
+        let plan = try schedule(.ar, name: "ar")
+        var wrongTok = job(plan, output: dir + "/x")
+        wrongTok.tokenizerSha256 = "other"
+        XCTAssertThrowsError(try Trainer.run(wrongTok)) { XCTAssertTrue("\($0)".contains("not the one"), "\($0)") }
+        var long = job(plan, output: dir + "/y")
+        long.model.context = 8
+        XCTAssertThrowsError(try Trainer.run(long)) { XCTAssertTrue("\($0)".contains("do not fit the model's context"), "\($0)") }
+        var huge = job(plan, output: dir + "/z")
+        huge.model = ModelConfig(vocabSize: vocab, dim: 16384, layers: 64, heads: 64, context: seqLen)
+        XCTAssertThrowsError(try Trainer.run(huge)) { XCTAssertTrue("\($0)".contains("GB"), "\($0)") }
+        // A schedule built for another dataset.
+        _ = try makeShards(seed: 9)
+        XCTAssertThrowsError(try Trainer.run(job(plan, output: dir + "/w"))) { XCTAssertTrue("\($0)".contains("another dataset"), "\($0)") }
+    }
+
+    func testNaNLossStopsNamingTheLastGoodCheckpoint() throws {
+        _ = try makeShards()
+        let plan = try schedule(.ar, name: "ar")
+        let run = dir + "/nan"
+        var j = job(plan, output: run)
+        j.config.steps = 5
+        _ = try Trainer.run(j)
+        // Poison the weights of the last checkpoint (as a diverged run would have them) and resume.
+        let (dirPath, state) = try XCTUnwrap(try Checkpoints.latest(run: run))
+        let model = Transformer(config: j.model, maxBatch: 1, maxSeq: seqLen)
+        try Checkpoints.readModel(model, from: dirPath + "/model.safetensors")
+        model.parameter("model.norm.weight")[0] = .nan
+        var s = state
+        s.step = 4
+        s.modelSha256 = try Checkpoints.writeModel(model, to: dirPath + "/model.safetensors")
+        try AtomicFileWriter.write(try CanonicalJSON.encode(s), to: dirPath + "/state.json")
+        try FileManager.default.removeItem(atPath: run + "/summary.json")
+        j.resume = true
+        XCTAssertThrowsError(try Trainer.run(j)) { e in
+            XCTAssertTrue("\(e)".contains("step 5: the loss is nan") && "\(e)".contains("last good checkpoint is \(dirPath)"), "\(e)")
+        }
+    }
+}
