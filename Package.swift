@@ -52,8 +52,8 @@ let package = Package(
         .target(name: "RepriseTrain", dependencies: ["RepriseCore", "RepriseModel", "RepriseSchedules", "RepriseShards"],
                 swiftSettings: fast),
         .target(name: "ReprisePipeline", dependencies: [
-            "RepriseCore", "RepriseIngest", "RepriseTokenizer", "RepriseShards", "RepriseSchedules",
-            .product(name: "Yams", package: "Yams"),
+            "RepriseCore", "RepriseIngest", "RepriseTokenizer", "RepriseShards", "RepriseSchedules", "RepriseModel",
+            "RepriseTrain", .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "reprise", dependencies: [
             "RepriseCore", "RepriseIngest", "RepriseTokenizer", "RepriseShards", "RepriseSchedules", "RepriseModel",

@@ -3,6 +3,7 @@ import RepriseCore
 import RepriseIngest
 import RepriseSchedules
 import RepriseShards
+import RepriseTrain
 import RepriseTokenizer
 import Yams
 
@@ -51,7 +52,9 @@ public struct PipelineFile: Decodable, Sendable {
         /// `stages.schedules`: plans by name, each built from the pack stage's shards into
         /// work_dir/schedules/NAME.
         public var schedules: [String: ScheduleConfig]?
-        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack, schedules }
+        /// `stages.train`: runs by name, each following one of the plans above, into work_dir/runs/NAME.
+        public var train: [String: TrainStageConfig]?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack, schedules, train }
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -59,8 +62,12 @@ public struct PipelineFile: Decodable, Sendable {
             tokenizer = try c.decodeIfPresent(TokenizerStageConfig.self, forKey: .tokenizer)
             pack = try c.decodeIfPresent(PackStageConfig.self, forKey: .pack)
             schedules = try c.decodeIfPresent([String: ScheduleConfig].self, forKey: .schedules)
-            for name in (schedules ?? [:]).keys where name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
-                throw RepriseError("stages.schedules: '\(name)' is not a usable plan name (letters, digits, - and _ only)")
+            train = try c.decodeIfPresent([String: TrainStageConfig].self, forKey: .train)
+            for (name, t) in (train ?? [:]) where schedules?[t.schedule] == nil {
+                throw RepriseError("stages.train.\(name).schedule: '\(t.schedule)' is not a plan under stages.schedules; known: \((schedules ?? [:]).keys.sorted().joined(separator: ", "))")
+            }
+            for name in Array((schedules ?? [:]).keys) + Array((train ?? [:]).keys) where name.isEmpty || !name.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) {
+                throw RepriseError("stages: '\(name)' is not a usable plan or run name (letters, digits, - and _ only)")
             }
         }
     }
@@ -129,6 +136,8 @@ public struct PipelineFile: Decodable, Sendable {
     public func path(_ output: String) -> String { workDir + "/" + output }
     /// Where the plan named `name` of the schedules stage goes.
     public func schedulePath(_ name: String) -> String { workDir + "/schedules/" + name }
+    /// Where the run named `name` of the train stage goes.
+    public func runPath(_ name: String) -> String { workDir + "/runs/" + name }
 
     public static func load(_ path: String) throws -> PipelineFile { try ConfigFile.load(PipelineFile.self, from: path) }
 }
@@ -168,6 +177,60 @@ public enum PipelineRunner {
     public static func ingestState(_ stage: PipelineFile.IngestStage, output: String) throws -> StageState {
         try stageState(IngestManifest.self, output: output, config: stage.config,
                        hashes: { ($0.configHash, $0.inputHash) }, inputHash: { try Ingest.fingerprint(stage.inputs).hash })
+    }
+
+    /// The training jobs of a pipeline, by name.
+    static func trainJobs(_ pipeline: PipelineFile, options: Options) throws -> [(String, TrainJob)] {
+        guard let train = pipeline.stages.train, let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return [] }
+        return try train.sorted(by: { $0.key < $1.key }).map { name, stage in
+            (name, try TrainStage.job(stage, shards: pipeline.path(pack.output), schedule: pipeline.schedulePath(stage.schedule),
+                                      tokenizer: pipeline.path(tok.output), output: pipeline.runPath(name), options: options))
+        }
+    }
+
+    /// Each stage's state without running anything: up to date, stale (and why) or missing. A stage after
+    /// one that will rerun is reported as waiting for it.
+    public static func status(_ pipeline: PipelineFile, options: Options = Options()) throws -> [(stage: String, state: String)] {
+        var out: [(String, String)] = []
+        var rerun: String?
+        func add(_ stage: String, _ state: () throws -> StageState) {
+            if let first = rerun { out.append((stage, "waits for \(first)")); return }
+            let s: StageState
+            do { s = try state() } catch { s = .stale(error.oneLine) }
+            switch s {
+            case .upToDate: out.append((stage, "up to date"))
+            case .missing: out.append((stage, "missing")); rerun = stage
+            case .stale(let why): out.append((stage, "stale: \(why)")); rerun = stage
+            }
+        }
+        if let ingest = pipeline.stages.ingest {
+            add("ingest") { try ingestState(ingest, output: pipeline.path(ingest.output)) }
+        }
+        if let tok = pipeline.stages.tokenizer {
+            let inputs = tok.inputs ?? [pipeline.path(pipeline.stages.ingest!.output)]
+            add("tokenizer") { try TokenizerStage.state(inputs: inputs, output: pipeline.path(tok.output), config: tok.config) }
+        }
+        if let pack = pipeline.stages.pack, let ingest = pipeline.stages.ingest, let tok = pipeline.stages.tokenizer {
+            add("pack") { try PackStage.state(docs: pipeline.path(ingest.output), tokenizer: pipeline.path(tok.output),
+                                              output: pipeline.path(pack.output), config: pack.config) }
+        }
+        let planRerun = rerun
+        for (name, config) in (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }) {
+            rerun = planRerun
+            add("schedule \(name)") { try ScheduleStage.state(shards: pipeline.path(pipeline.stages.pack!.output),
+                                                              output: pipeline.schedulePath(name), config: config) }
+        }
+        rerun = planRerun
+        if rerun == nil {
+            for (name, job) in try trainJobs(pipeline, options: options) {
+                let before = rerun
+                add("train \(name)") { try TrainStage.state(job) }
+                rerun = before
+            }
+        } else {
+            for name in (pipeline.stages.train ?? [:]).keys.sorted() { out.append(("train \(name)", "waits for \(rerun!)")) }
+        }
+        return out
     }
 
     /// Returns one line per stage saying what happened.
@@ -223,6 +286,16 @@ public enum PipelineRunner {
                                                       threads: options.threads, quiet: options.quiet)
                     report.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique (\(output))")
                 }
+            }
+        }
+        for (name, job) in try trainJobs(pipeline, options: options) {
+            let state = options.force ? .stale("--force") : try TrainStage.state(job)
+            if state == .upToDate {
+                report.append("train \(name): up to date (\(job.output))")
+            } else {
+                let s = try TrainStage.run(job, force: options.force)
+                report.append(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte (%@)",
+                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, job.output))
             }
         }
         return report

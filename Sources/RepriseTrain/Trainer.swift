@@ -47,6 +47,20 @@ public struct RunSummary: Codable, Sendable, Equatable {
 }
 
 public enum Trainer {
+    /// The run.json a job writes (and a resumed run must match).
+    public static func manifest(for job: TrainJob, schedule: Schedule? = nil) throws -> RunManifest {
+        let schedule = try schedule ?? Schedule(job.schedule)
+        let steps = job.config.steps > 0 ? min(job.config.steps, schedule.steps) : schedule.steps
+        return RunManifest(
+            objective: schedule.config.objective, model: job.model, train: job.config,
+            shardsSha256: try Hashing.sha256Hex(file: job.shards + "/manifest.json"),
+            scheduleSha256: try Hashing.sha256Hex(file: job.schedule + "/manifest.json"),
+            tokenizerSha256: job.tokenizerSha256, shardsDir: job.shards, scheduleDir: job.schedule,
+            tokenizerDir: job.tokenizerDir, threads: job.threads, blasKernel: BLAS.coreName, steps: steps,
+            batchesPerEpoch: schedule.manifest.batchesPerEpoch, batchSize: schedule.config.batchSize,
+            seqLen: schedule.manifest.seqLen, maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
+    }
+
     public static func run(_ job: TrainJob) throws -> RunSummary {
         let config = job.config
         try config.validate()
@@ -75,15 +89,8 @@ public enum Trainer {
         if need > have * 8 / 10 {
             throw RepriseError(String(format: "the model needs about %.1f GB to train with batches of %d × %d; this machine has %.1f GB: use a smaller model or batch size", Double(need) / 1e9, B, L, Double(have) / 1e9))
         }
-        let total = config.steps > 0 ? min(config.steps, schedule.steps) : schedule.steps
-        let manifest = RunManifest(
-            objective: objective, model: job.model, train: config,
-            shardsSha256: try Hashing.sha256Hex(file: job.shards + "/manifest.json"),
-            scheduleSha256: try Hashing.sha256Hex(file: job.schedule + "/manifest.json"),
-            tokenizerSha256: job.tokenizerSha256, shardsDir: job.shards, scheduleDir: job.schedule,
-            tokenizerDir: job.tokenizerDir, threads: job.threads, blasKernel: BLAS.coreName, steps: total,
-            batchesPerEpoch: schedule.manifest.batchesPerEpoch, batchSize: B, seqLen: L,
-            maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
+        let manifest = try Self.manifest(for: job, schedule: schedule)
+        let total = manifest.steps
         let run = job.output
         let fm = FileManager.default
         let runPath = run + "/run.json"

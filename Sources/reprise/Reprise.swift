@@ -10,7 +10,7 @@ struct Reprise: ParsableCommand {
         commandName: "reprise",
         abstract: "Prepare a corpus once and train AR and diffusion language models on it.",
         discussion: "Start with `reprise run Pipelines/default.yaml`; each stage also has its own command.",
-        subcommands: [RunCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, StatusCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, BenchCommand.self])
 }
 
 /// Turns any error into a one-line message and a failure exit, without a stack trace.
@@ -56,6 +56,29 @@ struct RunCommand: ParsableCommand {
                 return
             }
             for line in try PipelineRunner.run(file, options: o) { print(line) }
+        }
+    }
+}
+
+struct StatusCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "status",
+        abstract: "Show each stage of a pipeline: up to date, stale (and why), or missing; runs nothing.",
+        discussion: "Example: reprise status Pipelines/default.yaml")
+
+    @Argument(help: "The pipeline file (YAML).")
+    var pipeline = "Pipelines/default.yaml"
+    @Option(help: "The thread count `reprise run` will use (training runs are tied to it).")
+    var threads = defaultThreadCount
+
+    func run() throws {
+        try runReporting {
+            let file = try PipelineFile.load(pipeline)
+            var o = PipelineRunner.Options()
+            o.threads = threads
+            let rows = try PipelineRunner.status(file, options: o)
+            let width = rows.map(\.stage.count).max() ?? 0
+            for (stage, state) in rows { print(stage.padding(toLength: width, withPad: " ", startingAt: 0) + "  " + state) }
         }
     }
 }

@@ -484,4 +484,42 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(again2.status, 1)
         XCTAssertTrue(again2.stderr.contains("--resume"), again2.stderr)
     }
+
+    func testRunTrainsAndStatusReportsEachStage() throws {
+        try copyEmbeddedBooks()
+        write("m.json", #"{"preset": "tiny", "dim": 32, "layers": 1, "heads": 2, "context": 32}"#)
+        let pipeline = { (lr: String) in """
+        work_dir: work
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}}}
+          tokenizer: {config: {vocab_size: 300}}
+          pack: {config: {seq_len: 32, val_fraction: 0.1}}
+          schedules:
+            ar: {objective: ar, epochs: 1, batch_size: 8, seed: 3}
+            mdlm: {objective: mdlm, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
+          train:
+            ar: {schedule: ar, model: m.json, config: {lr: \(lr), eval_sequences: 8, steps: 12}}
+            mdlm: {schedule: mdlm, model: m.json, config: {eval_sequences: 8, steps: 12}}
+        """ }
+        write("p.yaml", pipeline("0.003"))
+        let before = try reprise(["status", "p.yaml"])
+        XCTAssertEqual(before.status, 0, before.stderr)
+        XCTAssertTrue(before.stdout.contains("ingest         missing") && before.stdout.contains("train mdlm     waits for ingest"), before.stdout)
+        let first = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertTrue(first.stdout.contains("train ar: 12 steps") && first.stdout.contains("train mdlm: 12 steps")
+                      && first.stdout.contains("validation bound"), first.stdout)
+        let after = try reprise(["status", "p.yaml"])
+        XCTAssertEqual(after.stdout.components(separatedBy: "up to date").count - 1, 7, after.stdout)
+        write("p.yaml", pipeline("0.002"))
+        XCTAssertTrue(try reprise(["status", "p.yaml"]).stdout.contains("train ar       stale"), "a changed learning rate")
+        let mdlmMetrics = try String(contentsOfFile: root + "/work/runs/mdlm/metrics.jsonl", encoding: .utf8)
+        let again = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertTrue(again.stdout.contains("train ar: 12 steps") && again.stdout.contains("train mdlm: up to date"), again.stdout)
+        XCTAssertEqual(try String(contentsOfFile: root + "/work/runs/mdlm/metrics.jsonl", encoding: .utf8), mdlmMetrics)
+        write("p.yaml", pipeline("0.002").replacingOccurrences(of: "schedule: mdlm", with: "schedule: dlm"))
+        let bad = try reprise(["run", "p.yaml"])
+        XCTAssertEqual(bad.status, 1)
+        XCTAssertTrue(bad.stderr.contains("stages.train.mdlm.schedule: 'dlm' is not a plan"), bad.stderr)
+    }
 }
