@@ -54,7 +54,9 @@ public struct PipelineFile: Decodable, Sendable {
         public var schedules: [String: ScheduleConfig]?
         /// `stages.train`: runs by name, each following one of the plans above, into work_dir/runs/NAME.
         public var train: [String: TrainStageConfig]?
-        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack, schedules, train }
+        /// `stages.report`: one HTML report of every run of the train stage, at work_dir/OUTPUT.
+        public var report: ReportStageConfig?
+        enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack, schedules, train, report }
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
@@ -63,6 +65,8 @@ public struct PipelineFile: Decodable, Sendable {
             pack = try c.decodeIfPresent(PackStageConfig.self, forKey: .pack)
             schedules = try c.decodeIfPresent([String: ScheduleConfig].self, forKey: .schedules)
             train = try c.decodeIfPresent([String: TrainStageConfig].self, forKey: .train)
+            report = try c.decodeIfPresent(ReportStageConfig.self, forKey: .report)
+            if report != nil && (train ?? [:]).isEmpty { throw RepriseError("stages.report needs runs under stages.train") }
             for (name, t) in (train ?? [:]) where schedules?[t.schedule] == nil {
                 throw RepriseError("stages.train.\(name).schedule: '\(t.schedule)' is not a plan under stages.schedules; known: \((schedules ?? [:]).keys.sorted().joined(separator: ", "))")
             }
@@ -129,6 +133,19 @@ public struct PipelineFile: Decodable, Sendable {
         }
         if stages.schedules != nil && stages.pack == nil {
             throw RepriseError("stages.schedules needs a pack stage")
+        }
+    }
+
+    /// `stages.report`.
+    public struct ReportStageConfig: Decodable, Sendable {
+        public var output: String
+        public var title: String?
+        enum CodingKeys: String, CodingKey, CaseIterable { case output, title }
+        public init(from decoder: Decoder) throws {
+            try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "report.html"
+            title = try c.decodeIfPresent(String.self, forKey: .title)
         }
     }
 
@@ -297,6 +314,15 @@ public enum PipelineRunner {
                 report.append(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte (%@)",
                                      name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, job.output))
             }
+        }
+        if let r = pipeline.stages.report {
+            // Cheap, so always rewritten from the runs' current files (the bytes only change when they do).
+            let runs = (pipeline.stages.train ?? [:]).keys.sorted().map { pipeline.runPath($0) }
+            var o = Report.Options()
+            if let title = r.title { o.title = title }
+            let output = pipeline.path(r.output)
+            _ = try Report.write(runs: runs, output: output, options: o)
+            report.append("report: \(runs.count) runs; open \(output)")
         }
         return report
     }

@@ -1,0 +1,329 @@
+import Foundation
+import RepriseModel
+import RepriseSchedules
+
+/// The HTML of `reprise report`: one page with inline CSS and inline SVG, no scripts, no external assets.
+/// The markup is also well-formed XML (XHTML syntax, only the five predefined entities), so it opens in
+/// browsers and in XML tools alike.
+extension Report {
+    /// Colours for runs (by epoch count) and objectives, chosen to stay apart in print and for the common
+    /// colour-vision deficiencies.
+    static let palette = ["#1b63b4", "#d9541e", "#239a55", "#8a3fb0", "#b8860b", "#17a2b8", "#c2185b",
+                          "#5b6770", "#7cb342", "#6d4c41"]
+
+    static func stroke(_ o: Objective) -> LinePlot.Stroke {
+        switch o {
+        case .ar: return .solid
+        case .mdlm: return .dashed
+        case .gaussian: return .dotted
+        }
+    }
+
+    static let css = """
+    body{font-family:system-ui,-apple-system,"Segoe UI",Helvetica,Arial,sans-serif;margin:24px auto;max-width:1240px;color:#1d1d1f;line-height:1.45;padding:0 16px}
+    h1{font-size:1.6em;margin-bottom:.2em}h2{margin-top:1.8em;border-bottom:1px solid #ddd;padding-bottom:.2em}h3{margin-bottom:.3em}
+    table{border-collapse:collapse;margin:.6em 0;font-size:.9em}th,td{border:1px solid #d4d4d4;padding:3px 7px;text-align:left;vertical-align:top}
+    th{background:#f3f4f6}td.num{text-align:right;font-variant-numeric:tabular-nums}tr.group th{background:#e6ecf5;text-align:left}
+    .bound{color:#8a4b00}.muted{color:#666}.findings li{margin:.25em 0}figure{margin:1em 0}figcaption{font-size:.9em;color:#444;max-width:760px}
+    svg.plot{display:block;font-family:system-ui,Helvetica,Arial,sans-serif;max-width:100%;height:auto}
+    table.kv th{width:13em;font-weight:normal;color:#444}code{font-size:.92em}
+    .wide{overflow-x:auto}table.summary td,table.throughput td,table.cloze td{white-space:nowrap}table.summary{font-size:.84em}table.summary td.status{white-space:normal;min-width:7em}
+    """
+
+    public static func render(_ runs: [ReportRun], options: Options = Options()) -> String {
+        let groups = groups(runs)
+        let ordered = groups.flatMap(\.runs)
+        let epochValues = Set(ordered.map { ($0.plannedEpochs * 1000).rounded() / 1000 }).sorted()
+        let colorOf = { (r: ReportRun) -> String in
+            let i = epochValues.firstIndex(of: (r.plannedEpochs * 1000).rounded() / 1000) ?? 0
+            return palette[i % palette.count]
+        }
+        let complete = ordered.filter(\.isComplete).count
+        var h = "<!DOCTYPE html>\n"
+        h += #"<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/>"#
+        h += #"<meta name="viewport" content="width=device-width, initial-scale=1"/>"#
+        h += "<title>\(htmlEscape(options.title))</title><style>\(css)</style></head><body>\n"
+        h += "<h1>\(htmlEscape(options.title))</h1>\n"
+        h += "<p>\(ordered.count) run\(ordered.count == 1 ? "" : "s") (\(complete) complete, \(ordered.count - complete) in progress) "
+        h += "in \(groups.count) group\(groups.count == 1 ? "" : "s") of the same unique-token budget and model. "
+        h += "Losses are in nats per token on the validation split. AR values are the exact negative log-likelihood; "
+        h += #"diffusion values are the NELBO, an upper bound on it, and are marked <span class="bound">≤ NELBO bound</span>.</p>"#
+        h += "\n"
+
+        h += summarySection(groups)
+        h += comparisonSection(groups)
+        h += validationPlots(ordered, color: colorOf)
+        h += trainingPlot(ordered, color: colorOf)
+        h += clozeSection(groups)
+        h += throughputSection(groups)
+        h += measuredSection(ordered, options: options)
+        h += #"<p class="muted">Written by <code>reprise report</code>: one file, inline CSS and SVG, no scripts.</p>"#
+        h += "\n</body></html>\n"
+        return h
+    }
+
+    // MARK: sections
+
+    static func summarySection(_ groups: [ReportGroup]) -> String {
+        var h = "<h2 id=\"summary\">Runs</h2>\n<div class=\"wide\"><table class=\"summary\"><thead><tr>"
+        let headers = ["run", "objective", "model (layers × width, parameters)", "epochs done / planned", "unique tokens", "tokens seen",
+                       "best validation loss", "best at epoch", "final validation loss", "bits per byte (final)",
+                       "kind", "cloze accuracy ± SE", "status"]
+        h += headers.map { "<th>\(htmlEscape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for g in groups {
+            h += "<tr class=\"group\"><th colspan=\"\(headers.count)\">\(htmlEscape(g.label))</th></tr>\n"
+            for r in g.runs {
+                let m = r.manifest.model
+                let prefix = r.isBound ? "≤ " : ""
+                let best = r.best
+                let final = r.finalValidation
+                var row = "<tr class=\"run\" data-run=\"\(htmlEscape(r.name))\" data-objective=\"\(r.objective.rawValue)\">"
+                row += "<td class=\"name\">\(htmlEscape(r.name))</td>"
+                row += "<td class=\"objective\">\(r.objective.rawValue)</td>"
+                row += "<td class=\"model\">\(m.layers) × \(m.dim), \(compactNumber(Double(m.parameterCount)))</td>"
+                row += "<td class=\"num epochs\">\(epochs(r.epochsDone)) / \(epochs(r.plannedEpochs))</td>"
+                row += "<td class=\"num unique\">\(r.uniqueTokens.map { grouped($0) } ?? "?")</td>"
+                row += "<td class=\"num tokens-seen\">\(grouped(r.tokensSeen))</td>"
+                row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) } ?? "–")</td>"
+                row += "<td class=\"num best-epoch\">\(best.map { epochs($0.epoch) } ?? "–")</td>"
+                row += "<td class=\"num final\">\(final.map { prefix + loss($0.loss) } ?? "–")</td>"
+                row += "<td class=\"num bpb\">\(final?.bitsPerByte.map { prefix + String(format: "%.4f", $0) } ?? "–")</td>"
+                row += r.isBound ? "<td class=\"kind bound\">≤ NELBO bound</td>" : "<td class=\"kind\">exact NLL</td>"
+                row += "<td class=\"num cloze\">\(r.cloze.map(clozeText) ?? "–")</td>"
+                row += "<td class=\"status\">\(r.isComplete ? "complete" : "in progress (step \(r.stepsDone) of \(r.manifest.steps))")</td>"
+                h += row + "</tr>\n"
+            }
+        }
+        h += "</tbody></table></div>\n"
+        h += "<p class=\"muted\">Best validation loss: the lowest value logged during the run (evaluated every "
+        h += "<code>eval_every</code> steps, by default once per epoch); final: the value after the last step "
+        h += "(summary.json, or the last logged evaluation of a run in progress).</p>\n"
+        return h
+    }
+
+    static func clozeText(_ c: ReportRun.Cloze) -> String {
+        var s = String(format: "%.1f%%", c.accuracy * 100)
+        if let se = c.stderr { s += String(format: " ± %.1f", se * 100) }
+        if let n = c.items { s += " (n=\(n))" }
+        return s
+    }
+
+    static func comparisonSection(_ groups: [ReportGroup]) -> String {
+        var h = "<h2 id=\"comparison\">Data-constrained comparison: best validation loss against epochs</h2>\n"
+        h += "<p>Each point is one run (the best of several when more than one ran at that epoch count and budget): "
+        h += "the lowest validation loss it reached, plotted against the number of epochs it was set up for, each "
+        h += "with its own learning-rate schedule over its token budget. Only complete runs are compared.</p>\n"
+        var plot = LinePlot(id: "plot-epochs-best", title: "Best validation loss against epochs of the run",
+                            xLabel: "epochs over the same unique tokens", yLabel: "best validation loss (nats/token; DLM: bound)")
+        plot.xScale = .log
+        var findings: [String] = []
+        for (gi, g) in groups.enumerated() {
+            let multi = groups.count > 1
+            for o in Objective.allCases {
+                guard let c = EpochCurve.make(o, runs: g.runs) else { continue }
+                let name = displayName(o) + (multi ? " — " + g.label : "")
+                plot.series.append(.init(name: name, points: c.points.map { .init($0.epochs, $0.best) },
+                                         color: palette[(objectiveRank(o) + 3 * gi) % palette.count],
+                                         stroke: stroke(o), markers: true))
+            }
+            let comps = comparisons(g)
+            let inProgress = g.runs.filter { !$0.isComplete }.count
+            var items: [String] = comps.flatMap(\.sentences)
+            if comps.isEmpty {
+                let present = Set(g.runs.filter(\.isComplete).map(\.objective))
+                items.append(present.contains(.ar) || present.contains(where: \.isDiffusion)
+                    ? "Only \(present.map { displayName($0) }.sorted().joined(separator: " and ")) has complete runs here: no AR-vs-diffusion comparison."
+                    : "No complete runs here yet.")
+            }
+            if inProgress > 0 { items.append("\(inProgress) run\(inProgress == 1 ? " is" : "s are") still in progress and left out of this comparison.") }
+            findings.append("<h3>\(htmlEscape(g.label))</h3><ul class=\"findings\">" +
+                            items.map { "<li>\(htmlEscape($0))</li>" }.joined() + "</ul>")
+        }
+        h += figure(plot, caption: "AR solid, MDLM dashed, Gaussian diffusion dotted; log-scale x. A curve that turns up shows the objective overfitting the repeated data.")
+        h += "<div class=\"findings\">" + findings.joined(separator: "\n") + "</div>\n"
+        return h
+    }
+
+    static func runLabel(_ r: ReportRun) -> String {
+        "\(r.name) (\(r.objective.rawValue), \(epochs(r.plannedEpochs)) ep)"
+    }
+
+    static func validationPlots(_ runs: [ReportRun], color: (ReportRun) -> String) -> String {
+        var h = "<h2 id=\"validation\">Validation loss during training</h2>\n"
+        var byEpoch = LinePlot(id: "plot-val-epochs", title: "Validation loss against epochs",
+                               xLabel: "epoch", yLabel: "validation loss (nats/token; DLM: bound)")
+        var byTokens = LinePlot(id: "plot-val-tokens", title: "Validation loss against tokens seen",
+                                xLabel: "tokens seen", yLabel: "validation loss (nats/token; DLM: bound)")
+        for r in runs {
+            let markers = r.validation.count <= 40
+            byEpoch.series.append(.init(name: runLabel(r), points: r.validation.map { .init($0.epoch, $0.loss) },
+                                        color: color(r), stroke: stroke(r.objective), markers: markers))
+            byTokens.series.append(.init(name: runLabel(r), points: r.validation.map { .init(Double($0.tokens), $0.loss) },
+                                         color: color(r), stroke: stroke(r.objective), markers: markers))
+        }
+        byEpoch.xScale = LinePlot.scale(for: runs.flatMap { $0.validation.map(\.epoch) })
+        byTokens.xScale = LinePlot.scale(for: runs.flatMap { $0.validation.map { Double($0.tokens) } })
+        let note = "Colour: epochs the run was set up for; AR solid, MDLM dashed, Gaussian diffusion dotted. The x axis is logarithmic when the values span more than 10×."
+        h += figure(byEpoch, caption: note)
+        h += figure(byTokens, caption: "Tokens seen counts every token position fed, repeats included.")
+        return h
+    }
+
+    /// Debiased exponential moving average (as an Adam moment): m ← βm + (1−β)x, reported as m / (1 − βᵗ).
+    public static func smooth(_ xs: [Double], beta: Double) -> [Double] {
+        var m = 0.0, correction = 1.0
+        return xs.map { x in
+            m = beta * m + (1 - beta) * x
+            correction *= beta
+            return m / (1 - correction)
+        }
+    }
+
+    static func trainingPlot(_ runs: [ReportRun], color: (ReportRun) -> String) -> String {
+        var h = "<h2 id=\"training\">Training loss</h2>\n"
+        let longest = runs.map(\.train.count).max() ?? 0
+        let window = min(200, max(1, longest / 50))
+        let beta = 1 - 1 / Double(window)
+        var plot = LinePlot(id: "plot-train", title: "Training loss (smoothed)", xLabel: "epoch",
+                            yLabel: "training loss (nats/token; DLM: weighted bound)")
+        var cutAt = -Double.infinity, lowest = Double.infinity, highest = -Double.infinity
+        for r in runs {
+            let sm = smooth(r.train.map(\.loss), beta: beta)
+            // At most about 400 points per line: every k-th smoothed value, and the last one.
+            let k = max(1, (sm.count + 399) / 400)
+            var pts: [LinePlot.Point] = []
+            for i in stride(from: 0, to: sm.count, by: k) { pts.append(.init(r.train[i].epoch, sm[i])) }
+            if let last = sm.indices.last, last % k != 0 { pts.append(.init(r.train[last].epoch, sm[last])) }
+            plot.series.append(.init(name: runLabel(r), points: pts, color: color(r), stroke: stroke(r.objective)))
+            // The top of the plot leaves out the first 5% of each run, where the loss falls from log(vocab).
+            if !sm.isEmpty {
+                cutAt = max(cutAt, sm[(sm.count / 20)...].max()!)
+                lowest = min(lowest, sm.min()!)
+                highest = max(highest, sm.max()!)
+            }
+        }
+        plot.xScale = LinePlot.scale(for: runs.flatMap { $0.train.map(\.epoch) })
+        var caption = window > 1
+            ? "Exponential moving average of the per-step loss with β = \(String(format: "%.3f", beta)) (about \(window) steps), bias-corrected at the start."
+            : "Per-step loss, not smoothed (runs of fewer than 100 steps)."
+        if cutAt.isFinite && highest > cutAt * 1.02 && cutAt > lowest {
+            let span = cutAt - lowest
+            plot.yRange = (lowest - 0.03 * span)...(cutAt + 0.05 * span)
+            caption += " The first steps' higher losses (up to \(loss(highest))) are cut off at the top."
+        }
+        caption += " The diffusion training loss is the weighted masked cross-entropy of the sampled t, not comparable in level with AR's."
+        h += figure(plot, caption: caption)
+        return h
+    }
+
+    static func clozeSection(_ groups: [ReportGroup]) -> String {
+        var h = "<h2 id=\"cloze\">Cloze accuracy</h2>\n"
+        let any = groups.contains { $0.runs.contains { $0.cloze != nil } }
+        guard any else {
+            return h + "<p class=\"muted\">No run has cloze scores in its metrics yet (a metrics line with <code>cloze_accuracy</code>).</p>\n"
+        }
+        h += "<p>Multiple-choice cloze items built from validation documents (a context and 4 endings); accuracy ± "
+        h += "standard error, AR scored by log-likelihood, diffusion by its ELBO; the same items for every run. "
+        h += "Chance is 25%.</p>\n"
+        for g in groups {
+            let rs = g.runs.filter { $0.cloze != nil }
+            guard !rs.isEmpty else { continue }
+            let objectives = Objective.allCases.filter { o in rs.contains { $0.objective == o } }
+            let epochsList = Set(rs.map { ($0.plannedEpochs * 1000).rounded() / 1000 }).sorted()
+            h += "<h3>\(htmlEscape(g.label))</h3><table class=\"cloze\"><thead><tr><th>epochs</th>"
+            h += objectives.map { "<th>\(htmlEscape(displayName($0)))</th>" }.joined() + "</tr></thead><tbody>"
+            for e in epochsList {
+                h += "<tr><td class=\"num\">\(epochs(e))</td>"
+                for o in objectives {
+                    let cell = rs.filter { $0.objective == o && ($0.plannedEpochs * 1000).rounded() / 1000 == e }
+                        .map { clozeText($0.cloze!) }
+                    h += "<td class=\"num\">\(htmlEscape(cell.isEmpty ? "–" : cell.joined(separator: "; ")))</td>"
+                }
+                h += "</tr>"
+            }
+            h += "</tbody></table>\n"
+        }
+        return h
+    }
+
+    static func throughputSection(_ groups: [ReportGroup]) -> String {
+        var h = "<h2 id=\"throughput\">Throughput</h2>\n<table class=\"throughput\"><thead><tr>"
+        h += ["run", "objective", "threads", "BLAS kernel", "batch × length", "tokens/s", "MFU"].map { "<th>\($0)</th>" }.joined()
+        h += "</tr></thead><tbody>"
+        var notes: [String] = []
+        for g in groups {
+            for r in g.runs {
+                h += "<tr><td>\(htmlEscape(r.name))</td><td>\(r.objective.rawValue)</td><td class=\"num\">\(r.manifest.threads)</td>"
+                h += "<td>\(htmlEscape(r.manifest.blasKernel))</td><td class=\"num\">\(r.manifest.batchSize) × \(r.manifest.seqLen)</td>"
+                h += "<td class=\"num\">\(r.tokensPerSecond.map { String(format: "%.0f", $0) } ?? "–")</td>"
+                h += "<td class=\"num\">\(r.mfu.map { String(format: "%.1f%%", $0 * 100) } ?? "–")</td></tr>"
+            }
+            // The step-cost ratio of each diffusion objective to AR, on runs with the same threads and kernel.
+            func median(_ xs: [Double]) -> Double? {
+                let s = xs.sorted()
+                return s.isEmpty ? nil : s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+            }
+            let arRuns = g.runs.filter { $0.objective == .ar && $0.tokensPerSecond != nil }
+            for o in Objective.allCases where o.isDiffusion {
+                let d = g.runs.filter { $0.objective == o && $0.tokensPerSecond != nil }
+                let same = d.filter { x in arRuns.contains { $0.manifest.threads == x.manifest.threads && $0.manifest.blasKernel == x.manifest.blasKernel } }
+                guard let dm = median(same.map { $0.tokensPerSecond! }),
+                      let am = median(arRuns.filter { a in same.contains { $0.manifest.threads == a.manifest.threads } }.map { $0.tokensPerSecond! }) else { continue }
+                notes.append("\(g.label): \(displayName(o)) trains at \(String(format: "%.2f", dm / am))× AR's tokens per second (medians of \(same.count) and \(arRuns.count) runs, same threads and BLAS kernel), so one \(displayName(o)) step costs about \(String(format: "%.2f", am / dm))× an AR step.")
+            }
+        }
+        h += "</tbody></table>\n"
+        h += "<p class=\"muted\">tokens/s and MFU: the last logged values, each the running average of the training process that wrote them (a resumed run restarts the average).</p>\n"
+        if !notes.isEmpty { h += "<ul>" + notes.map { "<li>\(htmlEscape($0))</li>" }.joined() + "</ul>\n" }
+        return h
+    }
+
+    static func measuredSection(_ runs: [ReportRun], options: Options) -> String {
+        var h = "<h2 id=\"measured\">What was measured</h2>\n"
+        h += "<p>Everything above comes from these run directories' <code>run.json</code>, <code>metrics.jsonl</code> "
+        h += "and, for complete runs, <code>summary.json</code>; nothing is estimated unless marked. "
+        h += "Validation: AR is scored by exact next-token NLL; MDLM by the NELBO over the schedule's fixed validation plan "
+        h += "(the same (t, mask) draws for every checkpoint and run), an upper bound on its NLL. Bits per byte = nats per token × tokens / (bytes × ln 2).</p>\n"
+        if let host = options.host { h += "<p>Report written on: \(htmlEscape(host)). Each run records the threads it trained with below.</p>\n" }
+        for r in runs {
+            let m = r.manifest.model, t = r.manifest.train
+            var rows: [(String, String)] = [
+                ("directory", r.path),
+                ("status", r.isComplete ? "complete: \(r.stepsDone) steps" : "in progress: step \(r.stepsDone) of \(r.manifest.steps) (no summary.json yet)"),
+                ("objective", r.objective.rawValue + (r.isBound ? " (validation: NELBO upper bound)" : " (validation: exact NLL)")),
+                ("model", "vocab \(m.vocabSize), width \(m.dim), \(count(m.layers, "layer")), \(count(m.heads, "head")), FFN \(m.ffnHidden), context \(m.context), \(m.tiedEmbeddings ? "tied" : "untied") embeddings; \(grouped(m.parameterCount)) parameters"),
+                ("data", "batch \(r.manifest.batchSize) × \(r.manifest.seqLen) tokens, \(r.manifest.batchesPerEpoch) batches per epoch, \(count(r.manifest.steps, "step")) = \(epochCount(r.plannedEpochs))"),
+                ("unique tokens", (r.uniqueTokens.map { grouped($0) } ?? "?") + " (\(r.uniqueTokensSource))"),
+            ]
+            if let l = r.ledger {
+                rows.append(("schedule ledger", "\(l.epochs) epochs × \(grouped(l.tokensPerEpoch)) tokens = \(grouped(l.totalTokens)) fed; every sequence seen \(l.repetitionsPerSequence) times"))
+            }
+            rows += [
+                ("training", "lr \(t.lr) (\(t.lrSchedule.rawValue), min ratio \(t.minLRRatio), warmup \(t.warmup < 0 ? "5% of the steps" : String(t.warmup))), weight decay \(t.weightDecay), grad clip \(t.gradClip), seed \(t.seed)"),
+                ("evaluation", "every \(t.evalEvery == 0 ? "epoch" : "\(t.evalEvery) steps"), \(t.evalSequences == 0 ? "all validation sequences" : "the first \(t.evalSequences) validation sequences (all, if fewer)")"),
+                ("machine", "\(r.manifest.threads) threads, OpenBLAS kernel \(r.manifest.blasKernel)"),
+                ("inputs", "shards \(r.manifest.shardsDir) (\(r.manifest.shardsSha256.prefix(12))), schedule \(r.manifest.scheduleDir) (\(r.manifest.scheduleSha256.prefix(12))), tokenizer \(r.manifest.tokenizerDir) (\(r.manifest.tokenizerSha256.prefix(12)))"),
+                ("metrics read", "\(count(r.train.count, "training line")), \(count(r.validation.count, "validation line"))" + (r.cloze != nil ? ", cloze scores" : "") + (r.unreadableLines > 0 ? ", \(count(r.unreadableLines, "unreadable line")) skipped" : "")),
+            ]
+            h += "<h3>\(htmlEscape(r.name))</h3><table class=\"kv\"><tbody>"
+            h += rows.map { "<tr><th>\(htmlEscape($0.0))</th><td>\(htmlEscape($0.1))</td></tr>" }.joined()
+            h += "</tbody></table>\n"
+        }
+        return h
+    }
+
+    static func figure(_ plot: LinePlot, caption: String) -> String {
+        "<figure>" + plot.svg() + "<figcaption>\(htmlEscape(caption))</figcaption></figure>\n"
+    }
+
+    /// 1234567 → "1,234,567".
+    static func grouped(_ n: Int) -> String {
+        let s = String(n.magnitude)
+        var out = ""
+        for (i, c) in s.enumerated() {
+            if i > 0 && (s.count - i) % 3 == 0 { out.append(",") }
+            out.append(c)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+}

@@ -1,0 +1,48 @@
+import ArgumentParser
+import Foundation
+import RepriseCore
+import RepriseTrain
+
+struct ReportCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "report",
+        abstract: "Write one self-contained HTML report (tables and SVG plots) comparing training runs.",
+        discussion: """
+        Reads each RUN's run.json, metrics.jsonl and summary.json (a run still in progress has none and is \
+        shown as such), groups the runs by unique-token budget and model, and writes one HTML file with \
+        inline CSS and SVG and no scripts: a table of the runs, best validation loss against epochs for AR \
+        and diffusion (where the curves cross, computed from the data), validation loss against epochs and \
+        tokens seen, smoothed training loss, cloze accuracy when the metrics have it, throughput, and what \
+        was measured. Diffusion losses are labelled as NELBO upper bounds.
+
+        Example: reprise report runs/ar-e4 runs/mdlm-e4 runs/ar-e16 runs/mdlm-e16 --output report.html
+        """)
+
+    @Argument(help: ArgumentHelp("Run directories (outputs of `reprise train`).", valueName: "run"))
+    var runs: [String]
+    @Option(name: .shortAndLong, help: "The HTML file to write.")
+    var output: String
+    @Option(help: "The report's title.")
+    var title: String?
+
+    func validate() throws {
+        if runs.isEmpty { throw ValidationError("give at least one run directory (the --output of `reprise train`)") }
+        for r in runs where !FileManager.default.isDirectory(r) {
+            throw ValidationError("\(r) is not a directory: give run directories written by `reprise train --output`")
+        }
+        if FileManager.default.isDirectory(output) {
+            throw ValidationError("\(output) is a directory: give the path of the HTML file to write, e.g. \(output)/report.html")
+        }
+    }
+
+    func run() throws {
+        try runReporting {
+            var options = Report.Options()
+            if let title { options.title = title }
+            options.host = Report.hostDescription()
+            let read = try Report.write(runs: runs, output: output, options: options)
+            let complete = read.filter(\.isComplete).count
+            print("report of \(read.count) runs (\(complete) complete, \(read.count - complete) in progress) written to \(output)")
+        }
+    }
+}
