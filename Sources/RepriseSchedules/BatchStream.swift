@@ -90,7 +90,8 @@ extension Schedule {
     public func stream(shards: String, from: Int = 0, to: Int? = nil, readAhead: Int = 4) throws -> BatchStream {
         let pack = try PackManifest.load(shards)
         let dataset = try pack.dataset(shards, split: "train", cacheFrames: cacheFrames)
-        guard dataset.sequenceCount == manifest.trainSequences, pack.config.seqLen == manifest.seqLen else {
+        // A plan may cover the first sequences only (a unique-token budget).
+        guard dataset.sequenceCount >= manifest.trainSequences, pack.config.seqLen == manifest.seqLen else {
             throw RepriseError("\(dir): the plan has \(manifest.trainSequences) sequences of \(manifest.seqLen), \(shards) has \(dataset.sequenceCount) of \(pack.config.seqLen); rebuild the schedule")
         }
         return BatchStream(schedule: self, dataset: dataset, from: from, to: min(to ?? steps, steps), readAhead: readAhead)

@@ -15,7 +15,7 @@ public struct ReuseLedger: Codable, Sendable, Equatable {
     public var sequencesPerEpoch: Int
     public var tokensPerSequence: Int
     public var tokensPerEpoch: Int
-    /// Distinct training tokens (the split's sequences, each seen once per epoch).
+    /// Distinct training tokens (the planned sequences, each seen once per epoch).
     public var uniqueTokens: Int
     /// Tokens the whole plan feeds: epochs × tokens per epoch.
     public var totalTokens: Int
@@ -140,8 +140,14 @@ public enum ScheduleBuilder {
         let config = try config.resolved()
         let pack = try PackManifest.load(shards)
         let inputHash = try inputHash(shards: shards)
-        let n = pack.train.sequences
+        var n = pack.train.sequences
         guard n > 0 else { throw RepriseError("\(shards): the train split has no sequences to schedule") }
+        if config.sequences > 0 {
+            guard config.sequences <= n else {
+                throw RepriseError("schedule.sequences is \(config.sequences) but \(shards) has only \(n) training sequences")
+            }
+            n = config.sequences
+        }
         guard n <= Int(UInt32.max) else { throw RepriseError("\(shards): more than 2^32 sequences") }
         let seqLen = pack.config.seqLen
         let g = max(1, pack.config.frameTokens / seqLen)

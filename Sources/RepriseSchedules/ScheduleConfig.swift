@@ -40,13 +40,16 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public var valSeed = 0
     /// Validation sequences in the plan (the first ones of the split); 0 means all.
     public var valSequences = 0
+    /// Training sequences in the plan: the first ones of the split, a fixed unique-token budget for
+    /// data-constrained experiments; 0 means all.
+    public var sequences = 0
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case objective, epochs, seed, noise, eps, masking
         case batchSize = "batch_size", tSampling = "t_sampling", shuffleWindow = "shuffle_window"
-        case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences"
+        case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences", sequences
     }
 
     public init(from decoder: Decoder) throws {
@@ -65,6 +68,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         valDraws = try c.decodeIfPresent(Int.self, forKey: .valDraws) ?? d.valDraws
         valSeed = try c.decodeIfPresent(Int.self, forKey: .valSeed) ?? d.valSeed
         valSequences = try c.decodeIfPresent(Int.self, forKey: .valSequences) ?? d.valSequences
+        sequences = try c.decodeIfPresent(Int.self, forKey: .sequences) ?? d.sequences
         self = try resolved()
     }
 
@@ -99,6 +103,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if valDraws < 1 || valDraws > 65_536 { throw RepriseError("schedule.val_draws must be between 1 and 65536") }
         if valSeed < 0 { throw RepriseError("schedule.val_seed must be a non-negative integer") }
         if valSequences < 0 { throw RepriseError("schedule.val_sequences must be 0 (all) or more") }
+        if sequences < 0 { throw RepriseError("schedule.sequences must be 0 (all) or more") }
         return c
     }
 

@@ -230,6 +230,25 @@ final class ScheduleTests: XCTestCase {
         XCTAssertThrowsError(try Schedule(dir + "/missing")) { XCTAssertTrue("\($0)".contains("run `reprise schedule` first")) }
     }
 
+    func testAUniqueTokenBudgetPlansTheFirstSequences() throws {
+        let shards = try makeShards()
+        var c = mdlm(epochs: 2)
+        c.sequences = 50
+        let m = try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/budget", quiet: true)
+        XCTAssertEqual(m.trainSequences, 50)
+        XCTAssertEqual(m.ledger.uniqueTokens, 50 * 16)
+        let s = try Schedule(dir + "/budget")
+        XCTAssertEqual(try s.epoch(1).sequences.sorted(), (0..<UInt32(50)).map { $0 })
+        var seen = Set<Int>()
+        let stream = try s.stream(shards: shards)
+        while let b = try stream.next() { seen.formUnion(b.sequences) }
+        XCTAssertEqual(seen, Set(0..<50))
+        c.sequences = 100_000
+        XCTAssertThrowsError(try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/x", quiet: true)) {
+            XCTAssertTrue("\($0)".contains("has only"), "\($0)")
+        }
+    }
+
     func testConfigChecks() throws {
         var c = ScheduleConfig()
         c.noise = "cosine"

@@ -154,7 +154,7 @@ class StepStream:
         if self.schedule.manifest.get("input_hash") not in (None, hashlib.sha256(raw).hexdigest()):
             raise ScheduleError(f"{self.schedule_dir}: this schedule was built for another dataset than "
                                 f"{self.shards_dir} (its shards manifest differs); rebuild it with `reprise schedule`")
-        if pack["train"]["sequences"] != self.schedule.n:
+        if pack["train"]["sequences"] < self.schedule.n:  # a plan may cover the first sequences only
             raise ScheduleError(f"{self.schedule_dir}: the plan has {self.schedule.n} sequences, "
                                 f"{self.shards_dir} has {pack['train']['sequences']}; rebuild the schedule")
         self.objective = self.schedule.objective
