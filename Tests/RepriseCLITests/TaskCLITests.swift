@@ -22,16 +22,6 @@ extension CLITests {
         return Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: "")
     }
 
-    /// Every file below `dir` (relative paths) and its bytes.
-    func tree(_ dir: String) throws -> [String: Data] {
-        var out: [String: Data] = [:]
-        let base = root + "/" + dir
-        for case let rel as String in FileManager.default.enumerator(atPath: base)! where !FileManager.default.isDirectory(base + "/" + rel) {
-            out[rel] = FileManager.default.contents(atPath: base + "/" + rel)
-        }
-        return out
-    }
-
     func testTasksAndMergeEndWithTheOutputsOfOneRun() throws {
         // Inputs: 12 files; file k belongs to task k mod 3. zz-copy.txt (task 0) repeats 32-jonah.txt (task 2),
         // zz-near.txt (task 2) nearly repeats 31-obadiah.txt (task 1), so deduplication crosses tasks.
