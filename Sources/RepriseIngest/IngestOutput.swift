@@ -25,18 +25,7 @@ public enum IngestOutput {
 
     /// Calls `body` with the id and the UTF-8 text of every document of one `docs-*.jsonl.zst` file, in order.
     public static func forEachDocument(inFile file: String, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
-        let source = ZstdDecoder(try FileSource(path: file), name: file)
-        var lines = LineSplitter(source, maxLine: Int.max / 4)
-        var lineNo = 0
-        while let line = try lines.next() {
-            lineNo += 1
-            guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
-            let record: JSONObjectScanner.Record
-            do {
-                record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: Array("text".utf8)) }
-            } catch let e as JSONObjectScanner.Failure {
-                throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not a document record: \(e.reason)")
-            }
+        try forEachRecord(inFile: file, kind: "document") { record, lineNo in
             guard let text = record.text else { throw RepriseError("\(file):\(lineNo): record without text") }
             var id = ""
             if let raw = record.metadata.first(where: { $0.key == "id" })?.json {
@@ -46,6 +35,25 @@ public enum IngestOutput {
                 }
             }
             try body(id, text)
+        }
+    }
+
+    /// Calls `body` with every record of a zstd-compressed JSONL output file (documents or exclusions) and
+    /// its line number; a line that is not a record is an error naming the file, line and column.
+    static func forEachRecord(inFile file: String, kind: String,
+                              _ body: (_ record: JSONObjectScanner.Record, _ line: Int) throws -> Void) throws {
+        var lines = LineSplitter(ZstdDecoder(try FileSource(path: file), name: file), maxLine: Int.max / 4)
+        var lineNo = 0
+        while let line = try lines.next() {
+            lineNo += 1
+            guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
+            let record: JSONObjectScanner.Record
+            do {
+                record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: Array("text".utf8)) }
+            } catch let e as JSONObjectScanner.Failure {
+                throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not \(kind == "exclusion" ? "an" : "a") \(kind) record: \(e.reason)")
+            }
+            try body(record, lineNo)
         }
     }
 }

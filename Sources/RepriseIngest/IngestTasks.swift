@@ -142,17 +142,7 @@ public enum IngestTasks {
         let reasons: Set<[UInt8]> = [Array("\"exact_duplicate\"".utf8), Array("\"near_duplicate\"".utf8)]
         for entry in manifest.excluded where entry.documents > 0 {
             let file = dir + "/" + entry.file
-            var lines = LineSplitter(ZstdDecoder(try FileSource(path: file), name: file), maxLine: Int.max / 4)
-            var lineNo = 0
-            while let line = try lines.next() {
-                lineNo += 1
-                guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
-                let record: JSONObjectScanner.Record
-                do {
-                    record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: Array("text".utf8)) }
-                } catch let e as JSONObjectScanner.Failure {
-                    throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not an exclusion record: \(e.reason)")
-                }
+            try IngestOutput.forEachRecord(inFile: file, kind: "exclusion") { record, lineNo in
                 guard let reason = record.metadata.first(where: { $0.key == "reason" })?.json else {
                     throw RepriseError("\(file):\(lineNo): exclusion record without a reason")
                 }

@@ -196,6 +196,23 @@ public enum PipelineRunner {
                        hashes: { ($0.configHash, $0.inputHash) }, inputHash: { try Ingest.fingerprint(stage.inputs).hash })
     }
 
+    /// Builds (or finds up to date) every plan of the schedules stage from `shards`; one line per plan.
+    static func runSchedules(_ pipeline: PipelineFile, shards: String, options: Options) throws -> [String] {
+        var lines: [String] = []
+        for (name, config) in (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }) {
+            let output = pipeline.schedulePath(name)
+            let state = options.force ? .stale("--force") : try ScheduleStage.state(shards: shards, output: output, config: config)
+            if state == .upToDate {
+                lines.append("schedule \(name): up to date (\(output))")
+            } else {
+                let m = try ScheduleBuilder.build(shards: shards, config: config, output: output,
+                                                  threads: options.threads, quiet: options.quiet)
+                lines.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique (\(output))")
+            }
+        }
+        return lines
+    }
+
     /// The training jobs of a pipeline, by name.
     static func trainJobs(_ pipeline: PipelineFile, options: Options) throws -> [(String, TrainJob)] {
         guard let train = pipeline.stages.train, let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return [] }
@@ -291,19 +308,8 @@ public enum PipelineRunner {
                 report.append("pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen) (\(output))")
             }
         }
-        if let schedules = pipeline.stages.schedules, let pack = pipeline.stages.pack {
-            let shards = pipeline.path(pack.output)
-            for (name, config) in schedules.sorted(by: { $0.key < $1.key }) {
-                let output = pipeline.schedulePath(name)
-                let state = options.force ? .stale("--force") : try ScheduleStage.state(shards: shards, output: output, config: config)
-                if state == .upToDate {
-                    report.append("schedule \(name): up to date (\(output))")
-                } else {
-                    let m = try ScheduleBuilder.build(shards: shards, config: config, output: output,
-                                                      threads: options.threads, quiet: options.quiet)
-                    report.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique (\(output))")
-                }
-            }
+        if let pack = pipeline.stages.pack {
+            report += try runSchedules(pipeline, shards: pipeline.path(pack.output), options: options)
         }
         for (name, job) in try trainJobs(pipeline, options: options) {
             let state = options.force ? .stale("--force") : try TrainStage.state(job)

@@ -71,17 +71,7 @@ extension Context {
                 let m = try mergePack(shares, output: output, tokenizer: tokenizer, config: pack.config)
                 lines.append("merge: pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen), from \(n) tasks (\(output))")
             }
-            for (name, config) in (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }) {
-                let plan = pipeline.schedulePath(name)
-                let state = options.force ? .stale("--force") : try ScheduleStage.state(shards: output, output: plan, config: config)
-                if state == .upToDate {
-                    lines.append("merge: schedule \(name): up to date (\(plan))")
-                } else {
-                    let m = try ScheduleBuilder.build(shards: output, config: config, output: plan,
-                                                      threads: options.threads, quiet: options.quiet)
-                    lines.append("merge: schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches (\(plan))")
-                }
-            }
+            lines += try PipelineRunner.runSchedules(pipeline, shards: output, options: options).map { "merge: " + $0 }
         }
         return lines
     }

@@ -104,7 +104,7 @@ extension CLITests {
         XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"], environment: slurm).status, 0)
         let merge2 = try reprise(["run", "p.yaml", "--merge", "--quiet"])
         XCTAssertEqual(merge2.status, 0, merge2.stderr)
-        XCTAssertTrue(merge2.stdout.contains("merge: ingest: up to date") && merge2.stdout.contains("merge: schedule ar: ar, 2 epochs"), merge2.stdout)
+        XCTAssertTrue(merge2.stdout.contains("merge: ingest: up to date") && merge2.stdout.contains("merge: schedule ar: ar, 2 epochs of"), merge2.stdout)
         XCTAssertTrue(try tree("work/shards") == (try tree("single/shards")), "merged shards differ from one run")
         XCTAssertTrue(try tree("work/schedules") == (try tree("single/schedules")), "schedules differ from one run")
 
