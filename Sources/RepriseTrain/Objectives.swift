@@ -65,7 +65,13 @@ final class ObjectiveBatch {
                     weights[dst + j] = masked ? w : 0
                 }
             case .gaussian:
-                preconditionFailure("the gaussian objective has its own step")
+                // Inputs and targets are the clean tokens (the rounding targets); the noise is added to their
+                // embeddings by `GaussianObjective`, which computes the loss itself.
+                for j in 0..<L {
+                    inputs[dst + j] = Int32(b.tokens[src + j])
+                    targets[dst + j] = inputs[dst + j]
+                    weights[dst + j] = 1
+                }
             }
         }
     }
@@ -105,15 +111,24 @@ public struct EvalResult: Sendable, Equatable {
     public var tokens: Int
     public var bytes: Int
     public var isBound: Bool
-    public var perplexity: Double { exp(loss) }
+    /// False for the gaussian objective's loss (ε MSE + rounding cross-entropy), which is no likelihood:
+    /// its perplexity and bits per byte are 0.
+    public var isLikelihood = true
+    /// Named parts of the loss (gaussian: `mse`, `rounding_ce`), logged as `val_<name>`.
+    public var components: [String: Double] = [:]
+    /// What the number is, when it is not a per-token NLL (written to summary.json as `val_note`).
+    public var note: String? = nil
+    public var perplexity: Double { isLikelihood ? exp(loss) : 0 }
     public var bitsPerByte: Double { bytes > 0 ? loss * Double(tokens) / log(2) / Double(bytes) : 0 }
 }
 
 public enum Evaluation {
     /// AR: exact next-token NLL over the first `sequences` validation sequences (0: all).
     /// mdlm: the validation plan's draws for the first `sequences` validation sequences.
+    /// gaussian: the same draws scored by `gaussian` (the run's extra parameters), not a likelihood.
     public static func validate(model: Transformer, objective: Objective, schedule: Schedule, shards: String,
-                                tokens info: TokenInfo, sequences: Int, batchSize: Int) throws -> EvalResult {
+                                tokens info: TokenInfo, sequences: Int, batchSize: Int,
+                                gaussian: GaussianObjective? = nil) throws -> EvalResult {
         let pack = try PackManifest.load(shards)
         let val = try pack.dataset(shards, split: "val")
         let L = pack.config.seqLen
@@ -158,7 +173,10 @@ public enum Evaluation {
             let perToken = total / Double(positions)
             return EvalResult(loss: perToken, tokens: n * L, bytes: bytes, isBound: true)
         case .gaussian:
-            throw RepriseError("evaluation of the gaussian objective is not available in this version")
+            guard let gaussian else {
+                throw RepriseError("evaluating a gaussian run needs its time embedding and ε head (extra.safetensors of the checkpoint)")
+            }
+            return try gaussian.validate(model: model, schedule: schedule, shards: shards, sequences: sequences, batchSize: batchSize)
         }
     }
 

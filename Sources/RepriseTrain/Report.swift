@@ -58,6 +58,8 @@ public struct ReportRun: Sendable {
     public var tokensSeen: Int {
         summary?.tokensSeen ?? max(train.last?.tokens ?? 0, validation.last?.tokens ?? 0)
     }
+    /// False for gaussian runs: their validation loss (ε MSE + rounding cross-entropy) is no likelihood.
+    public var isLikelihood: Bool { Report.isLikelihood(objective) }
     /// Whether the validation numbers are upper bounds (NELBO) rather than exact NLL.
     public var isBound: Bool {
         summary?.valIsBound ?? validation.last?.isBound ?? manifest.objective.isDiffusion
@@ -382,13 +384,17 @@ public enum Report {
         }
     }
 
-    /// AR against each diffusion objective present in the group (complete runs only).
+    /// AR against each diffusion objective present in the group whose validation loss bounds a likelihood
+    /// (complete runs only; gaussian runs are not comparable).
     public static func comparisons(_ group: ReportGroup) -> [EpochComparison] {
         guard let ar = EpochCurve.make(.ar, runs: group.runs) else { return [] }
-        return Objective.allCases.filter(\.isDiffusion).compactMap { o in
+        return Objective.allCases.filter { $0.isDiffusion && isLikelihood($0) }.compactMap { o in
             EpochCurve.make(o, runs: group.runs).map { EpochComparison(ar: ar, dlm: $0) }
         }
     }
+
+    /// Whether an objective's validation loss is a likelihood (exact, or a bound): not for gaussian.
+    public static func isLikelihood(_ o: Objective) -> Bool { o != .gaussian }
 
     static func objectiveRank(_ o: Objective) -> Int { Objective.allCases.firstIndex(of: o) ?? 99 }
 

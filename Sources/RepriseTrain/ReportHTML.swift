@@ -87,8 +87,9 @@ extension Report {
                 row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) } ?? "–")</td>"
                 row += "<td class=\"num best-epoch\">\(best.map { epochs($0.epoch) } ?? "–")</td>"
                 row += "<td class=\"num final\">\(final.map { prefix + loss($0.loss) } ?? "–")</td>"
-                row += "<td class=\"num bpb\">\(final?.bitsPerByte.map { prefix + String(format: "%.4f", $0) } ?? "–")</td>"
-                row += r.isBound ? "<td class=\"kind bound\">≤ NELBO bound</td>" : "<td class=\"kind\">exact NLL</td>"
+                row += "<td class=\"num bpb\">\(r.isLikelihood ? final?.bitsPerByte.map { prefix + String(format: "%.4f", $0) } ?? "–" : "–")</td>"
+                row += !r.isLikelihood ? "<td class=\"kind\">diffusion loss, not a likelihood</td>"
+                    : r.isBound ? "<td class=\"kind bound\">≤ NELBO bound</td>" : "<td class=\"kind\">exact NLL</td>"
                 row += "<td class=\"num cloze\">\(r.cloze.map(clozeText) ?? "–")</td>"
                 row += "<td class=\"status\">\(r.isComplete ? "complete" : "in progress (step \(r.stepsDone) of \(r.manifest.steps))")</td>"
                 h += row + "</tr>\n"
@@ -119,7 +120,7 @@ extension Report {
         var findings: [String] = []
         for (gi, g) in groups.enumerated() {
             let multi = groups.count > 1
-            for o in Objective.allCases {
+            for o in Objective.allCases where isLikelihood(o) {
                 guard let c = EpochCurve.make(o, runs: g.runs) else { continue }
                 let name = displayName(o) + (multi ? " — " + g.label : "")
                 plot.series.append(.init(name: name, points: c.points.map { .init($0.epochs, $0.best) },
@@ -134,6 +135,9 @@ extension Report {
                 items.append(present.contains(.ar) || present.contains(where: \.isDiffusion)
                     ? "Only \(present.map { displayName($0) }.sorted().joined(separator: " and ")) has complete runs here: no AR-vs-diffusion comparison."
                     : "No complete runs here yet.")
+            }
+            if g.runs.contains(where: { !$0.isLikelihood && $0.isComplete }) {
+                items.append("Gaussian diffusion's validation loss (ε MSE + rounding cross-entropy) is not a likelihood, so it is not compared with AR or MDLM here.")
             }
             if inProgress > 0 { items.append("\(inProgress) run\(inProgress == 1 ? " is" : "s are") still in progress and left out of this comparison.") }
             findings.append("<h3>\(htmlEscape(g.label))</h3><ul class=\"findings\">" +
@@ -163,7 +167,7 @@ extension Report {
         }
         byEpoch.xScale = LinePlot.scale(for: runs.flatMap { $0.validation.map(\.epoch) })
         byTokens.xScale = LinePlot.scale(for: runs.flatMap { $0.validation.map { Double($0.tokens) } })
-        let note = "Colour: epochs the run was set up for; AR solid, MDLM dashed, Gaussian diffusion dotted. The x axis is logarithmic when the values span more than 10×."
+        let note = "Colour: epochs the run was set up for; AR solid, MDLM dashed, Gaussian diffusion dotted (its own loss, ε MSE + rounding cross-entropy, not in nats/token). The x axis is logarithmic when the values span more than 10×."
         h += figure(byEpoch, caption: note)
         h += figure(byTokens, caption: "Tokens seen counts every token position fed, repeats included.")
         return h
@@ -290,7 +294,8 @@ extension Report {
             var rows: [(String, String)] = [
                 ("directory", r.path),
                 ("status", r.isComplete ? "complete: \(r.stepsDone) steps" : "in progress: step \(r.stepsDone) of \(r.manifest.steps) (no summary.json yet)"),
-                ("objective", r.objective.rawValue + (r.isBound ? " (validation: NELBO upper bound)" : " (validation: exact NLL)")),
+                ("objective", r.objective.rawValue + (!r.isLikelihood ? " (validation: diffusion loss, ε MSE + rounding cross-entropy, not a likelihood)"
+                    : r.isBound ? " (validation: NELBO upper bound)" : " (validation: exact NLL)")),
                 ("model", "vocab \(m.vocabSize), width \(m.dim), \(count(m.layers, "layer")), \(count(m.heads, "head")), FFN \(m.ffnHidden), context \(m.context), \(m.tiedEmbeddings ? "tied" : "untied") embeddings; \(grouped(m.parameterCount)) parameters"),
                 ("data", "batch \(r.manifest.batchSize) × \(r.manifest.seqLen) tokens, \(r.manifest.batchesPerEpoch) batches per epoch, \(count(r.manifest.steps, "step")) = \(epochCount(r.plannedEpochs))"),
                 ("unique tokens", (r.uniqueTokens.map { grouped($0) } ?? "?") + " (\(r.uniqueTokensSource))"),

@@ -56,23 +56,30 @@ public struct TrainState: Codable, Sendable, Equatable {
     /// SHA-256 of model.safetensors and optimizer.safetensors.
     public var modelSha256: String
     public var optimizerSha256: String
+    /// SHA-256 of extra.safetensors: parameters an objective keeps outside the model (gaussian); absent otherwise.
+    public var extraSha256: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case step
         case tokensSeen = "tokens_seen", adamStep = "adam_step", modelSha256 = "model_sha256"
-        case optimizerSha256 = "optimizer_sha256"
+        case optimizerSha256 = "optimizer_sha256", extraSha256 = "extra_sha256"
     }
 }
 
 /// Checkpoints of a run: RUN/checkpoints/step-NNNNNNNN/{model.safetensors, optimizer.safetensors,
-/// state.json}, and RUN/checkpoint.json naming the latest complete one (written after its files).
+/// [extra.safetensors (gaussian),] state.json}, and RUN/checkpoint.json naming the latest complete one
+/// (written after its files).
 public enum Checkpoints {
     struct Pointer: Codable { var latest: String; var step: Int }
 
     public static func name(_ step: Int) -> String { String(format: "step-%08d", step) }
 
+    /// `extra`, when given, writes an objective's own files into the checkpoint directory and returns the
+    /// SHA-256 recorded as `extra_sha256` (before state.json and the pointer, so a killed save leaves the
+    /// previous checkpoint the latest).
     public static func save(run: String, model: Transformer, optimizer: AdamW, state: TrainState,
-                            keep: Int = 2, metadata: [String: String] = [:]) throws -> String {
+                            keep: Int = 2, metadata: [String: String] = [:],
+                            extra: ((_ dir: String) throws -> String)? = nil) throws -> String {
         let name = name(state.step)
         let dir = run + "/checkpoints/" + name
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -87,6 +94,7 @@ public enum Checkpoints {
         }
         s.optimizerSha256 = try Safetensors.write(entries, metadata: ["adam_step": String(optimizer.step)],
                                                   to: dir + "/optimizer.safetensors")
+        if let extra { s.extraSha256 = try extra(dir) }
         try AtomicFileWriter.write(try CanonicalJSON.encode(s), to: dir + "/state.json")
         try AtomicFileWriter.write(try CanonicalJSON.encode(Pointer(latest: name, step: state.step)),
                                    to: run + "/checkpoint.json")

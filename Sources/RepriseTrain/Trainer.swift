@@ -38,11 +38,14 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var valBitsPerByte: Double
     public var valIsBound: Bool
     public var runSha256: String
+    /// What val_loss is when it is not a per-token NLL (gaussian); absent otherwise.
+    public var valNote: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case steps, epochs
         case tokensSeen = "tokens_seen", finalTrainLoss = "final_train_loss", valLoss = "val_loss"
         case valBitsPerByte = "val_bits_per_byte", valIsBound = "val_is_bound", runSha256 = "run_sha256"
+        case valNote = "val_note"
     }
 }
 
@@ -68,9 +71,6 @@ public enum Trainer {
         try schedule.check(shards: job.shards)
         let pack = try PackManifest.load(job.shards)
         let objective = schedule.config.objective
-        if objective == .gaussian {
-            throw RepriseError("\(job.schedule): the gaussian objective is trained by a later version of reprise; build an ar or mdlm schedule")
-        }
         guard pack.tokenizerSha256 == job.tokenizerSha256 else {
             throw RepriseError("\(job.tokenizerDir): this tokenizer is not the one \(job.shards) was packed with; pass the tokenizer given to `reprise pack`")
         }
@@ -115,13 +115,20 @@ public enum Trainer {
 
         let model = Transformer(config: job.model, maxBatch: B, maxSeq: L, threads: job.threads)
         let optimizer = AdamW(layout: model.layout, weightDecay: Float(config.weightDecay))
+        // gaussian: the time embedding and ε head live outside the model (GaussianObjective.swift).
+        let gaussian = schedule.config.gaussianNoise.map {
+            GaussianObjective(model: model, maxRows: B, maxSeq: L, noise: $0, excludedId: job.tokens.maskId,
+                              weightDecay: Float(config.weightDecay))
+        }
         var step = 0, tokensSeen = 0
         if job.resume, let latest = try Checkpoints.latest(run: run) {
             try Checkpoints.load(dir: latest.dir, state: latest.state, model: model, optimizer: optimizer)
+            try gaussian?.load(dir: latest.dir, sha256: latest.state.extraSha256, optimizer: true)
             step = latest.state.step
             tokensSeen = latest.state.tokensSeen
         } else {
             model.initializeParameters(seed: UInt64(config.seed))
+            gaussian?.initialize(seed: UInt64(config.seed))
         }
         if step >= total, let done = try? CanonicalJSON.decode(RunSummary.self, from: run + "/summary.json") {
             return done
@@ -146,32 +153,43 @@ public enum Trainer {
 
         func evaluate() throws -> EvalResult {
             let r = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
-                                            tokens: job.tokens, sequences: config.evalSequences, batchSize: B)
+                                            tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
             metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("val_loss", r.loss),
                            ("val_perplexity", r.perplexity), ("val_bits_per_byte", r.bitsPerByte),
-                           ("val_bound", r.isBound ? 1 : 0)])
+                           ("val_bound", r.isBound ? 1 : 0)] + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
             return r
         }
 
         while let b = try stream.next() {
             model.zeroGradients()
             batch.fill(b, objective: objective, maskId: job.tokens.maskId)
-            let sum = lossAndGradient(model: model, batch: batch, objective: objective, maskId: job.tokens.maskId, backward: true)
-            let loss = sum / Double(batch.positions)
+            let loss: Double
+            var parts: [(String, Any)] = []
+            if let gaussian {
+                gaussian.zeroGradients()
+                let l = gaussian.step(batch: b, model: model)
+                loss = l.loss
+                parts = [("mse", l.mse), ("rounding_ce", l.roundingCE)]
+            } else {
+                let sum = lossAndGradient(model: model, batch: batch, objective: objective, maskId: job.tokens.maskId, backward: true)
+                loss = sum / Double(batch.positions)
+            }
             guard loss.isFinite else {
                 let last = try Checkpoints.latest(run: run)
                 throw RepriseError("step \(step + 1): the loss is \(loss); the last good checkpoint is \(last?.dir ?? "none (no checkpoint yet)"); resume from it with a lower --lr (or a smaller --grad-clip)")
             }
-            let norm = GradientClipping.clip(model.grads, maxNorm: config.gradClip, threads: job.threads)
+            let norm = gaussian?.clipGradients(model: model, maxNorm: config.gradClip)
+                ?? GradientClipping.clip(model.grads, maxNorm: config.gradClip, threads: job.threads)
             let lr = config.learningRate(step: step, total: total)
             optimizer.update(params: model.params, grads: model.grads, lr: Float(lr), threads: job.threads)
+            gaussian?.update(lr: Float(lr))
             step += 1
             tokensSeen += batch.positions
             tokensThisProcess += batch.positions
             lastLoss = loss
             let elapsed = Date().timeIntervalSince(started)
             let rate = Double(tokensThisProcess) / max(elapsed, 1e-9)
-            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("loss", loss), ("lr", lr),
+            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("loss", loss)] + parts + [("lr", lr),
                            ("grad_norm", norm), ("tokens_per_s", rate),
                            ("mfu", peak > 0 ? rate * flopsPerToken / (peak * 1e9) : 0.0)])
             progress.update(items: step, itemName: "steps", bytes: 0,
@@ -184,7 +202,8 @@ public enum Trainer {
             }
             if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {
                 let state = TrainState(step: step, tokensSeen: tokensSeen, adamStep: optimizer.step, modelSha256: "", optimizerSha256: "")
-                try Checkpoints.save(run: run, model: model, optimizer: optimizer, state: state)
+                try Checkpoints.save(run: run, model: model, optimizer: optimizer, state: state,
+                                     extra: gaussian.map { g in { try g.save(dir: $0) } })
             }
         }
         progress.finish(items: step, itemName: "steps", bytes: 0, detail: String(format: "loss %.4f", lastLoss))
@@ -192,11 +211,11 @@ public enum Trainer {
         if lastEval == nil {
             // Resumed after the last step: the run is complete; evaluate the final weights again.
             lastEval = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
-                                               tokens: job.tokens, sequences: config.evalSequences, batchSize: B)
+                                               tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
         }
         let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
                                  valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
-                                 runSha256: try Hashing.sha256Hex(file: runPath))
+                                 runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note)
         try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
         return summary
     }

@@ -95,6 +95,11 @@ struct TrainCommand: ParsableCommand {
                                model: modelConfig, config: try makeConfig(), output: output)
             job.threads = threads; job.resume = resume; job.quiet = quiet
             let s = try Trainer.run(job)
+            if s.valNote != nil {
+                print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation diffusion loss %.4f (not a likelihood); run in %@",
+                             s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valLoss, output))
+                return
+            }
             print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f nats/token, %.4f bits/byte; run in %@",
                          s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valIsBound ? "bound" : "loss", s.valLoss,
                          s.valBitsPerByte, output))
@@ -132,6 +137,10 @@ struct EvalCommand: ParsableCommand {
         BLASRuntime.ensureFastKernel()
         try runReporting {
             let manifest = try RunManifest.load(runDir)
+            if manifest.objective == .gaussian && text == nil {
+                try GaussianCommands.eval(runDir: runDir, checkpoint: checkpoint, sequences: sequences, threads: threads)
+                return
+            }
             let (_, model, dir) = try RunModel.load(run: runDir, checkpoint: checkpoint, maxBatch: manifest.batchSize, threads: threads)
             if let text {
                 guard manifest.objective == .ar else {
@@ -159,7 +168,15 @@ struct SampleCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "sample",
         abstract: "Generate text from a run's model.",
-        discussion: "Example: reprise sample /tmp/run --prompt \"In the beginning\" --max-tokens 64 --temperature 0.8 --top-k 40")
+        discussion: """
+        AR runs continue the prompt token by token. Gaussian diffusion runs denoise --max-tokens positions after \
+        the prompt from Gaussian noise with --steps deterministic DDIM steps of the run's noise schedule \
+        (--seed picks the noise; --temperature and --top-k do not apply).
+
+        Examples:
+          reprise sample /tmp/run --prompt "In the beginning" --max-tokens 64 --temperature 0.8 --top-k 40
+          reprise sample /tmp/gaussian-run --max-tokens 32 --steps 100 --seed 1
+        """)
 
     @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
     var runDir: String
@@ -177,10 +194,19 @@ struct SampleCommand: ParsableCommand {
     var checkpoint: String?
     @Option(help: "Threads (default: all cores).")
     var threads = defaultThreadCount
+    @Option(help: "Denoising steps (gaussian runs).")
+    var steps = 100
+    @Flag(help: "Gaussian runs: do not clamp the predicted x0 to the nearest token embedding at every step (only at the end).")
+    var noClamp = false
 
     func run() throws {
         BLASRuntime.ensureFastKernel()
         try runReporting {
+            if try RunManifest.load(runDir).objective == .gaussian {
+                try GaussianCommands.sample(runDir: runDir, checkpoint: checkpoint, prompt: prompt, maxTokens: maxTokens,
+                                            steps: steps, seed: seed, clamp: !noClamp, threads: threads)
+                return
+            }
             let (manifest, model, _) = try RunModel.load(run: runDir, checkpoint: checkpoint, threads: threads)
             guard manifest.objective == .ar else {
                 throw RepriseError("\(runDir) trained the \(manifest.objective.rawValue) objective; diffusion sampling comes with a later version")
