@@ -10,7 +10,7 @@ struct Reprise: ParsableCommand {
         commandName: "reprise",
         abstract: "Prepare a corpus once and train AR and diffusion language models on it.",
         discussion: "Start with `reprise run Pipelines/default.yaml`; each stage also has its own command.",
-        subcommands: [RunCommand.self, StatusCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self])
+        subcommands: [RunCommand.self, StatusCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, ClozeCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self])
 }
 
 /// Turns any error into a one-line message and a failure exit, without a stack trace.

@@ -115,11 +115,14 @@ struct EvalCommand: ParsableCommand {
         Without --text: AR runs report the exact validation NLL; mdlm runs the NELBO from the schedule's \
         fixed validation plan (an upper bound). With --text FILE: the number of tokens scored and the total \
         and mean negative log-likelihood in nats (no token prepended, the first token not scored, longer \
-        texts scored in consecutive windows of the context).
+        texts scored in consecutive windows of the context). With --cloze: accuracy ± standard error on \
+        the multiple-choice cloze items of the validation split (stored by `reprise cloze build`, else \
+        built in memory), each ending scored by its log-likelihood (AR) or ELBO (mdlm) given the context.
 
         Examples:
           reprise eval /tmp/run
           reprise eval /tmp/run --text notes.txt
+          reprise eval /tmp/run --cloze --items 200
         """)
 
     @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
@@ -132,10 +135,16 @@ struct EvalCommand: ParsableCommand {
     var sequences = 0
     @Option(help: "Threads (default: all cores).")
     var threads = defaultThreadCount
+    @OptionGroup(title: "Cloze task")
+    var cloze: ClozeEvalOptions
 
     func run() throws {
         BLASRuntime.ensureFastKernel()
         try runReporting {
+            if cloze.cloze {
+                if text != nil { throw RepriseError("--cloze and --text are two different evaluations: give one") }
+                return try evaluateCloze(run: runDir, checkpoint: checkpoint, threads: threads, options: cloze)
+            }
             let manifest = try RunManifest.load(runDir)
             if manifest.objective == .gaussian && text == nil {
                 try GaussianCommands.eval(runDir: runDir, checkpoint: checkpoint, sequences: sequences, threads: threads)
@@ -169,12 +178,15 @@ struct SampleCommand: ParsableCommand {
         commandName: "sample",
         abstract: "Generate text from a run's model.",
         discussion: """
-        AR runs continue the prompt token by token. Gaussian diffusion runs denoise --max-tokens positions after \
-        the prompt from Gaussian noise with --steps deterministic DDIM steps of the run's noise schedule \
-        (--seed picks the noise; --temperature and --top-k do not apply).
+        AR runs continue the prompt token by token. mdlm runs start from the prompt followed by --max-tokens \
+        masks and reveal them over --steps steps, keeping the most confident predictions of each step \
+        (low-confidence remasking), block after block of --block-length tokens (semi-autoregressive when \
+        shorter). Gaussian diffusion runs denoise --max-tokens positions after the prompt from Gaussian noise \
+        with --steps deterministic DDIM steps of the run's noise schedule (--seed picks the noise).
 
         Examples:
           reprise sample /tmp/run --prompt "In the beginning" --max-tokens 64 --temperature 0.8 --top-k 40
+          reprise sample /tmp/mdlm-run --prompt "In the beginning" --max-tokens 64 --steps 32 --block-length 16 --temperature 0
           reprise sample /tmp/gaussian-run --max-tokens 32 --steps 100 --seed 1
         """)
 
@@ -194,8 +206,8 @@ struct SampleCommand: ParsableCommand {
     var checkpoint: String?
     @Option(help: "Threads (default: all cores).")
     var threads = defaultThreadCount
-    @Option(help: "Denoising steps (gaussian runs).")
-    var steps = 100
+    @OptionGroup(title: "Diffusion sampling")
+    var diffusion: DiffusionSampleOptions
     @Flag(help: "Gaussian runs: do not clamp the predicted x0 to the nearest token embedding at every step (only at the end).")
     var noClamp = false
 
@@ -204,12 +216,20 @@ struct SampleCommand: ParsableCommand {
         try runReporting {
             if try RunManifest.load(runDir).objective == .gaussian {
                 try GaussianCommands.sample(runDir: runDir, checkpoint: checkpoint, prompt: prompt, maxTokens: maxTokens,
-                                            steps: steps, seed: seed, clamp: !noClamp, threads: threads)
+                                            steps: diffusion.steps == 0 ? 100 : diffusion.steps, seed: seed,
+                                            clamp: !noClamp, threads: threads)
                 return
             }
             let (manifest, model, _) = try RunModel.load(run: runDir, checkpoint: checkpoint, threads: threads)
+            if manifest.objective == .mdlm {
+                return try sampleDiffusion(run: runDir, manifest: manifest, model: model, prompt: prompt, maxTokens: maxTokens,
+                                           temperature: temperature, topK: topK, seed: seed, options: diffusion)
+            }
+            if diffusion.steps != 0 || diffusion.blockLength != 0 {
+                throw RepriseError("--steps and --block-length apply to mdlm runs; \(runDir) trained the \(manifest.objective.rawValue) objective")
+            }
             guard manifest.objective == .ar else {
-                throw RepriseError("\(runDir) trained the \(manifest.objective.rawValue) objective; diffusion sampling comes with a later version")
+                throw RepriseError("\(runDir) trained the \(manifest.objective.rawValue) objective; sampling it comes with a later version (ar and mdlm runs sample)")
             }
             let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
             var ids = tok.model.encode(Array(prompt.utf8), split: tok.split)
