@@ -14,6 +14,8 @@ struct ScheduleCommand: ParsableCommand {
         `reprise schedule SHARDS ...` builds a plan (the `build` subcommand is the default); `show` prints \
         one sequence as an epoch feeds it; `verify` checks every plan file. Format: \
         Sources/RepriseSchedules/FORMAT.md.
+
+        Example: reprise schedule .build-runs/default/shards --objective mdlm --epochs 4 --batch-size 16 --seed 1 --output /tmp/mdlm
         """,
         subcommands: [ScheduleBuildCommand.self, ScheduleShowCommand.self, ScheduleVerifyCommand.self],
         defaultSubcommand: ScheduleBuildCommand.self)
