@@ -11,26 +11,20 @@ import pytest
 from reprise_schedules import Schedule, ScheduleError, gaussian_noise
 from reprise_shards import Dataset
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BIN = os.environ.get("REPRISE_BIN", os.path.join(ROOT, ".build", "debug", "reprise"))
+from conftest import BIN, run_pipeline
 
 
 @pytest.fixture(scope="module")
 def work(tmp_path_factory):
     work = tmp_path_factory.mktemp("sched")
-    os.makedirs(work / "in")
-    for book in ["08-ruth.txt", "31-obadiah.txt", "32-jonah.txt"]:
-        shutil.copy(os.path.join(ROOT, "Corpora/raw/text/kjv", book), work / "in")
-    (work / "p.yaml").write_text(
-        "work_dir: w\nstages:\n  ingest:\n    inputs: [in]\n  tokenizer:\n    config: {vocab_size: 400}\n"
+    return run_pipeline(work, ["08-ruth.txt", "31-obadiah.txt", "32-jonah.txt"], (
+        "  tokenizer:\n    config: {vocab_size: 400}\n"
         "  pack:\n    config: {seq_len: 32, val_fraction: 0.3, frame_tokens: 256}\n"
         "  schedules:\n"
         "    ar: {objective: ar, epochs: 2, batch_size: 8, seed: 4, shuffle_window: 2}\n"
         "    bern: {objective: mdlm, epochs: 3, batch_size: 8, seed: 4, noise: cosine, val_draws: 4}\n"
         "    exact: {objective: mdlm, epochs: 2, batch_size: 6, seed: 5, masking: exact, t_sampling: iid}\n"
-        "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n")
-    subprocess.run([BIN, "run", "p.yaml", "--quiet"], cwd=work, check=True, capture_output=True)
-    return work / "w"
+        "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n"))
 
 
 def show(work, plan, epoch, sequence):
