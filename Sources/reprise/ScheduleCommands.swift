@@ -124,14 +124,8 @@ struct ScheduleShowCommand: ParsableCommand {
             if json { return try printJSON(s, pack: pack, shards: shardsDir) }
             print("schedule \(schedule): objective \(c.objective.rawValue), noise \(c.noise), eps \(c.eps), t-sampling \(c.tSampling.rawValue), masking \(c.masking.rawValue), seed \(c.seed)")
             print(ledgerLine(s.manifest))
-            let plan = try s.epoch(epoch)
-            let target = sequence ?? Int(plan.sequences[0])
-            guard let position = plan.sequences.firstIndex(of: UInt32(clamping: target)), target >= 0 else {
-                throw RepriseError("sequence \(target) is out of range (0..<\(s.manifest.trainSequences))")
-            }
-            let b = position / c.batchSize, row = position % c.batchSize
-            let dataset = try pack.dataset(shardsDir, split: "train")
-            let batch = try s.batch(plan, b, dataset: dataset)
+            let (target, batch, row) = try locate(s, pack: pack, shards: shardsDir)
+            let b = batch.batch
             print("epoch \(epoch), sequence \(target): step \(batch.step) (batch \(b), row \(row)); seen \(batch.timesSeenBefore) times before this epoch")
             let L = batch.seqLen
             let tokens = Array(batch.tokens[(row * (L + 1))..<(row * (L + 1) + L)])
@@ -151,14 +145,19 @@ struct ScheduleShowCommand: ParsableCommand {
         }
     }
 
-    func printJSON(_ s: Schedule, pack: PackManifest, shards: String) throws {
+    /// The shown sequence (`--sequence`, default the epoch's first), its batch in `--epoch` and its row there.
+    func locate(_ s: Schedule, pack: PackManifest, shards: String) throws -> (sequence: Int, batch: PlanBatch, row: Int) {
         let plan = try s.epoch(epoch)
         let target = sequence ?? Int(plan.sequences[0])
         guard target >= 0, let position = plan.sequences.firstIndex(of: UInt32(clamping: target)) else {
             throw RepriseError("sequence \(target) is out of range (0..<\(s.manifest.trainSequences))")
         }
-        let bs = s.config.batchSize, row = position % bs
-        let b = try s.batch(plan, position / bs, dataset: try pack.dataset(shards, split: "train"))
+        let bs = s.config.batchSize
+        return (target, try s.batch(plan, position / bs, dataset: try pack.dataset(shards, split: "train")), position % bs)
+    }
+
+    func printJSON(_ s: Schedule, pack: PackManifest, shards: String) throws {
+        let (target, b, row) = try locate(s, pack: pack, shards: shards)
         let L = b.seqLen
         var o: [String: Any] = ["epoch": epoch, "sequence": target, "step": b.step, "batch": b.batch, "row": row,
                                 "tokens": b.tokens[(row * (L + 1))..<((row + 1) * (L + 1))].map { Int($0) }]
