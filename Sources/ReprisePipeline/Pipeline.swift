@@ -317,8 +317,9 @@ public enum PipelineRunner {
                 report.append("train \(name): up to date (\(job.output))")
             } else {
                 let s = try TrainStage.run(job, force: options.force)
-                report.append(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte (%@)",
-                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, job.output))
+                let cloze = s.clozeAccuracy.map { String(format: ", cloze accuracy %.4f ± %.4f", $0, s.clozeStderr ?? 0) } ?? ""
+                report.append(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte%@ (%@)",
+                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, cloze, job.output))
             }
         }
         if let r = pipeline.stages.report {

@@ -305,7 +305,8 @@ extension Report {
             }
             rows += [
                 ("training", "lr \(t.lr) (\(t.lrSchedule.rawValue), min ratio \(t.minLRRatio), warmup \(t.warmup < 0 ? "5% of the steps" : String(t.warmup))), weight decay \(t.weightDecay), grad clip \(t.gradClip), seed \(t.seed)"),
-                ("evaluation", "every \(t.evalEvery == 0 ? "epoch" : "\(t.evalEvery) steps"), \(t.evalSequences == 0 ? "all validation sequences" : "the first \(t.evalSequences) validation sequences (all, if fewer)")"),
+                ("evaluation", "every \(t.evalEvery == 0 ? "epoch" : "\(t.evalEvery) steps"), \(t.evalSequences == 0 ? "all validation sequences" : "the first \(t.evalSequences) validation sequences (all, if fewer)")"
+                    + (t.clozeItems > 0 ? "; cloze: \(t.clozeItems) items after the last step" + (r.objective == .mdlm ? ", \(t.clozeDraws) ELBO draws each" : "") : "")),
                 ("machine", "\(r.manifest.threads) threads, OpenBLAS kernel \(r.manifest.blasKernel)"),
                 ("inputs", "shards \(r.manifest.shardsDir) (\(r.manifest.shardsSha256.prefix(12))), schedule \(r.manifest.scheduleDir) (\(r.manifest.scheduleSha256.prefix(12))), tokenizer \(r.manifest.tokenizerDir) (\(r.manifest.tokenizerSha256.prefix(12)))"),
                 ("metrics read", "\(count(r.train.count, "training line")), \(count(r.validation.count, "validation line"))" + (r.cloze != nil ? ", cloze scores" : "") + (r.unreadableLines > 0 ? ", \(count(r.unreadableLines, "unreadable line")) skipped" : "")),

@@ -29,6 +29,10 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var seed = 1
     /// Stop after this many steps (0: the whole plan). The learning-rate schedule still spans `steps`.
     public var steps = 0
+    /// Cloze items scored after the last step (0: no cloze evaluation); see Cloze.swift. AR and mdlm only.
+    public var clozeItems = 0
+    /// Draws of (t, mask) per cloze item for an mdlm run's ELBO.
+    public var clozeDraws = Cloze.defaultDraws
 
     public init() {}
 
@@ -37,6 +41,29 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case minLRRatio = "min_lr_ratio", lrSchedule = "lr_schedule", decayFraction = "decay_fraction"
         case weightDecay = "weight_decay", gradClip = "grad_clip", evalEvery = "eval_every"
         case checkpointEvery = "checkpoint_every", evalSequences = "eval_sequences"
+        case clozeItems = "cloze_items", clozeDraws = "cloze_draws"
+    }
+
+    /// The cloze keys are written only when the cloze evaluation is on, so that run.json of a run without
+    /// it is the same as before the keys existed.
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(lr, forKey: .lr)
+        try c.encode(minLRRatio, forKey: .minLRRatio)
+        try c.encode(warmup, forKey: .warmup)
+        try c.encode(lrSchedule, forKey: .lrSchedule)
+        try c.encode(decayFraction, forKey: .decayFraction)
+        try c.encode(weightDecay, forKey: .weightDecay)
+        try c.encode(gradClip, forKey: .gradClip)
+        try c.encode(evalEvery, forKey: .evalEvery)
+        try c.encode(checkpointEvery, forKey: .checkpointEvery)
+        try c.encode(evalSequences, forKey: .evalSequences)
+        try c.encode(seed, forKey: .seed)
+        try c.encode(steps, forKey: .steps)
+        if clozeItems > 0 {
+            try c.encode(clozeItems, forKey: .clozeItems)
+            try c.encode(clozeDraws, forKey: .clozeDraws)
+        }
     }
 
     public init(from decoder: Decoder) throws {
@@ -55,6 +82,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         evalSequences = try c.decodeIfPresent(Int.self, forKey: .evalSequences) ?? d.evalSequences
         seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? d.seed
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
+        clozeItems = try c.decodeIfPresent(Int.self, forKey: .clozeItems) ?? d.clozeItems
+        clozeDraws = try c.decodeIfPresent(Int.self, forKey: .clozeDraws) ?? d.clozeDraws
         try validate()
     }
 
@@ -69,6 +98,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw RepriseError("train.eval_every, checkpoint_every, eval_sequences and steps must be at least 0")
         }
         if seed < 0 { throw RepriseError("train.seed must be a non-negative integer") }
+        if clozeItems < 0 { throw RepriseError("train.cloze_items must be 0 (no cloze evaluation) or more") }
+        if clozeDraws < 1 { throw RepriseError("train.cloze_draws must be at least 1") }
     }
 
     /// Warmup steps for a run of `total` steps.

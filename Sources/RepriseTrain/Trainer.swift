@@ -40,12 +40,15 @@ public struct RunSummary: Codable, Sendable, Equatable {
     public var runSha256: String
     /// What val_loss is when it is not a per-token NLL (gaussian); absent otherwise.
     public var valNote: String? = nil
+    /// Cloze accuracy and its standard error after the last step, when `cloze_items` > 0.
+    public var clozeAccuracy: Double? = nil
+    public var clozeStderr: Double? = nil
 
     enum CodingKeys: String, CodingKey {
         case steps, epochs
         case tokensSeen = "tokens_seen", finalTrainLoss = "final_train_loss", valLoss = "val_loss"
         case valBitsPerByte = "val_bits_per_byte", valIsBound = "val_is_bound", runSha256 = "run_sha256"
-        case valNote = "val_note"
+        case valNote = "val_note", clozeAccuracy = "cloze_accuracy", clozeStderr = "cloze_stderr"
     }
 }
 
@@ -81,6 +84,9 @@ public enum Trainer {
         guard L <= job.model.context else {
             throw RepriseError("sequences of \(L) tokens do not fit the model's context of \(job.model.context); use a model with a longer context or pack with a shorter --seq-len")
         }
+        if config.clozeItems > 0 && objective == .gaussian {
+            throw RepriseError("train.cloze_items: the cloze task scores AR and mdlm runs; the gaussian objective has no likelihood to score it with")
+        }
         if objective == .mdlm && job.tokens.maskId == nil {
             throw RepriseError("\(job.tokenizerDir): the tokenizer has no <|mask|> token, which the mdlm objective needs")
         }
@@ -89,6 +95,8 @@ public enum Trainer {
         if need > have * 8 / 10 {
             throw RepriseError(String(format: "the model needs about %.1f GB to train with batches of %d × %d; this machine has %.1f GB: use a smaller model or batch size", Double(need) / 1e9, B, L, Double(have) / 1e9))
         }
+        // The cloze items are made (or loaded) before training, so that a problem shows before the work.
+        let clozeSet = config.clozeItems > 0 ? try Cloze.items(shards: job.shards, config: ClozeConfig(items: config.clozeItems)).set : nil
         let manifest = try Self.manifest(for: job, schedule: schedule)
         let total = manifest.steps
         let run = job.output
@@ -160,6 +168,18 @@ public enum Trainer {
             return r
         }
 
+        // After the last evaluation: the cloze score of the final weights (the same number as
+        // `reprise eval RUN --cloze --items N --draws D`).
+        func evaluateCloze(_ set: ClozeSet) throws -> ClozeResult {
+            let r = try Cloze.evaluate(model: model, objective: objective, set: set, schedule: schedule, tokens: job.tokens,
+                                       draws: config.clozeDraws, padTo: L)
+            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("cloze_accuracy", r.accuracy),
+                           ("cloze_stderr", r.standardError), ("cloze_items", r.count),
+                           ("cloze_accuracy_per_byte", r.accuracyPerByte)])
+            return r
+        }
+        var cloze: ClozeResult?
+
         while let b = try stream.next() {
             model.zeroGradients()
             batch.fill(b, objective: objective, maskId: job.tokens.maskId)
@@ -200,9 +220,10 @@ public enum Trainer {
                 lastEval = try evaluate()
                 evaluated = true
             }
+            if last, let clozeSet { cloze = try evaluateCloze(clozeSet) }
             if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {
                 let state = TrainState(step: step, tokensSeen: tokensSeen, adamStep: optimizer.step, modelSha256: "", optimizerSha256: "")
-                try Checkpoints.save(run: run, model: model, optimizer: optimizer, state: state,
+                _ = try Checkpoints.save(run: run, model: model, optimizer: optimizer, state: state,
                                      extra: gaussian.map { g in { try g.save(dir: $0) } })
             }
         }
@@ -213,9 +234,17 @@ public enum Trainer {
             lastEval = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
                                                tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
         }
+        var clozeAccuracy = cloze?.accuracy, clozeStderr = cloze?.standardError
+        if clozeSet != nil && cloze == nil {
+            // Resumed after the last step: the score was logged before the last checkpoint was written.
+            clozeAccuracy = MetricsLog.lastValue("cloze_accuracy", run: run)
+            clozeStderr = MetricsLog.lastValue("cloze_stderr", run: run)
+            if clozeAccuracy == nil, let clozeSet { let r = try evaluateCloze(clozeSet); clozeAccuracy = r.accuracy; clozeStderr = r.standardError }
+        }
         let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
                                  valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
-                                 runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note)
+                                 runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note,
+                                 clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr)
         try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
         return summary
     }

@@ -21,6 +21,20 @@ func runReporting(_ body: () throws -> Void) throws {
     }
 }
 
+/// A config error ("train.cloze_draws must be ...") in the spelling of the command's options
+/// ("--cloze-draws must be ..."): every key after `prefix` becomes its option name.
+func optionSpelling(_ message: String, prefix: String) -> String {
+    var out = "", rest = Substring(message)
+    while let r = rest.range(of: prefix) {
+        out += rest[..<r.lowerBound] + "--"
+        rest = rest[r.upperBound...]
+        let key = rest.prefix { $0.isLetter || $0.isNumber || $0 == "_" }
+        out += key.replacingOccurrences(of: "_", with: "-")
+        rest = rest.dropFirst(key.count)
+    }
+    return out + rest
+}
+
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",

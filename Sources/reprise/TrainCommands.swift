@@ -62,6 +62,10 @@ struct TrainCommand: ParsableCommand {
     var seed = 1
     @Option(help: "Stop after N steps (0: the whole schedule).")
     var steps = 0
+    @Option(help: "Score the final weights on N items of the cloze task (0: no cloze evaluation; AR and mdlm).")
+    var clozeItems = 0
+    @Option(help: "Draws of (t, mask) per cloze item for an mdlm run's ELBO.")
+    var clozeDraws = Cloze.defaultDraws
     @Option(help: "Threads (default: all cores). Resuming needs the same count.")
     var threads = defaultThreadCount
     @Flag(help: "Continue the run in --output from its last checkpoint.")
@@ -73,8 +77,8 @@ struct TrainCommand: ParsableCommand {
         var c = TrainConfig()
         c.lr = lr; c.warmup = warmup; c.lrSchedule = lrSchedule; c.minLRRatio = minLrRatio; c.weightDecay = weightDecay
         c.gradClip = gradClip; c.evalEvery = evalEvery; c.checkpointEvery = checkpointEvery; c.evalSequences = evalSequences
-        c.seed = seed; c.steps = steps
-        do { try c.validate() } catch { throw ValidationError(error.oneLine.replacingOccurrences(of: "train.", with: "--")) }
+        c.seed = seed; c.steps = steps; c.clozeItems = clozeItems; c.clozeDraws = clozeDraws
+        do { try c.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "train.")) }
         return c
     }
 
@@ -100,9 +104,10 @@ struct TrainCommand: ParsableCommand {
                              s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valLoss, output))
                 return
             }
-            print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f nats/token, %.4f bits/byte; run in %@",
+            let cloze = s.clozeAccuracy.map { String(format: ", cloze accuracy %.4f ± %.4f", $0, s.clozeStderr ?? 0) } ?? ""
+            print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f nats/token, %.4f bits/byte%@; run in %@",
                          s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valIsBound ? "bound" : "loss", s.valLoss,
-                         s.valBitsPerByte, output))
+                         s.valBitsPerByte, cloze, output))
         }
     }
 }

@@ -74,4 +74,65 @@ extension CLITests {
         XCTAssertEqual(arSteps.status, 1)
         XCTAssertTrue(arSteps.stderr.contains("apply to mdlm runs"), arSteps.stderr)
     }
+
+    /// `cloze_items` in training: the final weights' score lands in metrics.jsonl, summary.json and the
+    /// report, and equals what `reprise eval --cloze` reports for the same items and draws.
+    func testTrainerScoresClozeAfterTheLastStep() throws {
+        makeCorpus(files: 2, paragraphsPerFile: 40)
+        write("p.yaml", """
+        work_dir: work
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}}}
+          tokenizer: {config: {vocab_size: 300}}
+          pack: {config: {seq_len: 32, val_fraction: 0.2}}
+          schedules:
+            ar: {objective: ar, epochs: 1, batch_size: 8, seed: 3}
+            mdlm: {objective: mdlm, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
+            gauss: {objective: gaussian, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
+        """)
+        let prepared = try reprise(["run", "p.yaml", "--quiet"])
+        XCTAssertEqual(prepared.status, 0, prepared.stderr)
+        write("m.json", #"{"preset": "tiny", "dim": 32, "layers": 2, "heads": 2, "context": 32}"#)
+        func train(_ objective: String, _ extra: [String], output: String? = nil) throws -> Result {
+            try reprise(["train", "--shards", "work/shards", "--schedule", "work/schedules/\(objective)", "--model", "m.json",
+                         "--steps", "5", "--eval-sequences", "4", "--threads", "2", "--quiet", "-o", output ?? objective] + extra)
+        }
+        for (objective, draws) in [("ar", "32"), ("mdlm", "3")] {
+            let r = try train(objective, ["--cloze-items", "24", "--cloze-draws", draws])
+            XCTAssertEqual(r.status, 0, r.stderr)
+            XCTAssertTrue(r.stdout.contains("cloze accuracy"), r.stdout)
+            let lines = try String(contentsOfFile: root + "/\(objective)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
+            let last = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
+            XCTAssertEqual(last["step"] as? Int, 5)
+            XCTAssertEqual(last["cloze_items"] as? Int, 24)
+            let accuracy = try XCTUnwrap(last["cloze_accuracy"] as? Double)
+            let summary = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/\(objective)/summary.json"))) as? [String: Any])
+            XCTAssertEqual(summary["cloze_accuracy"] as? Double, accuracy)
+            let run = try String(contentsOfFile: root + "/\(objective)/run.json", encoding: .utf8)
+            XCTAssertTrue(run.contains("\"cloze_items\" : 24"), run)
+            let eval = try reprise(["eval", objective, "--cloze", "--items", "24", "--draws", draws])
+            XCTAssertEqual(eval.status, 0, eval.stderr)
+            XCTAssertTrue(eval.stdout.contains(String(format: "cloze accuracy %.4f ± %.4f over 24 items", accuracy, last["cloze_stderr"] as! Double)),
+                          "trainer \(accuracy) vs \(eval.stdout)")
+            // Resuming a finished run keeps the score (summary rewritten from the logged line).
+            try FileManager.default.removeItem(atPath: root + "/\(objective)/summary.json")
+            let again = try train(objective, ["--cloze-items", "24", "--cloze-draws", draws, "--resume"])
+            XCTAssertEqual(again.status, 0, again.stderr)
+            let resumed = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/\(objective)/summary.json"))) as? [String: Any])
+            XCTAssertEqual(resumed["cloze_accuracy"] as? Double, accuracy)
+        }
+        // Without cloze_items run.json has no cloze keys (runs made before the option stay up to date).
+        XCTAssertEqual(try train("ar", [], output: "plain").status, 0)
+        XCTAssertFalse(try String(contentsOfFile: root + "/plain/run.json", encoding: .utf8).contains("cloze"))
+        let report = try reprise(["report", "ar", "mdlm", "--output", "r.html"])
+        XCTAssertEqual(report.status, 0, report.stderr)
+        let html = try String(contentsOfFile: root + "/r.html", encoding: .utf8)
+        XCTAssertTrue(html.contains("(n=24)") && !html.contains("No run has cloze scores"), "the report's cloze table is filled")
+        let gaussian = try train("gauss", ["--cloze-items", "24"])
+        XCTAssertEqual(gaussian.status, 1)
+        XCTAssertTrue(gaussian.stderr.contains("train.cloze_items") && gaussian.stderr.contains("gaussian"), gaussian.stderr)
+        let zero = try train("ar", ["--cloze-draws", "0"], output: "z")
+        XCTAssertEqual(zero.status, 64)
+        XCTAssertTrue(zero.stderr.contains("--cloze-draws must be at least 1"), zero.stderr)
+    }
 }
