@@ -90,9 +90,10 @@ extension Schedule {
     public func stream(shards: String, from: Int = 0, to: Int? = nil, readAhead: Int = 4) throws -> BatchStream {
         let pack = try PackManifest.load(shards)
         let dataset = try pack.dataset(shards, split: "train", cacheFrames: cacheFrames)
-        // A plan may cover the first sequences only (a unique-token budget).
-        guard dataset.sequenceCount >= manifest.trainSequences, pack.config.seqLen == manifest.seqLen else {
-            throw RepriseError("\(dir): the plan has \(manifest.trainSequences) sequences of \(manifest.seqLen), \(shards) has \(dataset.sequenceCount) of \(pack.config.seqLen); rebuild the schedule")
+        // A plan may cover part of the split only (a unique-token budget).
+        let needed = manifest.splitSequences ?? manifest.trainSequences
+        guard dataset.sequenceCount >= needed, pack.config.seqLen == manifest.seqLen else {
+            throw RepriseError("\(dir): the plan takes \(manifest.trainSequences) of \(needed) sequences of \(manifest.seqLen), \(shards) has \(dataset.sequenceCount) of \(pack.config.seqLen); rebuild the schedule")
         }
         return BatchStream(schedule: self, dataset: dataset, from: from, to: min(to ?? steps, steps), readAhead: readAhead)
     }

@@ -49,6 +49,9 @@ public struct ScheduleManifest: Codable, Sendable, Equatable {
     public var shardsDir: String
     public var seqLen: Int
     public var trainSequences: Int
+    /// With a budget (`sequences` > 0): the train split's sequence count it was taken from; the plan's
+    /// sequence indices are below it (spread) or below `trainSequences` (first). Absent without a budget.
+    public var splitSequences: Int? = nil
     /// Validation sequences covered by the validation plan (diffusion objectives).
     public var valSequences: Int
     /// Sequences per shuffle block (about one frame) and blocks per shuffle window.
@@ -62,12 +65,19 @@ public struct ScheduleManifest: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, version, config, ledger
         case configHash = "config_hash", inputHash = "input_hash", shardsDir = "shards_dir", seqLen = "seq_len"
-        case trainSequences = "train_sequences", valSequences = "val_sequences"
+        case trainSequences = "train_sequences", valSequences = "val_sequences", splitSequences = "split_sequences"
         case blockSequences = "block_sequences", windowBlocks = "window_blocks", epochFiles = "epoch_files"
         case validationFile = "validation_file", noiseTableFile = "noise_table_file"
     }
 
     public var batchesPerEpoch: Int { ledger.batchesPerEpoch }
+
+    /// The training sequences of the plan, in increasing order (each appears once in every epoch).
+    public var selectedSequences: [UInt32] {
+        ScheduleBuilder.selection(total: splitSequences ?? trainSequences, count: trainSequences,
+                                  blockSequences: blockSequences, selection: config.selection)
+            ?? (0..<UInt32(trainSequences)).map { $0 }
+    }
 }
 
 /// The plan of one epoch: the order of the training sequences and, for diffusion, each row's t code.
@@ -94,11 +104,34 @@ public enum ScheduleBuilder {
 
     static func epochFileName(_ e: Int) -> String { String(format: "epoch-%05d.plan", e) }
 
-    /// The plan of epoch `e` (a pure function of the config, the sequence count and the block size).
-    public static func epochPlan(_ e: Int, config: ScheduleConfig, sequences n: Int, blockSequences g: Int) -> EpochPlan {
+    /// The sequences a budget of `n` takes from a train split of `N` sequences; nil means the first n.
+    /// spread: k = ceil(n / c) runs of c = min(g, max(1, ceil(n / 64))) consecutive sequences (the last run
+    /// shorter when c does not divide n), run j starting at j·c + floor(j·(N − n) / k): the N − n sequences
+    /// left out are shared evenly among the gaps after each run, so the runs cover the whole split and run 0
+    /// starts at sequence 0. Runs (rather than single sequences) keep reading local: a run lies in one or
+    /// two frames.
+    public static func selection(total N: Int, count n: Int, blockSequences g: Int, selection: SequenceSelection?) -> [UInt32]? {
+        guard selection == .spread, n < N, n > 0 else { return nil }
+        let c = min(max(1, g), max(1, (n + 63) / 64))
+        let k = (n + c - 1) / c
+        var out: [UInt32] = []
+        out.reserveCapacity(n)
+        for j in 0..<k {
+            let gap = UInt64(k).dividingFullWidth(UInt64(j).multipliedFullWidth(by: UInt64(N - n))).quotient
+            let start = j * c + Int(gap)
+            for s in start..<(start + min(c, n - j * c)) { out.append(UInt32(s)) }
+        }
+        return out
+    }
+
+    /// The plan of epoch `e` (a pure function of the config, the sequence count and the block size): the
+    /// shuffle of positions 0..<n, each standing for `selected[position]` when a budget is spread.
+    public static func epochPlan(_ e: Int, config: ScheduleConfig, sequences n: Int, blockSequences g: Int,
+                                 selected: [UInt32]? = nil) -> EpochPlan {
         let seed = UInt64(config.seed)
-        let order = EpochOrder.make(sequences: n, blockSequences: g, windowBlocks: config.shuffleWindow,
+        var order = EpochOrder.make(sequences: n, blockSequences: g, windowBlocks: config.shuffleWindow,
                                     seed: seed, epoch: e)
+        if let selected { order = order.map { selected[Int($0)] } }
         var codes: [UInt16] = []
         if config.objective.isDiffusion {
             codes.reserveCapacity(n)
@@ -140,7 +173,8 @@ public enum ScheduleBuilder {
         let config = try config.resolved()
         let pack = try PackManifest.load(shards)
         let inputHash = try inputHash(shards: shards)
-        var n = pack.train.sequences
+        let splitSequences = pack.train.sequences
+        var n = splitSequences
         guard n > 0 else { throw RepriseError("\(shards): the train split has no sequences to schedule") }
         if config.sequences > 0 {
             guard config.sequences <= n else {
@@ -151,6 +185,7 @@ public enum ScheduleBuilder {
         guard n <= Int(UInt32.max) else { throw RepriseError("\(shards): more than 2^32 sequences") }
         let seqLen = pack.config.seqLen
         let g = max(1, pack.config.frameTokens / seqLen)
+        let selected = selection(total: splitSequences, count: n, blockSequences: g, selection: config.selection)
         let fm = FileManager.default
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         unlink(output + "/manifest.json")
@@ -174,13 +209,13 @@ public enum ScheduleBuilder {
         var failure: Error?
         let lock = NSLock()
         var done = 0
-        let shared = UncheckedSendable((config, n, g, output))
+        let shared = UncheckedSendable((config, n, g, output, selected))
         entries.withUnsafeMutableBufferPointer { slots in
             let out = UncheckedSendable(slots)
             parallelFor(config.epochs, threads: threads) { e in
-                let (config, n, g, output) = shared.value
+                let (config, n, g, output, selected) = shared.value
                 do {
-                    let plan = epochPlan(e, config: config, sequences: n, blockSequences: g)
+                    let plan = epochPlan(e, config: config, sequences: n, blockSequences: g, selected: selected)
                     var payload = PlanFile.bytes(plan.sequences)
                     var columns: PlanFile.Columns = .sequence
                     if config.objective.isDiffusion { payload += PlanFile.bytes(plan.tcodes); columns.insert(.tcode) }
@@ -215,7 +250,8 @@ public enum ScheduleBuilder {
             diskBytesPerSequenceEpoch: (Double(diskBytes) / Double(n * config.epochs) * 1000).rounded() / 1000)
         let manifest = ScheduleManifest(
             config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash, shardsDir: shards,
-            seqLen: seqLen, trainSequences: n, valSequences: valSequences, blockSequences: g,
+            seqLen: seqLen, trainSequences: n, splitSequences: config.sequences > 0 ? splitSequences : nil,
+            valSequences: valSequences, blockSequences: g,
             windowBlocks: config.shuffleWindow, epochFiles: epochEntries, validationFile: validationEntry,
             noiseTableFile: tableEntry, ledger: ledger)
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
@@ -289,8 +325,9 @@ public final class Schedule: @unchecked Sendable {
         guard c.count == n else { throw RepriseError("\(path): \(c.count) rows, expected \(n)") }
         let order = try PlanFile.array(c.payload, 0, n, UInt32.self, path: path)
         let codes = config.objective.isDiffusion ? try PlanFile.array(c.payload, 4 * n, n, UInt16.self, path: path) : []
-        if let bad = order.first(where: { Int($0) >= n }) {
-            throw RepriseError("\(path): sequence \(bad) is out of range (0..<\(n))")
+        let bound = config.selection == .spread ? (manifest.splitSequences ?? n) : n
+        if let bad = order.first(where: { Int($0) >= bound }) {
+            throw RepriseError("\(path): sequence \(bad) is out of range (0..<\(bound))")
         }
         return EpochPlan(epoch: e, sequences: order, tcodes: codes)
     }
@@ -309,12 +346,13 @@ public final class Schedule: @unchecked Sendable {
     /// Reads every file; returns one line per fault (empty when all is well).
     public func verify() -> [String] {
         var faults: [String] = []
+        let selected = manifest.selectedSequences
         for e in 0..<manifest.epochFiles.count {
             do {
                 let plan = try epoch(e)
-                var seen = [Bool](repeating: false, count: manifest.trainSequences)
-                for s in plan.sequences { seen[Int(s)] = true }
-                if seen.contains(false) { faults.append("\(dir)/\(manifest.epochFiles[e].file): not every sequence appears once") }
+                if plan.sequences.sorted() != selected {
+                    faults.append("\(dir)/\(manifest.epochFiles[e].file): not every sequence of the plan appears once")
+                }
             } catch { faults.append(error.oneLine) }
         }
         do { _ = try validation() } catch { faults.append(error.oneLine) }

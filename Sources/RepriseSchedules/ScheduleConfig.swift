@@ -19,6 +19,15 @@ public enum TimeSampling: String, Codable, Sendable, CaseIterable {
     case stratified
 }
 
+/// Which training sequences a unique-token budget (`sequences` > 0) takes.
+public enum SequenceSelection: String, Codable, Sendable, CaseIterable {
+    /// Runs of consecutive sequences spread evenly over the whole split (`ScheduleBuilder.selection`), so the
+    /// budget samples every source of the corpus.
+    case spread
+    /// The first `sequences` sequences of the split (the start of the packed stream).
+    case first
+}
+
 /// Settings of `reprise schedule` and of a pipeline's `schedules` entries.
 public struct ScheduleConfig: Codable, Sendable, Equatable {
     public var objective: Objective = .ar
@@ -43,13 +52,16 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// Training sequences in the plan: the first ones of the split, a fixed unique-token budget for
     /// data-constrained experiments; 0 means all.
     public var sequences = 0
+    /// How a budget picks its sequences: spread (default) or first; nil (and absent from the manifest)
+    /// without a budget.
+    public var selection: SequenceSelection?
 
     public init() {}
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case objective, epochs, seed, noise, eps, masking
         case batchSize = "batch_size", tSampling = "t_sampling", shuffleWindow = "shuffle_window"
-        case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences", sequences
+        case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences", sequences, selection
     }
 
     public init(from decoder: Decoder) throws {
@@ -69,6 +81,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         valSeed = try c.decodeIfPresent(Int.self, forKey: .valSeed) ?? d.valSeed
         valSequences = try c.decodeIfPresent(Int.self, forKey: .valSequences) ?? d.valSequences
         sequences = try c.decodeIfPresent(Int.self, forKey: .sequences) ?? d.sequences
+        selection = try c.decodeIfPresent(SequenceSelection.self, forKey: .selection)
         self = try resolved()
     }
 
@@ -104,6 +117,10 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         if valSeed < 0 { throw RepriseError("schedule.val_seed must be a non-negative integer") }
         if valSequences < 0 { throw RepriseError("schedule.val_sequences must be 0 (all) or more") }
         if sequences < 0 { throw RepriseError("schedule.sequences must be 0 (all) or more") }
+        if sequences == 0 && selection != nil {
+            throw RepriseError("schedule.selection applies to a budget: set schedule.sequences too (or drop selection)")
+        }
+        if sequences > 0 { c.selection = selection ?? .spread }
         return c
     }
 

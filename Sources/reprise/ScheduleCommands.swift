@@ -150,7 +150,9 @@ struct ScheduleShowCommand: ParsableCommand {
         let plan = try s.epoch(epoch)
         let target = sequence ?? Int(plan.sequences[0])
         guard target >= 0, let position = plan.sequences.firstIndex(of: UInt32(clamping: target)) else {
-            throw RepriseError("sequence \(target) is out of range (0..<\(s.manifest.trainSequences))")
+            throw RepriseError(s.config.selection == .spread
+                ? "sequence \(target) is not one of the \(s.manifest.trainSequences) sequences this plan's budget takes (spread over 0..<\(s.manifest.splitSequences ?? 0); the epoch's first is \(plan.sequences[0]))"
+                : "sequence \(target) is out of range (0..<\(s.manifest.trainSequences))")
         }
         let bs = s.config.batchSize
         return (target, try s.batch(plan, position / bs, dataset: try pack.dataset(shards, split: "train")), position % bs)

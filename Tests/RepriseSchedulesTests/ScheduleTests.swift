@@ -230,22 +230,69 @@ final class ScheduleTests: XCTestCase {
         XCTAssertThrowsError(try Schedule(dir + "/missing")) { XCTAssertTrue("\($0)".contains("run `reprise schedule` first")) }
     }
 
-    func testAUniqueTokenBudgetPlansTheFirstSequences() throws {
-        let shards = try makeShards()
+    func testAUniqueTokenBudgetTakesSequencesSpreadOverTheSplitOrTheFirstOnes() throws {
+        let shards = try makeShards()  // 324 training sequences, 16 per frame
         var c = mdlm(epochs: 2)
         c.sequences = 50
         let m = try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/budget", quiet: true)
+        XCTAssertEqual(m.config.selection, .spread, "spread is the default")
         XCTAssertEqual(m.trainSequences, 50)
+        XCTAssertEqual(m.splitSequences, 324)
         XCTAssertEqual(m.ledger.uniqueTokens, 50 * 16)
+        let selected = m.selectedSequences
+        XCTAssertEqual(selected.count, 50)
+        XCTAssertEqual(selected.first, 0)
+        XCTAssertGreaterThan(selected.last!, 300, "the budget reaches the end of the split")
+        XCTAssertTrue(zip(selected, selected.dropFirst()).allSatisfy { $0 < $1 })
         let s = try Schedule(dir + "/budget")
-        XCTAssertEqual(try s.epoch(1).sequences.sorted(), (0..<UInt32(50)).map { $0 })
+        for e in 0..<2 { XCTAssertEqual(try s.epoch(e).sequences.sorted(), selected) }
+        XCTAssertEqual(s.verify(), [])
         var seen = Set<Int>()
         let stream = try s.stream(shards: shards)
-        while let b = try stream.next() { seen.formUnion(b.sequences) }
-        XCTAssertEqual(seen, Set(0..<50))
+        while let b = try stream.next() {
+            seen.formUnion(b.sequences)
+            // The rows hold the tokens of the sequences they name.
+            let ds = try PackManifest.load(shards).dataset(shards, split: "train")
+            XCTAssertEqual(Array(b.tokens[0..<17]), try ds.sequence(b.sequences[0]))
+        }
+        XCTAssertEqual(seen, Set(selected.map(Int.init)))
+
+        c.selection = .first
+        let first = try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/first", quiet: true)
+        XCTAssertEqual(try Schedule(dir + "/first").epoch(1).sequences.sorted(), (0..<UInt32(50)).map { $0 })
+        XCTAssertEqual(first.selectedSequences, (0..<UInt32(50)).map { $0 })
+        XCTAssertNotEqual(first.configHash, m.configHash)
         c.sequences = 100_000
         XCTAssertThrowsError(try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/x", quiet: true)) {
             XCTAssertTrue("\($0)".contains("has only"), "\($0)")
+        }
+        // Without a budget there is no selection (and no key in the manifest).
+        var all = mdlm(epochs: 1)
+        XCTAssertNil(try all.resolved().selection)
+        all.selection = .spread
+        XCTAssertThrowsError(try all.resolved()) { XCTAssertTrue("\($0)".contains("schedule.selection applies to a budget"), "\($0)") }
+    }
+
+    func testSpreadSelectionRunsAndGaps() {
+        XCTAssertNil(ScheduleBuilder.selection(total: 100, count: 100, blockSequences: 16, selection: .spread), "the whole split")
+        XCTAssertNil(ScheduleBuilder.selection(total: 1000, count: 300, blockSequences: 16, selection: .first))
+        for (N, n, g) in [(1000, 300, 16), (1000, 301, 16), (100_000, 64 * 512 + 7, 512), (10, 9, 4), (5000, 1, 8)] {
+            let s = ScheduleBuilder.selection(total: N, count: n, blockSequences: g, selection: .spread)!
+            XCTAssertEqual(s.count, n)
+            XCTAssertEqual(s.first, 0)
+            XCTAssertTrue(zip(s, s.dropFirst()).allSatisfy { $0 < $1 }, "distinct and increasing")
+            XCTAssertLessThan(Int(s.last!), N)
+            let c = min(g, (n + 63) / 64), k = (n + c - 1) / c
+            // Runs of c consecutive sequences; the gaps after them differ by at most one sequence.
+            var gaps: [Int] = []
+            for j in 0..<k {
+                let run = s[(j * c)..<min((j + 1) * c, n)]
+                XCTAssertEqual(Int(run.last!) - Int(run.first!), run.count - 1, "run \(j) is consecutive")
+                let next = j + 1 < k ? Int(s[(j + 1) * c]) : N + Int(s[0])
+                gaps.append(next - Int(run.last!) - 1)
+            }
+            XCTAssertEqual(gaps.reduce(0, +), N - n)
+            XCTAssertLessThanOrEqual(gaps.max()! - gaps.min()!, 1, "the sequences left out are shared evenly: \(N) \(n)")
         }
     }
 

@@ -190,8 +190,9 @@ class Schedule:
         """Batches in plan order from global step `start`; with rank/world, each batch's rows are split into
         `world` equal contiguous parts (the remainder left out) and this rank gets part `rank`."""
         dataset = Dataset(shards, "train")
-        if len(dataset) < self.n:  # a plan may cover the first sequences only (a unique-token budget)
-            raise ScheduleError(f"{self.path}: the plan has {self.n} sequences, {shards} has {len(dataset)}; rebuild the schedule")
+        needed = self.manifest.get("split_sequences") or self.n  # a plan may take part of the split (a budget)
+        if len(dataset) < needed:
+            raise ScheduleError(f"{self.path}: the plan takes {self.n} of {needed} sequences, {shards} has {len(dataset)}; rebuild the schedule")
         stop = self.manifest["ledger"]["steps"] if stop is None else stop
         plan, plan_epoch = None, -1
         for step in range(start, stop):

@@ -154,8 +154,9 @@ class StepStream:
         if self.schedule.manifest.get("input_hash") not in (None, hashlib.sha256(raw).hexdigest()):
             raise ScheduleError(f"{self.schedule_dir}: this schedule was built for another dataset than "
                                 f"{self.shards_dir} (its shards manifest differs); rebuild it with `reprise schedule`")
-        if pack["train"]["sequences"] < self.schedule.n:  # a plan may cover the first sequences only
-            raise ScheduleError(f"{self.schedule_dir}: the plan has {self.schedule.n} sequences, "
+        needed = self.schedule.manifest.get("split_sequences") or self.schedule.n  # a budget takes part of the split
+        if pack["train"]["sequences"] < needed:
+            raise ScheduleError(f"{self.schedule_dir}: the plan takes {self.schedule.n} of {needed} sequences, "
                                 f"{self.shards_dir} has {pack['train']['sequences']}; rebuild the schedule")
         self.objective = self.schedule.objective
         self.seq_len = self.schedule.seq_len
