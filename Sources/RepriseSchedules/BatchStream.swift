@@ -9,6 +9,8 @@ public struct PlanBatch: Sendable {
     public var batch: Int
     public var step: Int
     public var rows: Int
+    /// The batch's length: the plan's seq_len, or less for a short batch (mdlm, `short_fraction`), whose
+    /// rows are the first seqLen + 1 tokens of their sequences.
     public var seqLen: Int
     /// The training (or validation) sequence index of each row.
     public var sequences: [Int]
@@ -34,13 +36,14 @@ public struct PlanBatch: Sendable {
 }
 
 extension Schedule {
-    /// Builds a batch from rows (sequence, t code, key). `dataset` must be this plan's split.
-    func assemble(epoch: Int, batch: Int, step: Int, sequences: [Int], codes: [UInt16], keys: [UInt64],
+    /// Builds a batch of length `L` ≤ seq_len from rows (sequence, t code, key): the first L + 1 tokens of
+    /// each sequence, masks drawn over L positions. `dataset` must be this plan's split.
+    func assemble(epoch: Int, batch: Int, step: Int, length L: Int, sequences: [Int], codes: [UInt16], keys: [UInt64],
                   dataset: ShardDataset) throws -> PlanBatch {
-        let L = manifest.seqLen
+        precondition(L >= 1 && L <= manifest.seqLen)
         var tokens: [UInt32] = []
         tokens.reserveCapacity(sequences.count * (L + 1))
-        for s in sequences { tokens += try dataset.sequence(s) }
+        for s in sequences { tokens += try dataset.sequence(s).prefix(L + 1) }
         var b = PlanBatch(epoch: epoch, batch: batch, step: step, rows: sequences.count, seqLen: L,
                           sequences: sequences, tokens: tokens)
         guard let table else { return b }
@@ -60,7 +63,7 @@ extension Schedule {
         return b
     }
 
-    /// Batch `batch` of an epoch's plan.
+    /// Batch `batch` of an epoch's plan, at its length (`batchLength`).
     public func batch(_ plan: EpochPlan, _ batch: Int, dataset: ShardDataset) throws -> PlanBatch {
         let bs = config.batchSize
         let range = (batch * bs)..<min((batch + 1) * bs, plan.sequences.count)
@@ -69,16 +72,17 @@ extension Schedule {
         let keys = config.objective.isDiffusion
             ? seqs.map { PlanRandom.sequenceKey(seed: UInt64(config.seed), epoch: plan.epoch, sequence: $0) } : []
         return try assemble(epoch: plan.epoch, batch: batch, step: step(epoch: plan.epoch, batch: batch),
-                            sequences: seqs, codes: codes, keys: keys, dataset: dataset)
+                            length: batchLength(epoch: plan.epoch, batch: batch), sequences: seqs, codes: codes,
+                            keys: keys, dataset: dataset)
     }
 
     /// Rows `rows` of the validation plan (row r = validation sequence r / draws, draw r % draws), with the
-    /// validation split's dataset. `epoch`, `batch` and `step` of the result are 0.
+    /// validation split's dataset, always at the full seq_len. `epoch`, `batch` and `step` of the result are 0.
     public func validationBatch(_ plan: ValidationPlan, rows: Range<Int>, dataset: ShardDataset) throws -> PlanBatch {
         let seqs = rows.map { $0 / plan.draws }
         let keys = rows.map { PlanRandom.validationKey(seed: UInt64(config.valSeed), sequence: $0 / plan.draws, draw: $0 % plan.draws) }
-        return try assemble(epoch: 0, batch: 0, step: 0, sequences: seqs, codes: Array(plan.tcodes[rows]),
-                            keys: keys, dataset: dataset)
+        return try assemble(epoch: 0, batch: 0, step: 0, length: manifest.seqLen, sequences: seqs,
+                            codes: Array(plan.tcodes[rows]), keys: keys, dataset: dataset)
     }
 
     /// Frames a reader should cache to follow this plan's order: each block of a window reads its frame

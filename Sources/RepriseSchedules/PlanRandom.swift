@@ -5,12 +5,13 @@ import RepriseCore
 /// any (epoch, sequence) can be recomputed on its own, in any order, by any implementation (the Python reader
 /// does the same integer arithmetic). FORMAT.md spells out each derivation.
 public enum PlanRandom {
-    // Domain constants keep the keys of different uses apart ("mask", "vali", "ordr", "time", "tval").
+    // Domain constants keep the keys of different uses apart ("mask", "vali", "ordr", "time", "tval", "shrt").
     static let maskDomain: UInt64 = 0x6D61_736B
     static let validationDomain: UInt64 = 0x7661_6C69
     static let orderDomain: UInt64 = 0x6F72_6472
     static let timeDomain: UInt64 = 0x7469_6D65
     static let validationTimeDomain: UInt64 = 0x7476_616C
+    static let shortDomain: UInt64 = 0x7368_7274
 
     static func stream(_ seed: UInt64, _ domain: UInt64, _ counter: UInt64) -> SplitMix64 {
         SplitMix64(seed: Hashing.mix64(Hashing.mix64(seed ^ domain) ^ counter))
@@ -24,6 +25,15 @@ public enum PlanRandom {
     /// The key of draw `draw` of validation sequence `sequence`.
     public static func validationKey(seed: UInt64, sequence: Int, draw: Int) -> UInt64 {
         Hashing.mix64(Hashing.mix64(seed ^ validationDomain) ^ (UInt64(draw) << 32 | UInt64(sequence)))
+    }
+
+    /// The length of batch `batch` of epoch `epoch`: with probability `fraction` a uniform length in
+    /// 1...seqLen (the batch is trained on the first tokens of its sequences, LLaDA's random-length
+    /// data), otherwise `seqLen`. The first draw of the batch's stream decides, the second picks the length.
+    public static func batchLength(seed: UInt64, epoch: Int, batch: Int, seqLen L: Int, fraction: Double) -> Int {
+        guard fraction > 0 else { return L }
+        var rng = stream(seed, shortDomain, UInt64(epoch) << 32 | UInt64(batch))
+        return unit(&rng) < fraction ? 1 + below(L, &rng) : L
     }
 
     /// The j-th output of SplitMix64 started at `key`: the random bits of token j.

@@ -26,6 +26,8 @@ public struct ReuseLedger: Codable, Sendable, Equatable {
     /// Bytes per sequence per epoch before compression (4 for the order, + 2 for t) and on disk.
     public var planBytesPerSequenceEpoch: Int
     public var diskBytesPerSequenceEpoch: Double
+    /// mdlm: batches (over all epochs) trained at a length below seq_len (`short_fraction`); nil otherwise.
+    public var shortBatches: Int? = nil
 
     enum CodingKeys: String, CodingKey {
         case epochs, steps
@@ -34,6 +36,7 @@ public struct ReuseLedger: Codable, Sendable, Equatable {
         case repetitionsPerSequence = "repetitions_per_sequence", batchesPerEpoch = "batches_per_epoch"
         case planBytesPerSequenceEpoch = "plan_bytes_per_sequence_epoch"
         case diskBytesPerSequenceEpoch = "disk_bytes_per_sequence_epoch"
+        case shortBatches = "short_batches"
     }
 }
 
@@ -247,7 +250,8 @@ public enum ScheduleBuilder {
             uniqueTokens: n * seqLen, totalTokens: config.epochs * n * seqLen, repetitionsPerSequence: config.epochs,
             batchesPerEpoch: batches, steps: batches * config.epochs,
             planBytesPerSequenceEpoch: config.objective.isDiffusion ? 6 : 4,
-            diskBytesPerSequenceEpoch: (Double(diskBytes) / Double(n * config.epochs) * 1000).rounded() / 1000)
+            diskBytesPerSequenceEpoch: (Double(diskBytes) / Double(n * config.epochs) * 1000).rounded() / 1000,
+            shortBatches: config.objective == .mdlm ? shortBatches(config: config, batchesPerEpoch: batches, seqLen: seqLen) : nil)
         let manifest = ScheduleManifest(
             config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash, shardsDir: shards,
             seqLen: seqLen, trainSequences: n, splitSequences: config.sequences > 0 ? splitSequences : nil,
@@ -256,6 +260,19 @@ public enum ScheduleBuilder {
             noiseTableFile: tableEntry, ledger: ledger)
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
         return manifest
+    }
+
+    /// Batches of the whole plan whose length (`PlanRandom.batchLength`) is below `seqLen`.
+    static func shortBatches(config: ScheduleConfig, batchesPerEpoch: Int, seqLen: Int) -> Int {
+        guard config.shortBatchFraction > 0 else { return 0 }
+        var count = 0
+        for e in 0..<config.epochs {
+            for b in 0..<batchesPerEpoch where PlanRandom.batchLength(
+                seed: UInt64(config.seed), epoch: e, batch: b, seqLen: seqLen, fraction: config.shortBatchFraction) < seqLen {
+                count += 1
+            }
+        }
+        return count
     }
 
     static func write(_ dir: String, _ name: String, _ bytes: [UInt8]) throws -> PlanFileEntry {
@@ -357,6 +374,13 @@ public final class Schedule: @unchecked Sendable {
         }
         do { _ = try validation() } catch { faults.append(error.oneLine) }
         return faults
+    }
+
+    /// The length of batch `batch` of epoch `epoch`: seq_len, or for a share `short_fraction` of mdlm
+    /// batches a random shorter one (`PlanRandom.batchLength`).
+    public func batchLength(epoch: Int, batch: Int) -> Int {
+        PlanRandom.batchLength(seed: UInt64(config.seed), epoch: epoch, batch: batch, seqLen: manifest.seqLen,
+                               fraction: config.shortBatchFraction)
     }
 
     /// Global step of (epoch, batch in epoch).

@@ -55,13 +55,21 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// How a budget picks its sequences: spread (default) or first; nil (and absent from the manifest)
     /// without a budget.
     public var selection: SequenceSelection?
+    /// mdlm only: the fraction of batches trained at a random shorter length (uniform in 1...seq_len, the
+    /// first tokens of each row), as LLaDA does for 1% of its data. nil before `resolved()` means the
+    /// default 0.01; always nil for ar and gaussian, so their manifests carry no such key.
+    public var shortFraction: Double?
 
     public init() {}
+
+    /// The fraction of batches drawn at a shorter length (0 for ar and gaussian).
+    public var shortBatchFraction: Double { shortFraction ?? 0 }
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case objective, epochs, seed, noise, eps, masking
         case batchSize = "batch_size", tSampling = "t_sampling", shuffleWindow = "shuffle_window"
         case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences", sequences, selection
+        case shortFraction = "short_fraction"
     }
 
     public init(from decoder: Decoder) throws {
@@ -82,10 +90,12 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         valSequences = try c.decodeIfPresent(Int.self, forKey: .valSequences) ?? d.valSequences
         sequences = try c.decodeIfPresent(Int.self, forKey: .sequences) ?? d.sequences
         selection = try c.decodeIfPresent(SequenceSelection.self, forKey: .selection)
+        shortFraction = try c.decodeIfPresent(Double.self, forKey: .shortFraction)
         self = try resolved()
     }
 
-    /// The config with the default noise schedule filled in, after checking every value.
+    /// The config with the default noise schedule (and, for mdlm, short fraction) filled in, after checking
+    /// every value.
     public func resolved() throws -> ScheduleConfig {
         var c = self
         switch objective {
@@ -121,6 +131,16 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
             throw RepriseError("schedule.selection applies to a budget: set schedule.sequences too (or drop selection)")
         }
         if sequences > 0 { c.selection = selection ?? .spread }
+        if objective == .mdlm {
+            let f = shortFraction ?? 0.01
+            if !(f >= 0 && f <= 1) { throw RepriseError("schedule.short_fraction must be in [0, 1]") }
+            c.shortFraction = f
+        } else {
+            if let f = shortFraction, f != 0 {
+                throw RepriseError("schedule.short_fraction applies to the mdlm objective only")
+            }
+            c.shortFraction = nil
+        }
         return c
     }
 

@@ -81,6 +81,38 @@ final class PlanRandomTests: XCTestCase {
         for c in counts { XCTAssertEqual(Double(c), 10_000, accuracy: 500) }
     }
 
+    func testBatchLengthIsTheDocumentedDrawAtTheGivenRate() {
+        let L = 16, f = 0.25
+        var counts = [Int](repeating: 0, count: L + 1)
+        for e in 0..<10 {
+            for b in 0..<10_000 {
+                let n = PlanRandom.batchLength(seed: 7, epoch: e, batch: b, seqLen: L, fraction: f)
+                XCTAssertEqual(n, PlanRandom.batchLength(seed: 7, epoch: e, batch: b, seqLen: L, fraction: f))
+                counts[n] += 1
+            }
+        }
+        // FORMAT.md's derivation, spelled out: one stream per (epoch, batch), u first, then the length.
+        for (e, b) in [(0, 0), (3, 17), (9, 9_999)] {
+            var rng = SplitMix64(seed: Hashing.mix64(Hashing.mix64(7 ^ 0x7368_7274) ^ (UInt64(e) << 32 | UInt64(b))))
+            let u = Double(rng.next() >> 11) * 0x1p-53
+            let expected = u < f ? 1 + PlanRandom.below(L, &rng) : L
+            XCTAssertEqual(PlanRandom.batchLength(seed: 7, epoch: e, batch: b, seqLen: L, fraction: f), expected)
+        }
+        // A short draw is uniform in 1...L, so lengths below L have probability f·(L − 1)/L, each f/L.
+        let n = 100_000.0
+        let short = Double(counts[1..<L].reduce(0, +)) / n
+        XCTAssertEqual(short, f * Double(L - 1) / Double(L), accuracy: 0.01)
+        XCTAssertEqual(counts[0], 0)
+        for k in 1..<L { XCTAssertEqual(Double(counts[k]), n * f / Double(L), accuracy: 250, "length \(k)") }
+        // Other seeds give other lengths; fraction 0 never shortens, fraction 1 always draws.
+        let a = (0..<200).map { PlanRandom.batchLength(seed: 7, epoch: 0, batch: $0, seqLen: L, fraction: 0.5) }
+        let c = (0..<200).map { PlanRandom.batchLength(seed: 8, epoch: 0, batch: $0, seqLen: L, fraction: 0.5) }
+        XCTAssertNotEqual(a, c)
+        for b in 0..<1000 { XCTAssertEqual(PlanRandom.batchLength(seed: 7, epoch: 0, batch: b, seqLen: L, fraction: 0), L) }
+        let all = (0..<1000).filter { PlanRandom.batchLength(seed: 7, epoch: 0, batch: $0, seqLen: L, fraction: 1) < L }.count
+        XCTAssertEqual(Double(all), 1000 * Double(L - 1) / Double(L), accuracy: 40)
+    }
+
     func testBernoulliMaskRateMatchesAlpha() {
         // 4,000 rows of 128 tokens at a few t: the masked fraction is within 5 standard errors of 1 − alpha.
         for (s, t) in [(MaskingNoise.linear, 0.1), (.linear, 0.7), (.cosine, 0.5), (.geometric, 0.6)] {

@@ -101,11 +101,11 @@ final class ScheduleTests: XCTestCase {
                 let plan = try sch.epoch(e)
                 let pos = plan.sequences.firstIndex(of: 7)!
                 let b = try sch.batch(plan, pos / 8, dataset: ds)
-                let row = pos % 8
+                let row = pos % 8, L = b.seqLen  // 16 but in a short batch
                 XCTAssertEqual(b.sequences[row], 7)
-                XCTAssertEqual(Array(b.tokens[(row * 17)..<(row * 17 + 17)]), try ds.sequence(7))
+                XCTAssertEqual(Array(b.tokens[(row * (L + 1))..<((row + 1) * (L + 1))]), Array(try ds.sequence(7).prefix(L + 1)))
                 XCTAssertEqual(b.timesSeenBefore, e)
-                let entry = (b.t[row], Array(b.mask[(row * 16)..<(row * 16 + 16)]))
+                let entry = (b.t[row], Array(b.mask[(row * L)..<((row + 1) * L)]))
                 if sch === again { XCTAssertEqual(entry.0, seen.last!.t); XCTAssertEqual(entry.1, seen.last!.mask) } else { seen.append(entry) }
             }
         }
@@ -127,11 +127,13 @@ final class ScheduleTests: XCTestCase {
                 let strata = b.t.map { Int(($0 - 1e-3) / (1 - 1e-3) * 10) }
                 XCTAssertEqual(strata.sorted(), Array(0..<10), "batch \(b.step)")
             }
+            let L = b.seqLen  // 16 but in a short batch
             for r in 0..<b.rows {
                 XCTAssertEqual(b.weight[r], 1 / b.t[r], accuracy: 1e-9)
-                let m = b.mask[(r * 16)..<((r + 1) * 16)].reduce(0) { $0 + Int($1) }
-                if b.t[r] < 0.5 { low.masked += m; low.total += 16; low.expected += 16 * (1 - b.alpha[r]) } else {
-                    high.masked += m; high.total += 16; high.expected += 16 * (1 - b.alpha[r])
+                let m = b.mask[(r * L)..<((r + 1) * L)].reduce(0) { $0 + Int($1) }
+                let expected = Double(L) * (1 - b.alpha[r])
+                if b.t[r] < 0.5 { low.masked += m; low.total += L; low.expected += expected } else {
+                    high.masked += m; high.total += L; high.expected += expected
                 }
             }
         }
@@ -309,6 +311,25 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(try c.resolved().noise, "cosine")
         c.epochs = 0
         XCTAssertThrowsError(try c.resolved())
+        c.epochs = 1
+        // short_fraction: mdlm only, default 0.01, in [0, 1]; resolved to nil (no key) for ar and gaussian.
+        c.shortFraction = 0.2
+        XCTAssertThrowsError(try c.resolved()) { XCTAssertTrue("\($0)".contains("schedule.short_fraction applies to the mdlm objective only"), "\($0)") }
+        c.objective = .ar
+        XCTAssertThrowsError(try c.resolved()) { XCTAssertTrue("\($0)".contains("mdlm objective only"), "\($0)") }
+        c.shortFraction = 0
+        XCTAssertNil(try c.resolved().shortFraction)
+        XCTAssertEqual(try c.resolved().shortBatchFraction, 0)
+        c.objective = .mdlm
+        c.shortFraction = nil
+        XCTAssertEqual(try c.resolved().shortFraction, 0.01)
+        for bad in [-0.1, 1.5, Double.nan] {
+            c.shortFraction = bad
+            XCTAssertThrowsError(try c.resolved()) { XCTAssertTrue("\($0)".contains("schedule.short_fraction must be in [0, 1]"), "\($0)") }
+        }
+        let decoded = try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "mdlm", "short_fraction": 0.5}"#.utf8))
+        XCTAssertEqual(decoded.shortFraction, 0.5)
+        XCTAssertThrowsError(try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "ar", "short_fraction": 0.5}"#.utf8)))
         let yaml = #"{"objective": "mdlm", "epochs": 2, "batch_sise": 4}"#
         XCTAssertThrowsError(try JSONDecoder().decode(ScheduleConfig.self, from: Data(yaml.utf8))) {
             XCTAssertTrue("\($0)".contains("batch_sise"), "\($0)")
@@ -328,5 +349,109 @@ final class ScheduleTests: XCTestCase {
         XCTAssertEqual(b.keys.count, 8)
         XCTAssertEqual(b.alpha[0], GaussianNoise.cosine.alphaBar(b.t[0]), accuracy: 1e-15)
         XCTAssertEqual(b.weight, [Double](repeating: 1, count: 8))
+    }
+
+    func testShortBatchesArePrefixesMaskedOverTheirOwnLength() throws {
+        let shards = try makeShards()
+        let ds = try PackManifest.load(shards).dataset(shards, split: "train")
+        for masking in Masking.allCases {
+            var c = mdlm(epochs: 3)
+            c.shortFraction = 0.5
+            c.masking = masking
+            let out = dir + "/short-" + masking.rawValue
+            let m = try ScheduleBuilder.build(shards: shards, config: c, output: out, quiet: true)
+            let s = try Schedule(out)
+            let table = try XCTUnwrap(s.table)
+            var short = 0, full = 0, lengths = Set<Int>()
+            for e in 0..<3 {
+                let plan = try s.epoch(e)
+                for k in 0..<s.manifest.batchesPerEpoch {
+                    let b = try s.batch(plan, k, dataset: ds)
+                    let L = b.seqLen
+                    XCTAssertEqual(L, s.batchLength(epoch: e, batch: k))
+                    XCTAssertEqual(b.tokens.count, b.rows * (L + 1))
+                    XCTAssertEqual(b.mask.count, b.rows * L)
+                    if L < 16 { short += 1; lengths.insert(L) } else { full += 1 }
+                    for r in 0..<b.rows {
+                        let seq = b.sequences[r]
+                        XCTAssertEqual(Array(b.tokens[(r * (L + 1))..<((r + 1) * (L + 1))]), Array(try ds.sequence(seq).prefix(L + 1)))
+                        // The mask is the fill over L positions from the row's key and t, not a cut of the full one.
+                        XCTAssertEqual(b.keys[r], PlanRandom.sequenceKey(seed: 1, epoch: e, sequence: seq))
+                        var expected = [UInt8](repeating: 0, count: L)
+                        expected.withUnsafeMutableBufferPointer {
+                            masking.fill($0, key: b.keys[r], threshold: table.threshold[Int(plan.tcodes[k * 8 + r])])
+                        }
+                        XCTAssertEqual(Array(b.mask[(r * L)..<((r + 1) * L)]), expected, "epoch \(e) batch \(k) row \(r)")
+                        XCTAssertGreaterThan(expected.reduce(0) { $0 + Int($1) }, 0)
+                    }
+                }
+            }
+            XCTAssertEqual(m.ledger.shortBatches, short)
+            XCTAssertGreaterThan(short, 20)
+            XCTAssertGreaterThan(full, 20)
+            XCTAssertGreaterThan(lengths.count, 8, "short lengths drawn: \(lengths.sorted())")
+            // The stream feeds the same batches; validation is never shortened.
+            let stream = try s.stream(shards: shards)
+            var streamed = 0
+            while let b = try stream.next() {
+                XCTAssertEqual(b.seqLen, s.batchLength(epoch: b.epoch, batch: b.batch))
+                if b.seqLen < 16 { streamed += 1 }
+            }
+            XCTAssertEqual(streamed, short)
+            let val = try PackManifest.load(shards).dataset(shards, split: "val")
+            let vplan = try XCTUnwrap(try s.validation())
+            XCTAssertEqual(try s.validationBatch(vplan, rows: 0..<(vplan.sequences * vplan.draws), dataset: val).seqLen, 16)
+        }
+        // Without short batches the ledger says 0 (mdlm), and every batch has the full length.
+        var c = mdlm()
+        c.shortFraction = 0
+        let m = try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/none", quiet: true)
+        XCTAssertEqual(m.ledger.shortBatches, 0)
+        let stream = try Schedule(dir + "/none").stream(shards: shards)
+        while let b = try stream.next() { XCTAssertEqual(b.seqLen, 16) }
+    }
+
+    func testARAndGaussianManifestsAreUnchangedByShortFraction() throws {
+        // The config of an AR plan as reprise wrote it before short_fraction existed, and its config_hash.
+        let old = """
+        {
+          "batch_size" : 8,
+          "epochs" : 2,
+          "eps" : 0.001,
+          "masking" : "bernoulli",
+          "noise" : "none",
+          "objective" : "ar",
+          "seed" : 4,
+          "sequences" : 0,
+          "shuffle_window" : 2,
+          "t_sampling" : "stratified",
+          "val_draws" : 32,
+          "val_seed" : 0,
+          "val_sequences" : 0
+        }
+
+        """
+        var c = ScheduleConfig()
+        c.epochs = 2; c.batchSize = 8; c.seed = 4; c.shuffleWindow = 2
+        let resolved = try c.resolved()
+        XCTAssertEqual(String(decoding: try CanonicalJSON.encode(resolved), as: UTF8.self), old)
+        XCTAssertEqual(try CanonicalJSON.hash(resolved), "66c61ac8279b7b1cf84a17cc3f9e961f806e7d77662921ae7e28a199b5fb7192")
+        XCTAssertEqual(try JSONDecoder().decode(ScheduleConfig.self, from: Data(old.utf8)), resolved)
+        // Gaussian likewise; the manifests' ledgers carry no short_batches.
+        let shards = try makeShards()
+        var g = mdlm()
+        g.objective = .gaussian
+        let gm = try ScheduleBuilder.build(shards: shards, config: g, output: dir + "/g", quiet: true)
+        let am = try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/ar", quiet: true)
+        for (name, m) in [("g", gm), ("ar", am)] {
+            XCTAssertNil(m.config.shortFraction)
+            XCTAssertNil(m.ledger.shortBatches)
+            let text = try String(contentsOfFile: dir + "/\(name)/manifest.json", encoding: .utf8)
+            XCTAssertFalse(text.contains("short_"), name)
+        }
+        let md = try ScheduleBuilder.build(shards: shards, config: mdlm(), output: dir + "/m", quiet: true)
+        let text = try String(contentsOfFile: dir + "/m/manifest.json", encoding: .utf8)
+        XCTAssertTrue(text.contains(#""short_fraction" : 0.01"#) && text.contains(#""short_batches" : "#), text)
+        XCTAssertEqual(md.config.shortFraction, 0.01)
     }
 }
