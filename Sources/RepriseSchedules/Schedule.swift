@@ -299,6 +299,11 @@ public final class Schedule: @unchecked Sendable {
         guard manifest.format == "reprise.schedule", manifest.version == 1 else {
             throw RepriseError("\(path): not a reprise schedule manifest of version 1")
         }
+        // The decoded config has this version's defaults filled in: a plan built with other defaults (or an
+        // edited manifest) would otherwise be read as a different plan.
+        guard try CanonicalJSON.hash(manifest.config) == manifest.configHash else {
+            throw RepriseError("\(path): the schedule's settings do not match its config_hash (built by another version of reprise?); rebuild it with `reprise schedule`")
+        }
         if let entry = manifest.noiseTableFile {
             let c = try Self.load(dir, entry, kind: .noiseTable, index: 0)
             let n = NoiseTable.levels

@@ -454,4 +454,22 @@ final class ScheduleTests: XCTestCase {
         XCTAssertTrue(text.contains(#""short_fraction" : 0.01"#) && text.contains(#""short_batches" : "#), text)
         XCTAssertEqual(md.config.shortFraction, 0.01)
     }
+
+    func testAManifestWhoseSettingsDoNotMatchItsConfigHashIsRefused() throws {
+        let shards = try makeShards()
+        var c = mdlm()
+        c.shortFraction = 0.5
+        try ScheduleBuilder.build(shards: shards, config: c, output: dir + "/s", quiet: true)
+        XCTAssertNoThrow(try Schedule(dir + "/s"))
+        let path = dir + "/s/manifest.json"
+        let text = try String(contentsOfFile: path, encoding: .utf8)
+        let expected = path + ": the schedule's settings do not match its config_hash (built by another version of reprise?); rebuild it with `reprise schedule`"
+        // An edited setting, and a manifest from before short_fraction (decoded with the default 0.01).
+        for edited in [text.replacingOccurrences(of: #""short_fraction" : 0.5"#, with: #""short_fraction" : 0.25"#),
+                       text.replacingOccurrences(of: #""short_fraction" : 0.5,"#, with: "")] {
+            XCTAssertNotEqual(edited, text)
+            try AtomicFileWriter.write(Array(edited.utf8), to: path)
+            XCTAssertThrowsError(try Schedule(dir + "/s")) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
+        }
+    }
 }
