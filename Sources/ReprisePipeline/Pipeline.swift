@@ -207,7 +207,7 @@ public enum PipelineRunner {
             } else {
                 let m = try ScheduleBuilder.build(shards: shards, config: config, output: output,
                                                   threads: options.threads, quiet: options.quiet)
-                lines.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique (\(output))")
+                lines.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique\(m.ledger.shortBatches.map { ", \($0) short batches" } ?? "") (\(output))")
             }
         }
         return lines

@@ -59,6 +59,8 @@ struct ScheduleBuildCommand: ParsableCommand {
     var valSeed = 0
     @Option(help: "Validation sequences in the plan (0: all).")
     var valSequences = 0
+    @Option(help: "mdlm only: fraction of batches trained at a random shorter length, uniform in 1...seq-len (default 0.01).")
+    var shortFraction: Double?
     @Option(help: "Worker threads (default: all cores).")
     var threads = defaultThreadCount
     @Flag(help: "No progress output.")
@@ -68,7 +70,7 @@ struct ScheduleBuildCommand: ParsableCommand {
         var c = ScheduleConfig()
         c.objective = objective; c.epochs = epochs; c.batchSize = batchSize; c.seed = seed; c.noise = noise
         c.tSampling = tSampling; c.eps = eps; c.masking = masking; c.shuffleWindow = shuffleWindow
-        c.valDraws = valDraws; c.valSeed = valSeed; c.valSequences = valSequences
+        c.valDraws = valDraws; c.valSeed = valSeed; c.valSequences = valSequences; c.shortFraction = shortFraction
         do { return try c.resolved() } catch { throw ValidationError(error.oneLine.replacingOccurrences(of: "schedule.", with: "--")) }
     }
 
@@ -93,6 +95,7 @@ func ledgerLine(_ m: ScheduleManifest) -> String {
                   m.config.objective.rawValue, l.epochs, l.sequencesPerEpoch, l.tokensPerSequence, l.tokensPerEpoch,
                   l.uniqueTokens, l.totalTokens, l.repetitionsPerSequence, l.batchesPerEpoch, m.config.batchSize,
                   l.steps, l.planBytesPerSequenceEpoch, l.diskBytesPerSequenceEpoch)
+        + (l.shortBatches.map { String(format: "; %d short batches (short fraction %g)", $0, m.config.shortBatchFraction) } ?? "")
 }
 
 struct ScheduleShowCommand: ParsableCommand {
@@ -111,7 +114,7 @@ struct ScheduleShowCommand: ParsableCommand {
     var shards: String?
     @Option(help: "Tokenizer directory (default: the one recorded in the shards manifest).")
     var tokenizer: String?
-    @Flag(help: "Print the row as one JSON object (tokens, mask, t, alpha, weight, key) instead of text.")
+    @Flag(help: "Print the row as one JSON object (length, tokens, mask, t, alpha, weight, key) instead of text.")
     var json = false
 
     func run() throws {
@@ -126,7 +129,8 @@ struct ScheduleShowCommand: ParsableCommand {
             print(ledgerLine(s.manifest))
             let (target, batch, row) = try locate(s, pack: pack, shards: shardsDir)
             let b = batch.batch
-            print("epoch \(epoch), sequence \(target): step \(batch.step) (batch \(b), row \(row)); seen \(batch.timesSeenBefore) times before this epoch")
+            let length = batch.seqLen < s.manifest.seqLen ? ", a short batch of \(batch.seqLen) tokens" : ""
+            print("epoch \(epoch), sequence \(target): step \(batch.step) (batch \(b), row \(row)\(length)); seen \(batch.timesSeenBefore) times before this epoch")
             let L = batch.seqLen
             let tokens = Array(batch.tokens[(row * (L + 1))..<(row * (L + 1) + L)])
             if c.objective.isDiffusion {
@@ -161,8 +165,9 @@ struct ScheduleShowCommand: ParsableCommand {
     func printJSON(_ s: Schedule, pack: PackManifest, shards: String) throws {
         let (target, b, row) = try locate(s, pack: pack, shards: shards)
         let L = b.seqLen
+        // A row of a short batch: its sequence's first length + 1 tokens and a mask over length positions, as trained.
         var o: [String: Any] = ["epoch": epoch, "sequence": target, "step": b.step, "batch": b.batch, "row": row,
-                                "tokens": b.tokens[(row * (L + 1))..<((row + 1) * (L + 1))].map { Int($0) }]
+                                "length": L, "tokens": b.tokens[(row * (L + 1))..<((row + 1) * (L + 1))].map { Int($0) }]
         if s.config.objective.isDiffusion {
             o["t"] = b.t[row]; o["alpha"] = b.alpha[row]; o["weight"] = b.weight[row]; o["key"] = String(b.keys[row])
         }
