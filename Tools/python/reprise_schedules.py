@@ -6,6 +6,10 @@
         ...
     plan.epoch(e)                                  # (order uint32[n], t codes uint16[n])
     plan.mask(key, t_code, length)                 # the uint8 mask the Swift trainer uses for that row
+    plan.batch_length(e, b)                        # seq_len, or less for a short mdlm batch (short_fraction)
+
+A short batch (mdlm, `short_fraction` of the batches) has `length` L' < seq_len: its tokens are the first
+L' + 1 of each sequence, shape (rows, L' + 1), and its masks are drawn over L' positions, shape (rows, L').
 
 The format and every random derivation are in Sources/RepriseSchedules/FORMAT.md. Every file is checked
 (SHA-256 against the manifest, zstd content checksum, header); a fault raises ScheduleError naming the file.
@@ -22,7 +26,7 @@ from reprise_shards import Dataset
 
 MASK = np.uint64(0xFFFFFFFFFFFFFFFF)
 GAMMA = 0x9E3779B97F4A7C15
-MASK_DOMAIN, VALIDATION_DOMAIN = 0x6D61736B, 0x76616C69
+MASK_DOMAIN, VALIDATION_DOMAIN, SHORT_DOMAIN = 0x6D61736B, 0x76616C69, 0x73687274
 LEVELS = 65536
 
 
@@ -49,6 +53,37 @@ def sequence_key(seed, epoch, sequence):
 
 def validation_key(val_seed, sequence, draw):
     return _mix64_int(_mix64_int(val_seed ^ VALIDATION_DOMAIN) ^ (draw << 32 | sequence))
+
+
+def stream(seed):
+    """SplitMix64 seeded with `seed`, as Python ints: mix64(seed), mix64(seed + gamma), ..."""
+    state = seed & 0xFFFFFFFFFFFFFFFF
+    while True:
+        yield _mix64_int(state)
+        state = (state + GAMMA) & 0xFFFFFFFFFFFFFFFF
+
+
+def below(n, rng):
+    """A uniform integer in 0..<n from the stream `rng` (multiply-shift with rejection, as the Swift library)."""
+    threshold = ((1 << 64) - n) % n
+    while True:
+        product = next(rng) * n
+        if product & 0xFFFFFFFFFFFFFFFF >= threshold:
+            return product >> 64
+
+
+def unit(rng):
+    """A uniform double in [0, 1) from the next output's top 53 bits."""
+    return (next(rng) >> 11) * 2.0 ** -53
+
+
+def batch_length(seed, epoch, batch, seq_len, fraction):
+    """The length of batch `batch` of epoch `epoch`: with probability `fraction` uniform in 1..seq_len,
+    otherwise seq_len (FORMAT.md, "Shorter batches")."""
+    if fraction <= 0:
+        return seq_len
+    rng = stream(_mix64_int(_mix64_int(seed ^ SHORT_DOMAIN) ^ (epoch << 32 | batch)))
+    return 1 + below(seq_len, rng) if unit(rng) < fraction else seq_len
 
 
 def token_bits(key, length):
@@ -163,26 +198,33 @@ class Schedule:
     def mask(self, key, code, length=None):
         return make_mask(key, self.table["threshold"][code], length or self.seq_len, self.config["masking"])
 
-    def _rows(self, tokens, sequences, codes, keys):
-        batch = {"tokens": tokens, "sequences": sequences}
+    def batch_length(self, epoch, b):
+        """The length of batch b of an epoch: seq_len, or for a share `short_fraction` of mdlm batches a
+        random shorter one (validation is never shortened)."""
+        return batch_length(self.config["seed"], epoch, b, self.seq_len, self.config.get("short_fraction") or 0)
+
+    def _rows(self, tokens, sequences, codes, keys, length):
+        batch = {"tokens": tokens, "sequences": sequences, "length": length}
         if self.table is not None:
             batch.update(t=self.table["t"][codes], alpha=self.table["alpha"][codes],
                          weight=self.table["weight"][codes], keys=keys)
             if self.objective == "mdlm":
-                batch["mask"] = np.stack([self.mask(k, c) for k, c in zip(keys, codes)])
+                batch["mask"] = np.stack([self.mask(k, c, length) for k, c in zip(keys, codes)])
         return batch
 
     def batch(self, dataset, epoch, b, plan=None, rows=None):
-        """Batch b of an epoch as a dict of numpy arrays: tokens (rows, seq_len + 1), sequences, and for the
-        diffusion objectives t, alpha, weight, keys (uint64) and, for mdlm, mask (rows, seq_len)."""
+        """Batch b of an epoch as a dict of numpy arrays: length (the batch's length L, seq_len but for short
+        batches), tokens (rows, L + 1: each sequence's first L + 1 tokens), sequences, and for the diffusion
+        objectives t, alpha, weight, keys (uint64) and, for mdlm, mask (rows, L)."""
         order, codes = plan if plan is not None else self.epoch(epoch)
         lo, hi = b * self.batch_size, min((b + 1) * self.batch_size, self.n)
         idx = np.arange(lo, hi)[rows] if rows is not None else np.arange(lo, hi)
         sequences = order[idx].astype(np.int64)
-        tokens = np.stack([dataset[int(s)] for s in sequences])
+        length = self.batch_length(epoch, b)
+        tokens = np.stack([dataset[int(s)][:length + 1] for s in sequences])
         keys = np.array([sequence_key(self.config["seed"], epoch, int(s)) for s in sequences], dtype=np.uint64) \
             if self.table is not None else None
-        out = self._rows(tokens, sequences, codes[idx] if self.table is not None else None, keys)
+        out = self._rows(tokens, sequences, codes[idx] if self.table is not None else None, keys, length)
         out.update(epoch=epoch, batch=b, step=epoch * self.batches_per_epoch + b)
         return out
 

@@ -6,14 +6,17 @@ schedule's order and with its masks, split across data-parallel ranks and DataLo
     for batch in loader(ds, num_workers=2):          # one dict of tensors per global step, in step order
         batch["step"], batch["input_ids"], batch["labels"], batch["loss_weight"]
 
-Every batch dict holds step, epoch, batch (ints), sequences (int64, rows) and tokens (int64, rows × (L + 1)),
-and for the trainers' objectives the model inputs the Swift trainer builds (RepriseTrain/Objectives.swift):
+Every batch dict holds step, epoch, batch, length (ints), sequences (int64, rows) and tokens (int64,
+rows × (L + 1)), and for the trainers' objectives the model inputs the Swift trainer builds
+(RepriseTrain/Objectives.swift). L is the batch's `length`: the schedule's seq_len, or less for the short
+batches of an mdlm schedule (`short_fraction`, default 1% of the batches), whose rows are the first L + 1
+tokens of their sequences; every array below then has L columns, so batches may differ in shape.
 
 - ar: input_ids = tokens[:, :L], labels = tokens[:, 1:], loss_weight = 1.
 - mdlm: labels = tokens[:, :L], mask (bool) regenerated exactly as the Swift library does, input_ids = labels
   with masked positions replaced by the `<|mask|>` id, t, alpha, weight (per row) and loss_weight = weight at
   masked positions and 0 elsewhere. The loss is Σ loss_weight · CE / (rows · L), with the mask id's logit
-  excluded from the softmax.
+  excluded from the softmax (rows · L with the batch's own L, as the Swift trainer divides).
 - gaussian: input_ids = tokens[:, :L], t, alpha, weight and keys (the row's noise key; its bits as int64,
   `reprise_schedules.gaussian_noise(key & (2**64 - 1), L * C)` is the noise).
 
@@ -121,7 +124,8 @@ def mask_token_id(shards_dir, tokenizer_dir=None):
 
 def model_inputs(batch, objective, mask_id=None):
     """The model's inputs from a schedule batch (numpy dict with tokens and, for mdlm, mask, weight), as the
-    Swift trainer builds them: input_ids, labels (aligned), loss_weight (float32) and for mdlm a bool mask."""
+    Swift trainer builds them: input_ids, labels (aligned), loss_weight (float32) and for mdlm a bool mask.
+    The length L is the batch's own (tokens has L + 1 columns), shorter than seq_len for a short batch."""
     tokens = np.asarray(batch["tokens"], dtype=np.int64)
     L = tokens.shape[1] - 1
     if objective == "ar":
@@ -209,8 +213,9 @@ class StepStream:
         return self.iterate()
 
     def _empty(self, e, b, step):
-        s, L = self.schedule, self.seq_len
-        batch = {"tokens": np.zeros((0, L + 1), np.int64), "sequences": np.zeros(0, np.int64),
+        s = self.schedule
+        L = s.batch_length(e, b)
+        batch = {"tokens": np.zeros((0, L + 1), np.int64), "sequences": np.zeros(0, np.int64), "length": L,
                  "epoch": e, "batch": b, "step": step}
         if s.table is not None:
             batch.update(t=np.zeros(0), alpha=np.zeros(0), weight=np.zeros(0), keys=np.zeros(0, np.uint64))

@@ -8,7 +8,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from reprise_schedules import Schedule, ScheduleError, gaussian_noise
+from reprise_schedules import Schedule, ScheduleError, batch_length, below, gaussian_noise, stream, unit
 from reprise_shards import Dataset
 
 from conftest import BIN, run_pipeline
@@ -24,7 +24,8 @@ def work(tmp_path_factory):
         "    ar: {objective: ar, epochs: 2, batch_size: 8, seed: 4, shuffle_window: 2}\n"
         "    bern: {objective: mdlm, epochs: 3, batch_size: 8, seed: 4, noise: cosine, val_draws: 4}\n"
         "    exact: {objective: mdlm, epochs: 2, batch_size: 6, seed: 5, masking: exact, t_sampling: iid}\n"
-        "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n"))
+        "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n"
+        "    short: {objective: mdlm, epochs: 3, batch_size: 8, seed: 7, short_fraction: 0.5, val_draws: 4}\n"))
 
 
 def show(work, plan, epoch, sequence):
@@ -51,6 +52,45 @@ def test_masks_t_and_tokens_match_the_swift_library(work, plan):
             np.testing.assert_array_equal(b["mask"][row], swift["mask"])
             assert b["t"][row] == swift["t"] and b["weight"][row] == swift["weight"]
             assert int(b["keys"][row]) == int(swift["key"])
+
+
+def test_short_batches_match_the_swift_library(work):
+    s = Schedule(str(work / "schedules" / "short"))
+    ds = Dataset(str(work / "shards"), "train")
+    assert s.config["short_fraction"] == 0.5
+    lengths = {(e, b): s.batch_length(e, b) for e in range(3) for b in range(s.batches_per_epoch)}
+    short = [k for k, n in lengths.items() if n < s.seq_len]
+    assert len(short) == s.manifest["ledger"]["short_batches"] and 10 < len(short) < len(lengths) - 10
+    checked = 0
+    for e, b in short[:6] + [k for k, n in lengths.items() if n == s.seq_len][:2]:
+        order, codes = s.epoch(e)
+        batch = s.batch(ds, e, b, (order, codes))
+        n = batch["length"]
+        assert n == lengths[(e, b)]
+        assert batch["tokens"].shape == (len(batch["sequences"]), n + 1) and batch["mask"].shape == (len(batch["sequences"]), n)
+        for row in [0, len(batch["sequences"]) - 1]:
+            sequence = int(batch["sequences"][row])
+            np.testing.assert_array_equal(batch["tokens"][row], ds[sequence][:n + 1])
+            swift = show(work, "short", e, sequence)
+            assert swift["step"] == batch["step"] and swift["length"] == n
+            np.testing.assert_array_equal(batch["tokens"][row], swift["tokens"])
+            np.testing.assert_array_equal(batch["mask"][row], swift["mask"])
+            assert int(batch["keys"][row]) == int(swift["key"]) and batch["t"][row] == swift["t"]
+            checked += 1
+    assert checked == 16
+
+
+def test_batch_length_is_the_documented_draw():
+    # FORMAT.md: u from the first output of the (seed, epoch, batch) stream, the length from the next ones.
+    assert [next(stream(5)) for _ in range(2)] == [next(stream(5))] * 2
+    rng = stream(123)
+    assert unit(rng) < 1 and 0 <= below(7, rng) < 7
+    counts = np.zeros(17, int)
+    for b in range(20000):
+        counts[batch_length(9, 2, b, 16, 0.25)] += 1
+    assert counts[0] == 0 and abs(counts[1:16].sum() / 20000 - 0.25 * 15 / 16) < 0.015
+    assert all(abs(c - 20000 * 0.25 / 16) < 120 for c in counts[1:16])
+    assert all(batch_length(9, 0, b, 16, 0) == 16 for b in range(100))
 
 
 def test_gaussian_noise_matches(work):

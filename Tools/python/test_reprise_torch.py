@@ -24,7 +24,8 @@ def work(tmp_path_factory):
         "  pack:\n    config: {seq_len: 32, val_fraction: 0.3, frame_tokens: 256}\n"
         "  schedules:\n"
         "    ar: {objective: ar, epochs: 2, batch_size: 8, seed: 4}\n"
-        "    mdlm: {objective: mdlm, epochs: 2, batch_size: 7, seed: 3, noise: cosine}\n"))
+        "    mdlm: {objective: mdlm, epochs: 2, batch_size: 7, seed: 3, noise: cosine}\n"
+        "    short: {objective: mdlm, epochs: 2, batch_size: 7, seed: 3, short_fraction: 0.5}\n"))
 
 
 def stream(work, plan, **kw):
@@ -63,7 +64,7 @@ def test_rank_rows_are_equal_contiguous_parts():
         rank_rows(8, 2, 2)
 
 
-@pytest.mark.parametrize("plan", ["ar", "mdlm"])
+@pytest.mark.parametrize("plan", ["ar", "mdlm", "short"])
 def test_ranks_and_workers_cover_each_batch_exactly_once(work, plan):
     full = list(stream(work, plan))
     s = Schedule(str(work / "schedules" / plan))
@@ -110,7 +111,7 @@ def test_mdlm_inputs_carry_the_mask_id_exactly_where_the_mask_is(work):
         np.testing.assert_array_equal(b["mask"], ref["mask"])
         np.testing.assert_array_equal(b["input_ids"] == st.mask_id, m)
         np.testing.assert_array_equal(b["input_ids"][~m], b["labels"][~m])
-        np.testing.assert_array_equal(b["labels"], np.stack([ds[int(s)][:32] for s in b["sequences"]]))
+        np.testing.assert_array_equal(b["labels"], np.stack([ds[int(s)][:b["length"]] for s in b["sequences"]]))
         np.testing.assert_array_equal(b["loss_weight"], np.where(m, b["weight"][:, None], 0).astype(np.float32))
         assert m.any(axis=1).all()
         masked += m.sum()
@@ -170,7 +171,31 @@ def test_ar_labels_are_the_inputs_shifted(work):
         assert (b["loss_weight"] == 1).all() and "mask" not in b
 
 
-@pytest.mark.parametrize("plan", ["ar", "mdlm"])
+def test_short_batches_give_model_inputs_of_their_own_length(work):
+    st = stream(work, "short")
+    ref = Schedule(str(work / "schedules" / "short")).batches(str(work / "shards"))
+    lengths = []
+    for b, r in zip(st, ref):
+        L, rows = b["length"], len(b["sequences"])
+        lengths.append(L)
+        assert L == r["length"] == st.schedule.batch_length(b["epoch"], b["batch"])
+        np.testing.assert_array_equal(b["tokens"], r["tokens"])
+        for key in ["input_ids", "labels", "loss_weight", "mask"]:
+            assert b[key].shape == (rows, L), key
+        np.testing.assert_array_equal(b["labels"], b["tokens"][:, :L])
+        np.testing.assert_array_equal(b["input_ids"] == st.mask_id, b["mask"].astype(bool))
+    assert min(lengths) < 32 and lengths.count(32) > 0
+    assert sum(n < 32 for n in lengths) == st.schedule.manifest["ledger"]["short_batches"]
+    # an empty part of a short batch (more ranks than rows) has the batch's length too
+    e, b = next((e, b) for e in range(2) for b in range(st.schedule.batches_per_epoch)
+                if st.schedule.batch_length(e, b) < 32)
+    empty = st._empty(e, b, e * st.schedule.batches_per_epoch + b)
+    empty.update(model_inputs(empty, "mdlm", st.mask_id))
+    L = st.schedule.batch_length(e, b)
+    assert empty["tokens"].shape == (0, L + 1) and empty["input_ids"].shape == (0, L) and empty["length"] == L
+
+
+@pytest.mark.parametrize("plan", ["ar", "mdlm", "short"])
 def test_resume_yields_the_tail_of_a_full_pass(work, plan):
     full = list(stream(work, plan, rank=1, world=2))
     n = len(full)
@@ -194,7 +219,8 @@ def test_more_ranks_than_rows_gives_empty_batches(work):
     assert short < s.batch_size  # the fixture's last batch is short
     st = stream(work, "mdlm", start_step=last, stop_step=last + 2, rank=0, world=short + 1)
     empty, nxt = list(st)
-    assert empty["tokens"].shape == (0, 33) and empty["input_ids"].shape == (0, 32) and empty["mask"].shape == (0, 32)
+    L = s.batch_length(0, last)
+    assert empty["tokens"].shape == (0, L + 1) and empty["input_ids"].shape == (0, L) and empty["mask"].shape == (0, L)
     assert len(nxt["sequences"]) == s.batch_size // (short + 1)
 
 
@@ -214,7 +240,7 @@ def test_dataloader_returns_steps_in_order(work, workers):
     assert [b["step"] for b in got] == list(range(2, 13)) and len(ds) == 11
     for a, b in zip(got, ref):
         assert a["input_ids"].dtype == torch.int64 and a["mask"].dtype == torch.bool
-        assert a["tokens"].shape == (3, 33)
+        assert a["tokens"].shape == (3, b["length"] + 1)
         for k in ["tokens", "input_ids", "labels", "mask", "loss_weight", "sequences"]:
             np.testing.assert_array_equal(a[k].numpy(), b[k], err_msg=k)
         np.testing.assert_array_equal(a["keys"].numpy().view(np.uint64), b["keys"])

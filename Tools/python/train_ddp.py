@@ -6,9 +6,10 @@
 Follows the schedule like `reprise train`: the objective (ar: causal, mdlm: bidirectional attention), the
 order, masks and batches; each global step's rows are split across the ranks. AdamW (β 0.9/0.95, decay on
 2-D projection weights only), linear warmup then cosine decay to min_lr_ratio · lr, gradient clipping; the
-mdlm loss is Σ w(t)·CE at the masked positions / (rows · L) with the <|mask|> logit excluded. gloo on CPU,
-nccl on GPUs (one per process, LOCAL_RANK). --model-config takes a run's HF config.json (`reprise train`
-writes one), a run.json, or a Reprise model config ({"preset": "tiny", ...}); the default is the tiny preset.
+mdlm loss is Σ w(t)·CE at the masked positions / (rows · L) with the <|mask|> logit excluded (L is the
+batch's length: seq_len, or less for an mdlm schedule's short batches). gloo on CPU, nccl on GPUs (one per
+process, LOCAL_RANK). --model-config takes a run's HF config.json (`reprise train` writes one), a run.json,
+or a Reprise model config ({"preset": "tiny", ...}); the default is the tiny preset.
 With --checkpoint DIR, rank 0 saves DIR/last.pt every --save-every steps and at the end, and a rerun resumes
 from it (the schedule's global step is the cursor).
 """
@@ -121,7 +122,7 @@ def main():
         start = state["step"]
 
     probe = RepriseIterableDataset(args.shards, args.schedule, rank=rank, world=world, mask_id=args.mask_id)
-    objective, mask_id, L = probe.objective, probe.mask_id, probe.seq_len
+    objective, mask_id = probe.objective, probe.mask_id
     if objective not in ("ar", "mdlm"):
         sys.exit(f"{args.schedule}: this example trains ar and mdlm schedules, not {objective}")
     if objective == "mdlm":
@@ -148,10 +149,10 @@ def main():
               f"parameters, attention {'causal' if objective == 'ar' else 'bidirectional'} (checked), device {device}",
               flush=True)
 
-    t0, step = time.time(), start
+    t0, step, seen = time.time(), start, 0
     for batch in loader(data, num_workers=args.workers, pin_memory=cuda):
         assert batch["step"] == step, f"batch of step {batch['step']} where {step} was expected"
-        rows = batch["input_ids"].shape[0]
+        rows, L = batch["input_ids"].shape  # L: seq_len, less for a short batch (mdlm short_fraction)
         step += 1
         if rows == 0:  # more ranks than rows in a short last batch: every rank skips it
             continue
@@ -163,6 +164,7 @@ def main():
         logits = logits.masked_fill(excluded, float("-inf"))
         ce = F.cross_entropy(logits.view(-1, logits.shape[-1]), y.view(-1), reduction="none")
         loss = (ce * w.view(-1)).sum() / (rows * L)
+        seen += rows * L
         opt.zero_grad(set_to_none=True)
         loss.backward()  # DDP averages the gradients over the ranks: the mean over the whole batch
         norm = torch.nn.utils.clip_grad_norm_(model.parameters(), args.grad_clip)
@@ -172,7 +174,7 @@ def main():
             dist.all_reduce(mean)
             if rank == 0:
                 print(f"step {step:6d}  loss {mean.item() / world:.4f}  lr {lr:.2e}  grad_norm {norm.item():.3f}  "
-                      f"{(step - start) * rows * world * L / (time.time() - t0):,.0f} tokens/s", flush=True)
+                      f"{seen * world / (time.time() - t0):,.0f} tokens/s", flush=True)
         if ckpt and rank == 0 and (step == stop or (args.save_every and step % args.save_every == 0)):
             os.makedirs(args.checkpoint, exist_ok=True)
             torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "step": step}, ckpt + ".tmp")
