@@ -82,9 +82,10 @@ final class TrainerTests: XCTestCase {
         return shards
     }
 
-    func schedule(_ objective: Objective, epochs: Int = 2, name: String) throws -> String {
+    func schedule(_ objective: Objective, epochs: Int = 2, name: String, shortFraction: Double? = nil) throws -> String {
         var c = ScheduleConfig()
         c.objective = objective; c.epochs = epochs; c.batchSize = 8; c.seed = 3; c.valDraws = 2
+        c.shortFraction = shortFraction
         c.eps = 0.05  // weights of at most 1/eps = 20 keep the loss of these short runs readable
         try ScheduleBuilder.build(shards: dir + "/shards", config: c, output: dir + "/" + name, threads: 1, quiet: true)
         return dir + "/" + name
@@ -124,9 +125,20 @@ final class TrainerTests: XCTestCase {
         XCTAssertLessThan(full.valLoss, 2.5)
         XCTAssertEqual(lines.filter { $0.contains("val_loss") }.count, full.steps / 10 + (full.steps % 10 == 0 ? 0 : 1))
 
-        // A run killed after its second-to-last checkpoint (with metrics written past it) and resumed.
         let killed = dir + "/killed"
-        try FileManager.default.copyItem(atPath: dir + "/full", toPath: killed)
+        try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/full", killed: killed)
+        // Without --resume an existing run is not overwritten; with other settings it cannot be resumed.
+        XCTAssertThrowsError(try Trainer.run(job(plan, output: killed))) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
+        var other = job(plan, output: killed, lr: 5e-3)
+        other.resume = true
+        XCTAssertThrowsError(try Trainer.run(other)) { XCTAssertTrue("\($0)".contains("other settings"), "\($0)") }
+    }
+
+    /// A run killed after its second-to-last checkpoint (with metrics written past it) and resumed ends with
+    /// the same metrics, summary and weights as the run that was not interrupted.
+    func assertKilledRunResumesBitForBit(plan: String, full: RunSummary, fullRun: String, killed: String) throws {
+        let lines = try metrics(fullRun)
+        try FileManager.default.copyItem(atPath: fullRun, toPath: killed)
         let ckpts = try FileManager.default.contentsOfDirectory(atPath: killed + "/checkpoints").sorted()
         XCTAssertEqual(ckpts.count, 2, "the last two checkpoints are kept")
         let kept = ckpts[0], keptStep = Int(kept.dropFirst(5))!
@@ -141,12 +153,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(try metrics(killed), lines)
         XCTAssertEqual(resumed, full)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: killed + "/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")),
-                       try Data(contentsOf: URL(fileURLWithPath: dir + "/full/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")))
-        // Without --resume an existing run is not overwritten; with other settings it cannot be resumed.
-        XCTAssertThrowsError(try Trainer.run(job(plan, output: killed))) { XCTAssertTrue("\($0)".contains("--resume"), "\($0)") }
-        var other = job(plan, output: killed, lr: 5e-3)
-        other.resume = true
-        XCTAssertThrowsError(try Trainer.run(other)) { XCTAssertTrue("\($0)".contains("other settings"), "\($0)") }
+                       try Data(contentsOf: URL(fileURLWithPath: fullRun + "/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")))
     }
 
     func testMaskedDiffusionTrainsAndReportsABound() throws {
@@ -161,6 +168,34 @@ final class TrainerTests: XCTestCase {
         }
         let head = losses.prefix(10).reduce(0, +) / 10, tail = losses.suffix(10).reduce(0, +) / 10
         XCTAssertLessThan(tail, head * 0.8, "the diffusion loss falls: \(head) → \(tail)")
+    }
+
+    func testMaskedDiffusionTrainsOnShortBatchesAndCountsTheirTokens() throws {
+        _ = try makeShards(constant: true)
+        let plan = try schedule(.mdlm, epochs: 3, name: "short", shortFraction: 0.5)
+        let s = try Schedule(plan)
+        // Tokens the trainer should count after each step: rows × the batch's length.
+        var expected: [Int] = [], total = 0, short = 0
+        let stream = try s.stream(shards: dir + "/shards")
+        while let b = try stream.next() {
+            total += b.rows * b.seqLen
+            expected.append(total)
+            if b.seqLen < seqLen { short += 1 }
+        }
+        XCTAssertEqual(short, s.manifest.ledger.shortBatches)
+        XCTAssertGreaterThan(short, 3)
+        let full = try Trainer.run(job(plan, output: dir + "/short"))
+        XCTAssertTrue(full.finalTrainLoss.isFinite && full.valLoss.isFinite)
+        XCTAssertEqual(full.steps, s.steps)
+        let rows = try metrics(dir + "/short").compactMap { line -> (step: Int, tokens: Int)? in
+            guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["loss"] != nil else { return nil }
+            return (o["step"] as! Int, o["tokens"] as! Int)
+        }
+        XCTAssertEqual(rows.map(\.step), Array(1...s.steps))
+        XCTAssertEqual(rows.map(\.tokens), expected)
+        XCTAssertEqual(full.tokensSeen, total)
+        XCTAssertLessThan(total, s.manifest.trainSequences * 3 * seqLen)
+        try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/short", killed: dir + "/short-killed")
     }
 
     func testObjectiveBatches() {
