@@ -61,6 +61,10 @@ struct ScheduleBuildCommand: ParsableCommand {
     var valSequences = 0
     @Option(help: "mdlm only: fraction of batches trained at a random shorter length, uniform in 1...seq-len (default 0.01).")
     var shortFraction: Double?
+    @Option(help: "A unique-token budget: plan this many training sequences (0: all of the split).")
+    var sequences = 0
+    @Option(help: "Which sequences a budget takes: spread (runs spread over the split, default) or first.")
+    var selection: SequenceSelection?
     @Option(help: "Worker threads (default: all cores).")
     var threads = defaultThreadCount
     @Flag(help: "No progress output.")
@@ -71,7 +75,8 @@ struct ScheduleBuildCommand: ParsableCommand {
         c.objective = objective; c.epochs = epochs; c.batchSize = batchSize; c.seed = seed; c.noise = noise
         c.tSampling = tSampling; c.eps = eps; c.masking = masking; c.shuffleWindow = shuffleWindow
         c.valDraws = valDraws; c.valSeed = valSeed; c.valSequences = valSequences; c.shortFraction = shortFraction
-        do { return try c.resolved() } catch { throw ValidationError(error.oneLine.replacingOccurrences(of: "schedule.", with: "--")) }
+        c.sequences = sequences; c.selection = selection
+        do { return try c.resolved() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "schedule.")) }
     }
 
     func validate() throws {
@@ -219,3 +224,4 @@ struct ScheduleVerifyCommand: ParsableCommand {
 extension Objective: ExpressibleByArgument {}
 extension TimeSampling: ExpressibleByArgument {}
 extension Masking: ExpressibleByArgument {}
+extension SequenceSelection: ExpressibleByArgument {}

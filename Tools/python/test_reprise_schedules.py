@@ -25,7 +25,8 @@ def work(tmp_path_factory):
         "    bern: {objective: mdlm, epochs: 3, batch_size: 8, seed: 4, noise: cosine, val_draws: 4}\n"
         "    exact: {objective: mdlm, epochs: 2, batch_size: 6, seed: 5, masking: exact, t_sampling: iid}\n"
         "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n"
-        "    short: {objective: mdlm, epochs: 3, batch_size: 8, seed: 7, short_fraction: 0.5, val_draws: 4}\n"))
+        "    short: {objective: mdlm, epochs: 3, batch_size: 8, seed: 7, short_fraction: 0.5, val_draws: 4}\n"
+        "    budget: {objective: mdlm, epochs: 2, batch_size: 4, seed: 8, sequences: 12, short_fraction: 0}\n"))
 
 
 def show(work, plan, epoch, sequence):
@@ -118,6 +119,23 @@ def test_batches_cover_every_sequence_once_per_epoch_and_split_by_rank(work):
         joined = np.concatenate([parts[0][k]["sequences"], parts[1][k]["sequences"]])
         np.testing.assert_array_equal(joined, whole[k]["sequences"][:len(joined)])
     assert "mask" not in whole[0] and s.validation() is None
+
+
+def test_a_spread_budget_reads_the_sequences_it_names(work):
+    s = Schedule(str(work / "schedules" / "budget"))
+    shards = str(work / "shards")
+    split = s.manifest["split_sequences"]
+    assert s.n == 12 and split == len(Dataset(shards, "train")) and split > 2 * s.n
+    per_epoch = list(s.batches(shards, 0, s.batches_per_epoch))
+    seen = np.concatenate([b["sequences"] for b in per_epoch])
+    assert len(set(seen.tolist())) == 12 and seen.max() > split // 2, "spread over the split, each once"
+    for sequence in seen[[0, 5, 11]]:
+        swift = show(work, "budget", 0, int(sequence))
+        b = per_epoch[swift["batch"]]
+        row = int(np.where(b["sequences"] == sequence)[0][0])
+        assert row == swift["row"]
+        np.testing.assert_array_equal(b["tokens"][row], swift["tokens"])
+        np.testing.assert_array_equal(b["mask"][row], swift["mask"])
 
 
 def test_validation_plan_is_stratified(work):
