@@ -143,7 +143,6 @@ public enum Trainer {
         }
         let metrics = try MetricsLog(run: run, keepThrough: step)
         let peak = job.measurePeak ? BLAS.measureSgemmPeak(threads: job.threads, size: 1024, repeats: 3) : 0
-        let flopsPerToken = job.model.trainingFlopsPerToken(seqLen: L)
         if !job.quiet {
             logLine("train: \(BLASRuntime.description), \(job.threads) threads; \(job.model.parameterCount) parameters (\(job.model.layers) layers, width \(job.model.dim)); objective \(objective.rawValue); steps \(step)..<\(total) of \(schedule.manifest.ledger.epochs) epochs × \(schedule.manifest.batchesPerEpoch) batches"
                     + (peak > 0 ? String(format: "; sgemm peak %.0f GFLOP/s", peak) : ""))
@@ -155,6 +154,7 @@ public enum Trainer {
         let stream = try schedule.stream(shards: job.shards, from: step, to: total)
         let started = Date()
         var tokensThisProcess = 0
+        var flopsThisProcess = 0.0  // model FLOPs, per batch at its own length (an mdlm plan's short batches)
         var lastLoss = Double.nan
         var lastEval: EvalResult?
         let epochOf = { (s: Int) -> Double in Double(s) / Double(schedule.manifest.batchesPerEpoch) }
@@ -206,12 +206,13 @@ public enum Trainer {
             step += 1
             tokensSeen += batch.positions
             tokensThisProcess += batch.positions
+            flopsThisProcess += Double(batch.positions) * job.model.trainingFlopsPerToken(seqLen: batch.seqLen)
             lastLoss = loss
             let elapsed = Date().timeIntervalSince(started)
             let rate = Double(tokensThisProcess) / max(elapsed, 1e-9)
             metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("loss", loss)] + parts + [("lr", lr),
                            ("grad_norm", norm), ("tokens_per_s", rate),
-                           ("mfu", peak > 0 ? rate * flopsPerToken / (peak * 1e9) : 0.0)])
+                           ("mfu", peak > 0 ? flopsThisProcess / max(elapsed, 1e-9) / (peak * 1e9) : 0.0)])
             progress.update(items: step, itemName: "steps", bytes: 0,
                             detail: String(format: "epoch %.2f, loss %.4f, %.0f tokens/s", epochOf(step), loss, rate))
             let last = step == total
