@@ -353,14 +353,40 @@ public enum Report {
 
     /// Loads the runs, renders the report, writes it atomically; returns the runs read.
     @discardableResult
-    public static func write(runs paths: [String], output: String, options: Options = Options()) throws -> [ReportRun] {
+    public static func write(runs paths: [String], output: String, options: Options = Options(),
+                             figures: String? = nil) throws -> [ReportRun] {
         guard !paths.isEmpty else { throw RepriseError("give at least one run directory") }
         let runs = try paths.map { try ReportRun.load($0) }
         let html = render(runs, options: options)
         let dir = (output as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         try AtomicFileWriter.write(Array(html.utf8), to: output)
+        if let figures {
+            try FileManager.default.createDirectory(atPath: figures, withIntermediateDirectories: true)
+            for f in Self.figures(html) {
+                try AtomicFileWriter.write(Array(("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + f.svg + "\n").utf8),
+                                           to: figures + "/" + f.id + ".svg")
+            }
+        }
         return runs
+    }
+
+    /// The report's plots as standalone SVG documents, by element id (`plot-epochs-best`, `plot-val-epochs`,
+    /// `plot-val-tokens`, `plot-train`, ...): every attribute is inline, so each renders on its own (a
+    /// README, a paper).
+    public static func figures(_ html: String) -> [(id: String, svg: String)] {
+        var out: [(id: String, svg: String)] = []
+        var rest = html[...]
+        while let start = rest.range(of: "<svg xmlns="), let end = rest[start.upperBound...].range(of: "</svg>") {
+            let svg = String(rest[start.lowerBound..<end.upperBound])
+            rest = rest[end.upperBound...]
+            guard let idStart = svg.range(of: " id=\""), let idEnd = svg[idStart.upperBound...].firstIndex(of: "\"") else { continue }
+            let id = String(svg[idStart.upperBound..<idEnd])
+            // Ids come from the report's own plot names; anything else is not a file name.
+            guard !id.isEmpty, id.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" || $0 == "_" }) else { continue }
+            out.append((id, svg))
+        }
+        return out
     }
 
     /// Groups by unique-token budget and model shape; inside a group runs are ordered by objective

@@ -24,6 +24,8 @@ struct ReportCommand: ParsableCommand {
     var output: String
     @Option(help: "The report's title.")
     var title: String?
+    @Option(help: "Also write each plot as a standalone SVG file in this directory (ID.svg).")
+    var figures: String?
 
     func validate() throws {
         if runs.isEmpty { throw ValidationError("give at least one run directory (the --output of `reprise train`)") }
@@ -40,9 +42,10 @@ struct ReportCommand: ParsableCommand {
             var options = Report.Options()
             if let title { options.title = title }
             options.host = Report.hostDescription()
-            let read = try Report.write(runs: runs, output: output, options: options)
+            let read = try Report.write(runs: runs, output: output, options: options, figures: figures)
             let complete = read.filter(\.isComplete).count
-            print("report of \(read.count) runs (\(complete) complete, \(read.count - complete) in progress) written to \(output)")
+            print("report of \(read.count) runs (\(complete) complete, \(read.count - complete) in progress) written to \(output)"
+                  + (figures.map { "; plots as SVG files in \($0)" } ?? ""))
         }
     }
 }

@@ -138,9 +138,22 @@ final class ReportTests: XCTestCase {
         var options = Report.Options()
         options.title = "Test <&> report"
         let out = dir + "/out/report.html"
-        let runs = try Report.write(runs: paths, output: out, options: options)
+        let runs = try Report.write(runs: paths, output: out, options: options, figures: dir + "/figures")
         XCTAssertEqual(runs.count, 9)
         let html = try String(contentsOfFile: out, encoding: .utf8)
+
+        // Every plot also as a standalone SVG document that parses as XML on its own.
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").sorted()
+        XCTAssertEqual(svgs.count, html.components(separatedBy: "<svg ").count - 1)
+        XCTAssertTrue(svgs.contains("plot-epochs-best.svg"), "\(svgs)")
+        for name in svgs {
+            let svg = try String(contentsOfFile: dir + "/figures/" + name, encoding: .utf8)
+            XCTAssertTrue(svg.hasPrefix("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<svg xmlns=\"http://www.w3.org/2000/svg\""), name)
+            let parsed = ReportXML.parse(svg)
+            XCTAssertNil(parsed.error, "\(name): \(parsed.error.map { "\($0)" } ?? "")")
+            XCTAssertEqual(parsed.elements["svg"], 1, name)
+            XCTAssertGreaterThan(parsed.elements["polyline"] ?? 0, 0, name)
+        }
 
         // Well-formed: the whole page parses as XML, with one <html> and every <svg> closed.
         let doc = ReportXML.parse(html)
