@@ -42,7 +42,7 @@ struct PackCommand: ParsableCommand {
         var c = PackConfig()
         c.seqLen = seqLen; c.valFraction = valFraction; c.shardTokens = shardTokens; c.zstdLevel = zstdLevel
         c.frameTokens = frameTokens
-        do { try c.validate() } catch { throw ValidationError(error.oneLine) }
+        do { try c.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "pack.")) }
         return c
     }
 

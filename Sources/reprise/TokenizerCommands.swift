@@ -49,7 +49,7 @@ struct TokenizerTrain: ParsableCommand {
         c.pattern = p
         if !special.isEmpty { c.specialTokens = special }
         c.maxDocChars = maxDocChars
-        do { try c.validate() } catch { throw ValidationError(error.oneLine) }
+        do { try c.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "tokenizer.").replacingOccurrences(of: "--special-tokens", with: "--special")) }
         return c
     }
 
