@@ -277,7 +277,7 @@ extension Report {
             }
         }
         h += "</tbody></table>\n"
-        h += "<p class=\"muted\">tokens/s and MFU: the last logged values, each the running average of the training process that wrote them (a resumed run restarts the average).</p>\n"
+        h += "<p class=\"muted\">tokens/s and MFU: the last logged values, each the running average of the training process that wrote them over its training time (evaluations left out; a resumed run restarts the average).</p>\n"
         if !notes.isEmpty { h += "<ul>" + notes.map { "<li>\(htmlEscape($0))</li>" }.joined() + "</ul>\n" }
         return h
     }

@@ -153,6 +153,7 @@ public enum Trainer {
         let progress = Progress("train", totalItems: total, quiet: job.quiet)
         let stream = try schedule.stream(shards: job.shards, from: step, to: total)
         let started = Date()
+        var evaluationSeconds = 0.0  // kept out of tokens_per_s and mfu, which measure training
         var tokensThisProcess = 0
         var flopsThisProcess = 0.0  // model FLOPs, per batch at its own length (an mdlm plan's short batches)
         var lastLoss = Double.nan
@@ -208,7 +209,7 @@ public enum Trainer {
             tokensThisProcess += batch.positions
             flopsThisProcess += Double(batch.positions) * job.model.trainingFlopsPerToken(seqLen: batch.seqLen)
             lastLoss = loss
-            let elapsed = Date().timeIntervalSince(started)
+            let elapsed = Date().timeIntervalSince(started) - evaluationSeconds
             let rate = Double(tokensThisProcess) / max(elapsed, 1e-9)
             metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("loss", loss)] + parts + [("lr", lr),
                            ("grad_norm", norm), ("tokens_per_s", rate),
@@ -218,7 +219,9 @@ public enum Trainer {
             let last = step == total
             var evaluated = false
             if step % evalEvery == 0 || last {
+                let t0 = Date()
                 lastEval = try evaluate()
+                evaluationSeconds += Date().timeIntervalSince(t0)
                 evaluated = true
             }
             if last, let clozeSet { cloze = try evaluateCloze(clozeSet) }
