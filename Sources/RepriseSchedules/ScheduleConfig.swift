@@ -49,7 +49,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public var valSeed = 0
     /// Validation sequences in the plan (the first ones of the split); 0 means all.
     public var valSequences = 0
-    /// Training sequences in the plan: the first ones of the split, a fixed unique-token budget for
+    /// Training sequences in the plan (taken as `selection` says), a fixed unique-token budget for
     /// data-constrained experiments; 0 means all.
     public var sequences = 0
     /// How a budget picks its sequences: spread (default) or first; nil (and absent from the manifest)
