@@ -224,7 +224,7 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(bad.stderr.contains("bad-ids.txt") && bad.stderr.contains("99999"), bad.stderr)
         let small = try reprise(["tokenizer", "train", "clean", "--vocab-size", "100", "-o", "x"])
         XCTAssertNotEqual(small.status, 0)
-        XCTAssertTrue(small.stderr.contains("vocab_size must be at least 259"), small.stderr)
+        XCTAssertTrue(small.stderr.contains("--vocab-size must be at least 259"), small.stderr)
         let missing = try reprise(["tokenizer", "encode", "--tokenizer", "nowhere", "extra.txt"])
         XCTAssertTrue(missing.stderr.contains("run `reprise tokenizer train"), missing.stderr)
     }
