@@ -317,9 +317,8 @@ public enum PipelineRunner {
                 report.append("train \(name): up to date (\(job.output))")
             } else {
                 let s = try TrainStage.run(job, force: options.force)
-                let cloze = s.clozeAccuracy.map { String(format: ", cloze accuracy %.4f ± %.4f", $0, s.clozeStderr ?? 0) } ?? ""
                 report.append(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte%@ (%@)",
-                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, cloze, job.output))
+                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, s.clozeText, job.output))
             }
         }
         if let r = pipeline.stages.report {

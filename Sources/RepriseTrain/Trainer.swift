@@ -50,6 +50,10 @@ public struct RunSummary: Codable, Sendable, Equatable {
         case valBitsPerByte = "val_bits_per_byte", valIsBound = "val_is_bound", runSha256 = "run_sha256"
         case valNote = "val_note", clozeAccuracy = "cloze_accuracy", clozeStderr = "cloze_stderr"
     }
+    /// ", cloze accuracy A ± SE" when the run was scored on the cloze task, else "" (for summary lines).
+    public var clozeText: String {
+        clozeAccuracy.map { String(format: ", cloze accuracy %.4f ± %.4f", $0, clozeStderr ?? 0) } ?? ""
+    }
 }
 
 public enum Trainer {

@@ -104,10 +104,9 @@ struct TrainCommand: ParsableCommand {
                              s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valLoss, output))
                 return
             }
-            let cloze = s.clozeAccuracy.map { String(format: ", cloze accuracy %.4f ± %.4f", $0, s.clozeStderr ?? 0) } ?? ""
             print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f nats/token, %.4f bits/byte%@; run in %@",
                          s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valIsBound ? "bound" : "loss", s.valLoss,
-                         s.valBitsPerByte, cloze, output))
+                         s.valBitsPerByte, s.clozeText, output))
         }
     }
 }

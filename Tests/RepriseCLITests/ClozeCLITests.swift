@@ -2,7 +2,9 @@ import Foundation
 import XCTest
 
 extension CLITests {
-    func testClozeEvalAndDiffusionSampling() throws {
+    /// A small corpus packed with seq_len 32, one-epoch ar, mdlm and gaussian plans in work/schedules, and
+    /// m.json, a model small enough to train a few steps in seconds.
+    func prepareTinyRuns() throws {
         makeCorpus(files: 2, paragraphsPerFile: 40)
         write("p.yaml", """
         work_dir: work
@@ -13,13 +15,23 @@ extension CLITests {
           schedules:
             ar: {objective: ar, epochs: 1, batch_size: 8, seed: 3}
             mdlm: {objective: mdlm, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
+            gauss: {objective: gaussian, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
         """)
         let prepared = try reprise(["run", "p.yaml", "--quiet"])
         XCTAssertEqual(prepared.status, 0, prepared.stderr)
         write("m.json", #"{"preset": "tiny", "dim": 32, "layers": 2, "heads": 2, "context": 32}"#)
+    }
+
+    /// `reprise train` of m.json on work/schedules/SCHEDULE for `steps` steps into OUTPUT (default: SCHEDULE).
+    func trainTiny(_ schedule: String, steps: Int, extra: [String] = [], output: String? = nil) throws -> Result {
+        try reprise(["train", "--shards", "work/shards", "--schedule", "work/schedules/\(schedule)", "--model", "m.json",
+                     "--steps", String(steps), "--eval-sequences", "4", "--threads", "2", "--quiet", "-o", output ?? schedule] + extra)
+    }
+
+    func testClozeEvalAndDiffusionSampling() throws {
+        try prepareTinyRuns()
         for objective in ["ar", "mdlm"] {
-            let r = try reprise(["train", "--shards", "work/shards", "--schedule", "work/schedules/\(objective)", "--model", "m.json",
-                                 "--steps", "6", "--eval-sequences", "4", "--threads", "2", "--quiet", "-o", objective])
+            let r = try trainTiny(objective, steps: 6)
             XCTAssertEqual(r.status, 0, r.stderr)
         }
 
@@ -78,24 +90,9 @@ extension CLITests {
     /// `cloze_items` in training: the final weights' score lands in metrics.jsonl, summary.json and the
     /// report, and equals what `reprise eval --cloze` reports for the same items and draws.
     func testTrainerScoresClozeAfterTheLastStep() throws {
-        makeCorpus(files: 2, paragraphsPerFile: 40)
-        write("p.yaml", """
-        work_dir: work
-        stages:
-          ingest: {inputs: [in], config: {quality: {enabled: false}}}
-          tokenizer: {config: {vocab_size: 300}}
-          pack: {config: {seq_len: 32, val_fraction: 0.2}}
-          schedules:
-            ar: {objective: ar, epochs: 1, batch_size: 8, seed: 3}
-            mdlm: {objective: mdlm, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
-            gauss: {objective: gaussian, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
-        """)
-        let prepared = try reprise(["run", "p.yaml", "--quiet"])
-        XCTAssertEqual(prepared.status, 0, prepared.stderr)
-        write("m.json", #"{"preset": "tiny", "dim": 32, "layers": 2, "heads": 2, "context": 32}"#)
+        try prepareTinyRuns()
         func train(_ objective: String, _ extra: [String], output: String? = nil) throws -> Result {
-            try reprise(["train", "--shards", "work/shards", "--schedule", "work/schedules/\(objective)", "--model", "m.json",
-                         "--steps", "5", "--eval-sequences", "4", "--threads", "2", "--quiet", "-o", output ?? objective] + extra)
+            try trainTiny(objective, steps: 5, extra: extra, output: output)
         }
         for (objective, draws) in [("ar", "32"), ("mdlm", "3")] {
             let r = try train(objective, ["--cloze-items", "24", "--cloze-draws", draws])
