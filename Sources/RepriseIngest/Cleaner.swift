@@ -37,7 +37,7 @@ struct Cleaner: Sendable {
     }
 
     func clean(_ raw: RawDocument, source: String) -> CleanedDocument {
-        var doc = CleanedDocument(id: "\(source):\(raw.ordinal)", source: source, title: raw.title,
+        var doc = CleanedDocument(id: raw.id ?? "\(source):\(raw.ordinal)", source: source, title: raw.title,
                                   metadata: raw.metadata, text: "", originalBytes: raw.originalBytes)
         if let reason = raw.dropReason {
             doc.dropReason = reason

@@ -9,8 +9,11 @@ public struct RawDocument: Sendable {
         case html([UInt8])
         case wikitext(String)
     }
-    /// Position of the document within its file (0-based); with the file path it forms the document id.
+    /// Position of the document within its file (0-based); with the file's name it forms the document id
+    /// when the record has no id of its own.
     public var ordinal: Int
+    /// The record's own id (a JSONL id field, a WARC record's target URI, ...), used as the document id.
+    public var id: String?
     public var body: Body
     public var title: String?
     /// Other fields of a JSONL record, as raw JSON values, in input order.
