@@ -20,3 +20,17 @@ public enum StrictKeys {
         }
     }
 }
+
+/// A config type whose omitted keys can take their values from a base (a preset) instead of the plain
+/// defaults.
+public protocol LayeredConfig: Codable {
+    init(from decoder: Decoder, base: Self) throws
+}
+
+extension KeyedDecodingContainer {
+    /// The config at `key` laid over `base`; `base` itself when the key is absent.
+    public func decodeLayered<T: LayeredConfig>(_ key: Key, base: T) throws -> T {
+        guard contains(key) else { return base }
+        return try T(from: superDecoder(forKey: key), base: base)
+    }
+}

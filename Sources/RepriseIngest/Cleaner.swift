@@ -48,17 +48,18 @@ struct Cleaner: Sendable {
             return doc
         }
         // Extraction, then repair (raw bytes only; strings are valid UTF-8) and normalisation.
+        let layout = config.whitespace == .preserve
         let norm: Normalizer.Result
         var rawBytes = 0
         switch raw.body {
         case .text(let b):
-            norm = Normalizer.normalize(b, nfc: config.nfc)
+            norm = Normalizer.normalize(b, nfc: config.nfc, layout: layout)
             rawBytes = b.count
         case .html(let b):
             do {
                 let page = try HTMLExtractor.extract(b, name: source)
                 if doc.title == nil { doc.title = page.title }
-                norm = Normalizer.normalize(page.text, nfc: config.nfc)
+                norm = Normalizer.normalize(page.text, nfc: config.nfc, layout: layout)
                 rawBytes = page.text.count
             } catch {
                 doc.dropReason = "html_unparseable"
@@ -66,7 +67,7 @@ struct Cleaner: Sendable {
                 return doc
             }
         case .wikitext(let s):
-            norm = Normalizer.normalize(Wikitext.plainText(s), nfc: config.nfc)
+            norm = Normalizer.normalize(Wikitext.plainText(s), nfc: config.nfc, layout: layout)
         }
         doc.text = norm.text
         doc.invalidSequences = norm.invalidSequences

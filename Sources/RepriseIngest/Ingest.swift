@@ -68,6 +68,27 @@ public struct IngestManifest: Codable, Sendable, Equatable {
     }
 
     public var failedInputs: [InputRecord] { inputs.filter { $0.status != "ok" } }
+
+    /// When the run kept no document, one line saying why and what to change; nil when it kept any.
+    public var nothingKeptError: String? {
+        guard counts.kept == 0 else { return nil }
+        if inputs.isEmpty {
+            return missingInputs.isEmpty ? "no document kept: the inputs hold no files"
+                : "no document kept: no such file or directory: \(missingInputs.joined(separator: ", "))"
+        }
+        let firstError = inputs.lazy.compactMap(\.error).first
+        if counts.read == 0, let firstError {
+            var line = "no document kept: \(failedInputs.count) of \(inputs.count) inputs failed; first: \(firstError)"
+            if firstError.contains("no string field") {
+                line += " (set text_field in the ingest config to the field that holds the text)"
+            }
+            return line
+        }
+        if counts.read == 0 { return "no document kept: the \(inputs.count) input files hold no documents" }
+        let reasons = counts.dropped.sorted { ($0.value, $1.key) > ($1.value, $0.key) }.map { "\($0.key) \($0.value)" }
+        return "no document kept: all \(counts.read) documents were dropped (\(reasons.joined(separator: ", "))); "
+            + "see excluded-*.jsonl.zst, and relax the filters that dropped them in the ingest config"
+    }
 }
 
 /// The ingest stage: raw documents in, clean deduplicated text out.
@@ -169,7 +190,7 @@ public enum Ingest {
                     switch opened.kind {
                     case .text: try WholeFileReader.read(opened.source, html: false, maxBytes: config.maxDocBytes, sink: sink)
                     case .html: try WholeFileReader.read(opened.source, html: true, maxBytes: config.maxDocBytes, sink: sink)
-                    case .jsonl: try JSONLReader.read(opened.source, path: file.path, textField: config.textField, maxBytes: config.maxDocBytes, sink: sink)
+                    case .jsonl: try JSONLReader.read(opened.source, path: file.path, fields: config.jsonFields, maxBytes: config.maxDocBytes, sink: sink)
                     case .mediawiki: try MediaWikiReader.read(opened.source, path: file.path, namespaces: namespaces, maxBytes: config.maxDocBytes, sink: sink)
                     }
                 } catch {

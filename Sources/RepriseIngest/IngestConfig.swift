@@ -4,8 +4,14 @@ import RepriseCore
 /// Everything that decides what `reprise ingest` keeps. Every field has a default, so an empty config is
 /// valid; unknown keys are rejected with their path (see `StrictKeys`).
 public struct IngestConfig: Codable, Sendable, Equatable {
-    /// JSONL: the field holding the document text; other fields are kept as metadata.
-    public var textField = "text"
+    /// The settings the other keys are laid over: `prose` (the defaults below) or `code` (see `IngestConfig.code`).
+    public var preset = "prose"
+    /// JSONL: the field holding the document text, as a dotted path (`content.body`); with several, the first
+    /// that holds a string wins. Other fields are kept as metadata. Written as one string or a list.
+    public var textField = ["text"]
+    /// JSONL: the field holding the record's own id, which becomes the document id when it is a string or a
+    /// number; `""` turns this off (ids are then `NAME:LINE`).
+    public var idField = "id"
     /// Documents larger than this (bytes of raw text) are dropped as `too_long` without being buffered.
     public var maxDocBytes = 2_000_000
     /// MediaWiki: namespaces whose pages are documents (0 = articles).
@@ -14,6 +20,9 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     public var maxInvalidUTF8Fraction = 0.5
     /// Unicode NFC normalisation.
     public var nfc = true
+    /// `collapse`: runs of spaces become one space and lines are trimmed (prose). `preserve`: indentation and
+    /// spacing within lines are kept, only trailing spaces go, and up to two blank lines in a row (code).
+    public var whitespace = Whitespace.collapse
     /// Documents with fewer characters than this after cleaning are dropped (`too_short`).
     public var minChars = 1
     public var quality = GopherQualityConfig()
@@ -24,10 +33,43 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     public var docsPerFile = 50_000
     public var zstdLevel = 3
 
+    public enum Whitespace: String, Codable, Sendable { case collapse, preserve }
+
     public init() {}
 
+    /// The presets by name.
+    public static let presets = ["prose": IngestConfig(), "code": IngestConfig.code]
+
+    /// Source code and technical text: layout kept, and the Gopher rules that judge English prose relaxed.
+    /// Code has few English stop words, short and long tokens (`i`, `=`, `calculateTotalAmount`), `#` in
+    /// comments and directives, lines that start with `-` (diffs, YAML lists) and lines that repeat (`}`,
+    /// `end`, `return nil`); those rules are off. Kept: the length bounds (at least 10 words), the share of
+    /// words with a letter (at least 0.3, against tables of numbers and binary dumps), lines ending in an
+    /// ellipsis, repeated paragraphs (over half) and long repeated n-grams (10-grams over 30% of the
+    /// characters, against generated or copied boilerplate).
+    public static var code: IngestConfig {
+        var c = IngestConfig()
+        c.preset = "code"
+        c.whitespace = .preserve
+        c.quality.minWords = 10
+        c.quality.minAvgWordLength = nil
+        c.quality.maxAvgWordLength = nil
+        c.quality.maxSymbolWordRatio = nil
+        c.quality.maxBulletLinesRatio = nil
+        c.quality.maxNonAlphaWordsRatio = 0.3
+        c.quality.minStopWords = nil
+        c.repetition.dupLineFrac = nil
+        c.repetition.dupLineCharFrac = nil
+        c.repetition.dupParaFrac = 0.5
+        c.repetition.dupParaCharFrac = nil
+        c.repetition.topNGrams = []
+        c.repetition.dupNGrams = [NGramLimit(10, 0.3)]
+        return c
+    }
+
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case textField = "text_field", maxDocBytes = "max_doc_bytes", wikiNamespaces = "wiki_namespaces"
+        case preset, whitespace
+        case textField = "text_field", idField = "id_field", maxDocBytes = "max_doc_bytes", wikiNamespaces = "wiki_namespaces"
         case maxInvalidUTF8Fraction = "max_invalid_utf8_fraction", nfc, minChars = "min_chars"
         case quality, repetition, c4, dedup, docsPerFile = "docs_per_file", zstdLevel = "zstd_level"
     }
@@ -35,30 +77,61 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = IngestConfig.defaults
-        textField = try c.decodeIfPresent(String.self, forKey: .textField) ?? d.textField
+        let name = try c.decodeIfPresent(String.self, forKey: .preset) ?? "prose"
+        guard let d = IngestConfig.presets[name] else {
+            throw RepriseError("ingest config: preset must be one of \(IngestConfig.presets.keys.sorted().joined(separator: ", ")) (got '\(name)')")
+        }
+        preset = name
+        whitespace = try c.decodeIfPresent(Whitespace.self, forKey: .whitespace) ?? d.whitespace
+        if let one = try? c.decodeIfPresent(String.self, forKey: .textField) {
+            textField = [one]
+        } else {
+            textField = try c.decodeIfPresent([String].self, forKey: .textField) ?? d.textField
+        }
+        idField = try c.decodeIfPresent(String.self, forKey: .idField) ?? d.idField
         maxDocBytes = try c.decodeIfPresent(Int.self, forKey: .maxDocBytes) ?? d.maxDocBytes
         wikiNamespaces = try c.decodeIfPresent([Int].self, forKey: .wikiNamespaces) ?? d.wikiNamespaces
         maxInvalidUTF8Fraction = try c.decodeIfPresent(Double.self, forKey: .maxInvalidUTF8Fraction) ?? d.maxInvalidUTF8Fraction
         nfc = try c.decodeIfPresent(Bool.self, forKey: .nfc) ?? d.nfc
         minChars = try c.decodeIfPresent(Int.self, forKey: .minChars) ?? d.minChars
-        quality = try c.decodeIfPresent(GopherQualityConfig.self, forKey: .quality) ?? d.quality
-        repetition = try c.decodeIfPresent(GopherRepetitionConfig.self, forKey: .repetition) ?? d.repetition
-        c4 = try c.decodeIfPresent(C4LinesConfig.self, forKey: .c4) ?? d.c4
-        dedup = try c.decodeIfPresent(DedupConfig.self, forKey: .dedup) ?? d.dedup
+        quality = try c.decodeLayered(.quality, base: d.quality)
+        repetition = try c.decodeLayered(.repetition, base: d.repetition)
+        c4 = try c.decodeLayered(.c4, base: d.c4)
+        dedup = try c.decodeLayered(.dedup, base: d.dedup)
         docsPerFile = try c.decodeIfPresent(Int.self, forKey: .docsPerFile) ?? d.docsPerFile
         zstdLevel = try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? d.zstdLevel
         try validate()
     }
 
-    static let defaults = IngestConfig()
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(preset, forKey: .preset)
+        try c.encode(whitespace, forKey: .whitespace)
+        if textField.count == 1 { try c.encode(textField[0], forKey: .textField) } else { try c.encode(textField, forKey: .textField) }
+        try c.encode(idField, forKey: .idField)
+        try c.encode(maxDocBytes, forKey: .maxDocBytes)
+        try c.encode(wikiNamespaces, forKey: .wikiNamespaces)
+        try c.encode(maxInvalidUTF8Fraction, forKey: .maxInvalidUTF8Fraction)
+        try c.encode(nfc, forKey: .nfc)
+        try c.encode(minChars, forKey: .minChars)
+        try c.encode(quality, forKey: .quality)
+        try c.encode(repetition, forKey: .repetition)
+        try c.encode(c4, forKey: .c4)
+        try c.encode(dedup, forKey: .dedup)
+        try c.encode(docsPerFile, forKey: .docsPerFile)
+        try c.encode(zstdLevel, forKey: .zstdLevel)
+    }
+
+    /// The JSON fields that hold a record's text and id.
+    public var jsonFields: JSONFields { JSONFields(text: textField, id: idField.isEmpty ? nil : idField) }
 
     /// Rejects impossible values with the key and the allowed range.
     public func validate() throws {
         func need(_ ok: Bool, _ key: String, _ allowed: String) throws {
             if !ok { throw RepriseError("ingest config: \(key) must be \(allowed)") }
         }
-        try need(!textField.isEmpty, "text_field", "a non-empty field name")
+        try need(!textField.isEmpty && textField.allSatisfy { !$0.isEmpty && !$0.split(separator: ".", omittingEmptySubsequences: false).contains("") },
+                 "text_field", "a field name, a dotted path (content.body) or a list of them")
         try need(maxDocBytes >= 1, "max_doc_bytes", "at least 1")
         try need((0...1).contains(maxInvalidUTF8Fraction), "max_invalid_utf8_fraction", "between 0 and 1")
         try need(minChars >= 0, "min_chars", "0 or more")
@@ -71,7 +144,7 @@ public struct IngestConfig: Codable, Sendable, Equatable {
 }
 
 /// Exact and MinHash near-duplicate removal; the first document in input order is kept.
-public struct DedupConfig: Codable, Sendable, Equatable {
+public struct DedupConfig: LayeredConfig, Sendable, Equatable {
     public var exact = true
     public var minhash = true
     /// Word n-gram shingle size.
@@ -87,10 +160,13 @@ public struct DedupConfig: Codable, Sendable, Equatable {
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable { case exact, minhash, ngram, bands, rows, threshold, seed }
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: DedupConfig()) }
+
+    /// Omitted keys take their values from `base` (a preset's settings).
+    public init(from decoder: Decoder, base: DedupConfig) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "dedup")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = DedupConfig()
+        let d = base
         exact = try c.decodeIfPresent(Bool.self, forKey: .exact) ?? d.exact
         minhash = try c.decodeIfPresent(Bool.self, forKey: .minhash) ?? d.minhash
         ngram = try c.decodeIfPresent(Int.self, forKey: .ngram) ?? d.ngram

@@ -49,7 +49,7 @@ public enum IngestOutput {
             guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
             let record: JSONObjectScanner.Record
             do {
-                record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: Array("text".utf8)) }
+                record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, fields: .plainText) }
             } catch let e as JSONObjectScanner.Failure {
                 throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not \(kind == "exclusion" ? "an" : "a") \(kind) record: \(e.reason)")
             }

@@ -7,7 +7,8 @@ import Foundation
 /// 3. Control characters removed: C0 except tab and newline, DEL, C1, and U+FEFF; CR LF and lone CR
 ///    become LF; form feed and vertical tab become LF.
 /// 4. Whitespace: runs of spaces, tabs and other horizontal spaces become one space, lines are trimmed,
-///    at most one blank line in a row, no blank lines at the start or end.
+///    at most one blank line in a row, no blank lines at the start or end. With `layout` (code), horizontal
+///    whitespace is kept as it is but for trailing spaces, and up to two blank lines in a row.
 public enum Normalizer {
     public struct Result: Sendable {
         public var text: String
@@ -20,21 +21,21 @@ public enum Normalizer {
     }
 
     /// Repairs and normalises raw bytes.
-    public static func normalize(bytes: UnsafeRawBufferPointer, nfc: Bool = true) -> Result {
+    public static func normalize(bytes: UnsafeRawBufferPointer, nfc: Bool = true, layout: Bool = false) -> Result {
         let (valid, seqs, badBytes) = repairUTF8(bytes)
-        return normalizeValid(valid, nfc: nfc, invalidSequences: seqs, invalidBytes: badBytes)
+        return normalizeValid(valid, nfc: nfc, layout: layout, invalidSequences: seqs, invalidBytes: badBytes)
     }
 
-    public static func normalize(_ bytes: [UInt8], nfc: Bool = true) -> Result {
-        bytes.withUnsafeBytes { normalize(bytes: $0, nfc: nfc) }
+    public static func normalize(_ bytes: [UInt8], nfc: Bool = true, layout: Bool = false) -> Result {
+        bytes.withUnsafeBytes { normalize(bytes: $0, nfc: nfc, layout: layout) }
     }
 
     /// Normalises a string (already valid UTF-8, so no repair pass).
-    public static func normalize(_ string: String, nfc: Bool = true) -> Result {
-        normalizeValid(string, nfc: nfc, invalidSequences: 0, invalidBytes: 0)
+    public static func normalize(_ string: String, nfc: Bool = true, layout: Bool = false) -> Result {
+        normalizeValid(string, nfc: nfc, layout: layout, invalidSequences: 0, invalidBytes: 0)
     }
 
-    private static func normalizeValid(_ valid: String, nfc: Bool, invalidSequences: Int, invalidBytes: Int) -> Result {
+    private static func normalizeValid(_ valid: String, nfc: Bool, layout: Bool, invalidSequences: Int, invalidBytes: Int) -> Result {
         var text = valid
         if nfc && mayNeedNFC(text) {
             // The standard library's own NFC: about 5× faster than Foundation's (measured on 11 MB of
@@ -42,7 +43,7 @@ public enum Normalizer {
             text = String(decoding: text._nfcCodeUnits, as: UTF8.self)
         }
         var removed = 0
-        let cleaned = cleanWhitespaceAndControls(text, removed: &removed)
+        let cleaned = layout ? cleanControlsKeepingLayout(text, removed: &removed) : cleanWhitespaceAndControls(text, removed: &removed)
         return Result(text: cleaned, invalidSequences: invalidSequences, invalidBytes: invalidBytes, controlsRemoved: removed)
     }
 
@@ -177,12 +178,7 @@ public enum Normalizer {
                 }
                 // Multi-byte scalar (the string is valid UTF-8 here).
                 let len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2
-                let scalar: UInt32
-                switch len {
-                case 2: scalar = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
-                case 3: scalar = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
-                default: scalar = UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
-                }
+                let scalar = decodeScalar(b, at: i, length: len)
                 switch scalar {
                 case 0x85, 0x2028, 0x2029: emitNewline()
                 case 0x80...0x9F, 0xFEFF: count += 1
@@ -196,5 +192,72 @@ public enum Normalizer {
         }
         removed = count
         return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Removes control characters, ends lines with LF and drops trailing spaces, keeping indentation and the
+    /// spacing within lines; at most two blank lines in a row, none at the start or end.
+    static func cleanControlsKeepingLayout(_ s: String, removed: inout Int) -> String {
+        var s = s
+        var count = 0
+        let out: [UInt8] = s.withUTF8 { b in
+            var out = [UInt8]()
+            out.reserveCapacity(b.count)
+            var newlines = 0          // line ends since the last text
+            var spaceStart = -1       // start in `b` of the horizontal space before the next text, if any
+            var i = 0
+            let n = b.count
+            @inline(__always) func emitText(upTo end: Int, from start: Int) {
+                if !out.isEmpty { out.append(contentsOf: repeatElement(0x0A, count: min(newlines, 3))) }
+                newlines = 0
+                if spaceStart >= 0 { out.append(contentsOf: UnsafeBufferPointer(rebasing: b[spaceStart..<start])) }
+                spaceStart = -1
+                out.append(contentsOf: UnsafeBufferPointer(rebasing: b[start..<end]))
+            }
+            while i < n {
+                let c = b[i]
+                if c < 0x80 {
+                    switch c {
+                    case 0x0A, 0x0B, 0x0C: newlines += 1; spaceStart = -1; i += 1
+                    case 0x0D:
+                        newlines += 1; spaceStart = -1; i += 1
+                        if i < n && b[i] == 0x0A { i += 1 }
+                    case 0x20, 0x09: if spaceStart < 0 { spaceStart = i }; i += 1
+                    case 0x00...0x1F, 0x7F:
+                        // A removed control character must not split a run of kept spaces: drop the run's
+                        // start so far and keep what follows (rare; tabs and spaces are not controls).
+                        count += 1; i += 1
+                        if spaceStart >= 0 { spaceStart = -1 }
+                    default:
+                        var j = i + 1
+                        while j < n && b[j] > 0x20 && b[j] < 0x7F { j += 1 }
+                        emitText(upTo: j, from: i); i = j
+                    }
+                    continue
+                }
+                let len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2
+                let scalar = decodeScalar(b, at: i, length: len)
+                switch scalar {
+                case 0x85, 0x2028, 0x2029: newlines += 1; spaceStart = -1
+                case 0x80...0x9F, 0xFEFF: count += 1; if spaceStart >= 0 { spaceStart = -1 }
+                case 0xA0, 0x1680, 0x2000...0x200A, 0x202F, 0x205F, 0x3000: if spaceStart < 0 { spaceStart = i }
+                default: emitText(upTo: i + len, from: i)
+                }
+                i += len
+            }
+            return out
+        }
+        removed = count
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The scalar of the valid `length`-byte UTF-8 sequence at `i`.
+    @inline(__always)
+    static func decodeScalar(_ b: UnsafeBufferPointer<UInt8>, at i: Int, length: Int) -> UInt32 {
+        let c = b[i]
+        switch length {
+        case 2: return UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
+        case 3: return UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
+        default: return UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
+        }
     }
 }

@@ -113,7 +113,7 @@ public enum PackStage {
         for split in [train, val] { split.summary.sequences = max(0, (split.summary.tokens - 1) / config.seqLen) }
         let manifest = PackManifest(
             config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash,
-            ingestManifestSha256: ingestHash, tokenizerSha256: tokHash, docsDir: docs, tokenizerDir: tokenizer,
+            ingestManifestSha256: ingestHash, tokenizerSha256: tokHash, docsDir: Paths.relative(docs, to: output), tokenizerDir: Paths.relative(tokenizer, to: output),
             vocabSize: vocabSize,
             dtype: dtype == .uint16 ? "uint16" : "uint32", endOfTextId: eot, train: train.summary, val: val.summary)
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")

@@ -1,6 +1,7 @@
 import Foundation
 import RepriseCore
 import RepriseIngest
+import RepriseModel
 import RepriseSchedules
 import RepriseShards
 import RepriseTrain
@@ -35,10 +36,10 @@ public enum ConfigFile {
 /// A pipeline file: where outputs go and the configuration of each stage. Stages run in a fixed order.
 ///
 /// ```yaml
-/// work_dir: .build-runs/default     # outputs of every stage go below this directory
+/// work_dir: ../.build-runs/default  # outputs of every stage go below this directory
 /// stages:
 ///   ingest:
-///     inputs: [Corpora/raw]         # files, directories or globs, relative to the current directory
+///     inputs: [../Corpora/raw]      # files, directories or globs; relative paths are relative to this file
 ///     config: { ... }               # IngestConfig (see Sources/RepriseIngest/FORMAT.md)
 /// ```
 public struct PipelineFile: Decodable, Sendable {
@@ -156,7 +157,24 @@ public struct PipelineFile: Decodable, Sendable {
     /// Where the run named `name` of the train stage goes.
     public func runPath(_ name: String) -> String { workDir + "/runs/" + name }
 
-    public static func load(_ path: String) throws -> PipelineFile { try ConfigFile.load(PipelineFile.self, from: path) }
+    /// Reads a pipeline file; its relative paths (work_dir, inputs) are taken relative to the file's own
+    /// directory, so a pipeline means the same wherever it is run from.
+    public static func load(_ path: String) throws -> PipelineFile {
+        var pipeline = try ConfigFile.load(PipelineFile.self, from: path)
+        pipeline.resolvePaths(against: (path as NSString).deletingLastPathComponent)
+        return pipeline
+    }
+
+    mutating func resolvePaths(against base: String) {
+        func resolve(_ p: String) -> String { p == "-" ? p : Paths.resolve(p, against: base) }
+        workDir = resolve(workDir)
+        if let inputs = stages.ingest?.inputs { stages.ingest!.inputs = inputs.map(resolve) }
+        if let inputs = stages.tokenizer?.inputs { stages.tokenizer!.inputs = inputs.map(resolve) }
+        // A model given as a file (not a preset name) is a path too.
+        for (name, run) in stages.train ?? [:] where !ModelConfig.presetNames.contains(run.model) {
+            stages.train![name]!.model = resolve(run.model)
+        }
+    }
 }
 
 /// Runs a pipeline's stages in order, skipping each stage whose manifest shows the same inputs and config.
@@ -281,6 +299,7 @@ public enum PipelineRunner {
                 o.threads = options.threads
                 o.quiet = options.quiet
                 let m = try Ingest.run(inputs: ingest.inputs, output: output, config: ingest.config, options: o)
+                if let error = m.nothingKeptError { throw RepriseError("ingest: \(error)") }
                 report.append("ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs (\(output))")
             }
         }

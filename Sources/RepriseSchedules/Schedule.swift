@@ -48,7 +48,7 @@ public struct ScheduleManifest: Codable, Sendable, Equatable {
     public var configHash: String
     /// SHA-256 of the shards' manifest.json: the plan belongs to exactly that dataset.
     public var inputHash: String
-    /// The shards directory as given (a hint for `reprise schedule show`).
+    /// The shards directory, relative to the schedule directory as stored; `Schedule(dir)` resolves it.
     public var shardsDir: String
     public var seqLen: Int
     public var trainSequences: Int
@@ -253,7 +253,7 @@ public enum ScheduleBuilder {
             diskBytesPerSequenceEpoch: (Double(diskBytes) / Double(n * config.epochs) * 1000).rounded() / 1000,
             shortBatches: config.objective == .mdlm ? shortBatches(config: config, batchesPerEpoch: batches, seqLen: seqLen) : nil)
         let manifest = ScheduleManifest(
-            config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash, shardsDir: shards,
+            config: config, configHash: try CanonicalJSON.hash(config), inputHash: inputHash, shardsDir: Paths.relative(shards, to: output),
             seqLen: seqLen, trainSequences: n, splitSequences: config.sequences > 0 ? splitSequences : nil,
             valSequences: valSequences, blockSequences: g,
             windowBlocks: config.shuffleWindow, epochFiles: epochEntries, validationFile: validationEntry,
@@ -295,7 +295,9 @@ public final class Schedule: @unchecked Sendable {
             throw RepriseError("no manifest in \(dir)/: run `reprise schedule` first")
         }
         self.dir = dir
-        manifest = try CanonicalJSON.decode(ScheduleManifest.self, from: path)
+        var decoded = try CanonicalJSON.decode(ScheduleManifest.self, from: path)
+        decoded.shardsDir = Paths.resolve(decoded.shardsDir, against: dir)
+        manifest = decoded
         guard manifest.format == "reprise.schedule", manifest.version == 1 else {
             throw RepriseError("\(path): not a reprise schedule manifest of version 1")
         }

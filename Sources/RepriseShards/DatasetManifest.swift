@@ -106,7 +106,10 @@ extension PackManifest {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RepriseError("no manifest in \(dir)/: run `reprise pack` first")
         }
-        return try CanonicalJSON.decode(PackManifest.self, from: path)
+        var manifest = try CanonicalJSON.decode(PackManifest.self, from: path)
+        manifest.docsDir = Paths.resolve(manifest.docsDir, against: dir)
+        manifest.tokenizerDir = Paths.resolve(manifest.tokenizerDir, against: dir)
+        return manifest
     }
 
     public func split(_ name: String) -> SplitSummary { name == "val" ? val : train }

@@ -14,7 +14,8 @@ public struct RunManifest: Codable, Sendable, Equatable {
     public var shardsSha256: String
     public var scheduleSha256: String
     public var tokenizerSha256: String
-    /// The directories as given (hints for `eval` and `sample`).
+    /// The directories it was trained from, relative to the run directory as stored (so a work directory can
+    /// be moved as a whole); `load` resolves them against the run directory.
     public var shardsDir: String
     public var scheduleDir: String
     public var tokenizerDir: String
@@ -43,7 +44,11 @@ public struct RunManifest: Codable, Sendable, Equatable {
         guard FileManager.default.fileExists(atPath: path) else {
             throw RepriseError("no run.json in \(run)/: run `reprise train ... --output \(run)` first")
         }
-        return try CanonicalJSON.decode(RunManifest.self, from: path)
+        var manifest = try CanonicalJSON.decode(RunManifest.self, from: path)
+        manifest.shardsDir = Paths.resolve(manifest.shardsDir, against: run)
+        manifest.scheduleDir = Paths.resolve(manifest.scheduleDir, against: run)
+        manifest.tokenizerDir = Paths.resolve(manifest.tokenizerDir, against: run)
+        return manifest
     }
 }
 

@@ -65,8 +65,8 @@ public enum Trainer {
             objective: schedule.config.objective, model: job.model, train: job.config,
             shardsSha256: try Hashing.sha256Hex(file: job.shards + "/manifest.json"),
             scheduleSha256: try Hashing.sha256Hex(file: job.schedule + "/manifest.json"),
-            tokenizerSha256: job.tokenizerSha256, shardsDir: job.shards, scheduleDir: job.schedule,
-            tokenizerDir: job.tokenizerDir, threads: job.threads, blasKernel: BLAS.coreName, steps: steps,
+            tokenizerSha256: job.tokenizerSha256, shardsDir: Paths.relative(job.shards, to: job.output),
+            scheduleDir: Paths.relative(job.schedule, to: job.output), tokenizerDir: Paths.relative(job.tokenizerDir, to: job.output), threads: job.threads, blasKernel: BLAS.coreName, steps: steps,
             batchesPerEpoch: schedule.manifest.batchesPerEpoch, batchSize: schedule.config.batchSize,
             seqLen: schedule.manifest.seqLen, maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
     }

@@ -116,7 +116,7 @@ struct IngestCommand: ParsableCommand {
     var output: String
     @Option(help: "Ingest config file (YAML or JSON); every key is optional.")
     var config: String?
-    @Flag(help: "Exit with a non-zero status when any input failed.")
+    @Flag(help: "Exit with a non-zero status when any input failed (without it: only when no document is kept).")
     var strict = false
     @Option(help: "Worker threads (default: all cores).")
     var threads = defaultThreadCount
@@ -137,6 +137,10 @@ struct IngestCommand: ParsableCommand {
             let dropped = m.counts.dropped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("read \(m.counts.read) documents: kept \(m.counts.kept), dropped \(m.counts.read - m.counts.kept)\(dropped.isEmpty ? "" : " (\(dropped))")")
             print("inputs: \(m.inputs.count) files, \(m.failedInputs.count) failed, \(m.missingInputs.count) missing; output in \(output)")
+            if let error = m.nothingKeptError {
+                logLine("error: \(error)")
+                throw ExitCode.failure
+            }
             if strict && (!m.failedInputs.isEmpty || !m.missingInputs.isEmpty) {
                 logLine("error: \(m.failedInputs.count + m.missingInputs.count) inputs failed (--strict)")
                 throw ExitCode.failure

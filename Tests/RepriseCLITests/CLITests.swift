@@ -34,12 +34,13 @@ final class CLITests: XCTestCase {
         return p
     }
 
+    /// Runs the binary with `args` in `root` (or its subdirectory `dir`).
     @discardableResult
-    func reprise(_ args: [String]) throws -> Result {
+    func reprise(_ args: [String], in dir: String? = nil) throws -> Result {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: Self.binary)
         p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: root)
+        p.currentDirectoryURL = URL(fileURLWithPath: dir.map { root + "/" + $0 } ?? root)
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

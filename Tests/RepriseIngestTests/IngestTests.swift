@@ -114,7 +114,19 @@ final class IngestTests: XCTestCase {
     func testConfigDecodingRejectsUnknownKeysAndBadValues() throws {
         let dec = JSONDecoder()
         let ok = try dec.decode(IngestConfig.self, from: Data(#"{"text_field": "body", "dedup": {"bands": 20}}"#.utf8))
-        XCTAssertEqual(ok.textField, "body")
+        XCTAssertEqual(ok.textField, ["body"])
+        let list = try dec.decode(IngestConfig.self, from: Data(#"{"text_field": ["content.body", "text"], "id_field": "uid"}"#.utf8))
+        XCTAssertEqual(list.textField, ["content.body", "text"])
+        XCTAssertEqual(list.idField, "uid")
+        // One field is written back as a string (the form the config hash of earlier outputs was made from).
+        let encoded = String(decoding: try CanonicalJSON.encode(ok), as: UTF8.self)
+        XCTAssertTrue(encoded.contains(#""text_field" : "body""#), encoded)
+        XCTAssertEqual(try dec.decode(IngestConfig.self, from: Data(try CanonicalJSON.encode(list))), list)
+        for bad in [#"{"text_field": []}"#, #"{"text_field": "a..b"}"#, #"{"text_field": ["x", ""]}"#] {
+            XCTAssertThrowsError(try dec.decode(IngestConfig.self, from: Data(bad.utf8))) {
+                XCTAssertTrue($0.oneLine.contains("text_field"), $0.oneLine)
+            }
+        }
         XCTAssertEqual(ok.dedup.bands, 20)
         XCTAssertEqual(ok.dedup.rows, 10)
         XCTAssertEqual(ok.maxDocBytes, IngestConfig().maxDocBytes)

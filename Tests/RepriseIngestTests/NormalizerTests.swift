@@ -50,3 +50,45 @@ final class NormalizerTests: XCTestCase {
         XCTAssertEqual(Normalizer.normalize(" \n\t ").text, "")
     }
 }
+
+final class LayoutTests: XCTestCase {
+    func testLayoutKeepsIndentationAndSpacingButNotTrailingSpaceOrControls() {
+        let raw = "\n\n  def f(x):\r\n      return  x\t# twice  \n\n\n\n\n\tend\u{0007}\u{00A0}ok \n\n"
+        let r = Normalizer.normalize(Array(raw.utf8), nfc: true, layout: true)
+        XCTAssertEqual(r.text, "  def f(x):\n      return  x\t# twice\n\n\n\tend\u{00A0}ok")
+        XCTAssertEqual(r.controlsRemoved, 1)
+        // The prose mode of the same text collapses it.
+        XCTAssertEqual(Normalizer.normalize(Array(raw.utf8)).text, "def f(x):\nreturn x # twice\n\nend ok")
+    }
+
+    func testCodePresetKeepsSourceFilesThatTheProseRulesDrop() throws {
+        // Real code: this package's own Swift sources.
+        let sources = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("Sources/RepriseCore").path
+        let s = Scratch()
+        var prose = IngestConfig()
+        prose.dedup.minhash = false
+        let p = try s.ingest([sources], output: "prose", config: prose)
+        var code = IngestConfig.code
+        code.dedup.minhash = false
+        let c = try s.ingest([sources], output: "code", config: code)
+        XCTAssertGreaterThan(p.counts.read, 8)
+        XCTAssertLessThan(Double(p.counts.kept), 0.5 * Double(p.counts.read), "prose rules drop most code: \(p.counts)")
+        XCTAssertGreaterThanOrEqual(Double(c.counts.kept), 0.9 * Double(c.counts.read), "the code preset keeps it: \(c.counts)")
+        // Indented lines come out as they are in the file.
+        let record = try XCTUnwrap(try s.records("code").first { ($0["source"] as? String ?? "").hasSuffix("Paths.swift") })
+        let file = try String(contentsOfFile: sources + "/Paths.swift", encoding: .utf8)
+        XCTAssertEqual(record["text"] as? String, file.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
+    func testPresetIsTheBaseOfTheOtherKeys() throws {
+        let c = try JSONDecoder().decode(IngestConfig.self, from: Data(#"{"preset": "code", "quality": {"min_words": 3}}"#.utf8))
+        XCTAssertEqual(c.quality.minWords, 3)
+        XCTAssertNil(c.quality.minStopWords, "the other quality keys come from the preset")
+        XCTAssertEqual(c.whitespace, .preserve)
+        XCTAssertEqual(c.repetition, IngestConfig.code.repetition)
+        XCTAssertThrowsError(try JSONDecoder().decode(IngestConfig.self, from: Data(#"{"preset": "poetry"}"#.utf8))) {
+            XCTAssertTrue($0.oneLine.contains("preset must be one of code, prose"), $0.oneLine)
+        }
+    }
+}

@@ -24,12 +24,13 @@ final class ReaderTests: XCTestCase {
 
         """)
         var c = Scratch.permissive
-        c.textField = "body"
+        c.textField = ["body"]
         let m = try s.ingest(config: c)
         let recs = try s.records()
         XCTAssertEqual(recs.count, 2)
         XCTAssertEqual(recs[0]["text"] as? String, "café 😀 tab end")
-        XCTAssertEqual(recs[0]["input_id"] as? Int, 7, "an input field named id is kept under another name")
+        XCTAssertEqual(recs[0]["id"] as? String, "7", "the record's own id is the document id")
+        XCTAssertNil(recs[0]["input_id"])
         XCTAssertEqual((recs[0]["tags"] as? [Any])?.count, 2)
         XCTAssertEqual(recs[0]["score"] as? Double, -1500)
         XCTAssertEqual(recs[1]["title"] as? String, "T")
@@ -180,4 +181,90 @@ func runTool(_ tool: String, _ args: [String]) throws {
     try p.run()
     p.waitUntilExit()
     if p.terminationStatus != 0 { throw RepriseError("\(tool) failed") }
+}
+
+final class JSONFieldTests: XCTestCase {
+    func testNestedTextPathsAreTriedInOrderAndTheTextLeavesItsObject() throws {
+        let s = Scratch()
+        s.write("d.jsonl", """
+        {"id": "a", "content": {"lang": "en", "body": "nested one", "n": [1, {"x": 2}]}, "text": "top one"}
+        {"id": "b", "text": "top two", "content": {"lang": "fr"}}
+        {"id": "c", "content": {"body": 5}, "text": "top three"}
+        {"id": "d", "content": "not an object"}
+
+        """)
+        var c = Scratch.permissive
+        c.textField = ["content.body", "text"]
+        let m = try s.ingest(config: c)
+        let recs = try s.records()
+        XCTAssertEqual(recs.map { $0["text"] as? String }, ["nested one", "top two", "top three"])
+        XCTAssertEqual(recs.map { $0["id"] as? String }, ["a", "b", "c"])
+        // The nested text is taken out of its object; the object's other members stay, in order.
+        let content = recs[0]["content"] as? [String: Any]
+        XCTAssertEqual(content?["lang"] as? String, "en")
+        XCTAssertNil(content?["body"])
+        XCTAssertEqual((content?["n"] as? [Any])?.count, 2)
+        // The top-level text of a record whose nested path held the text is kept as metadata.
+        XCTAssertEqual(recs[0]["input_text"] as? String, "top one")
+        // A non-string at the first path falls through to the next one.
+        XCTAssertEqual((recs[2]["content"] as? [String: Any])?["body"] as? Int, 5)
+        // The record without any of the paths is a record error naming the paths and the fields it has.
+        XCTAssertEqual(m.inputs[0].recordErrors, 1)
+        let error = try XCTUnwrap(m.inputs[0].error)
+        XCTAssertTrue(error.contains(":4:") && error.contains(#""content.body" or "text""#) && error.contains("its fields: id, content"), error)
+    }
+
+    func testDeeperPathsAndRemovalOfTheOnlyMember() throws {
+        let s = Scratch()
+        s.write("d.jsonl", #"{"a": {"b": {"c": "deep"}}, "k": 1}"# + "\n" + #"{ "a" : { "b" : { "c" : "spaced \"q\"" , "z" : true } } }"# + "\n")
+        var c = Scratch.permissive
+        c.textField = ["a.b.c"]
+        _ = try s.ingest(config: c)
+        let recs = try s.records()
+        XCTAssertEqual(recs.map { $0["text"] as? String }, ["deep", "spaced \"q\""])
+        XCTAssertEqual(((recs[0]["a"] as? [String: Any])?["b"] as? [String: Any])?.count, 0)
+        XCTAssertEqual(((recs[1]["a"] as? [String: Any])?["b"] as? [String: Any])?["z"] as? Bool, true)
+    }
+
+    func testIdFieldNumbersStringsAndOff() throws {
+        let s = Scratch()
+        s.write("d.jsonl", """
+        {"uid": 12, "text": "one"}
+        {"uid": "<urn:uuid:x>", "text": "two"}
+        {"uid": null, "text": "three"}
+        {"text": "four"}
+
+        """)
+        var c = Scratch.permissive
+        c.idField = "uid"
+        _ = try s.ingest(config: c)
+        let ids = try s.records().map { $0["id"] as? String ?? "" }
+        XCTAssertEqual(Array(ids.prefix(2)), ["12", "<urn:uuid:x>"])
+        XCTAssertTrue(ids[2].hasSuffix("d.jsonl:2") && ids[3].hasSuffix("d.jsonl:3"), "\(ids)")
+        XCTAssertTrue(try s.records()[2]["uid"] is NSNull, "an id that is not a string or number stays metadata")
+        c.idField = ""
+        _ = try s.ingest(output: "off", config: c)
+        let off = try s.records("off")
+        XCTAssertTrue((off[0]["id"] as? String ?? "").hasSuffix("d.jsonl:0"))
+        XCTAssertEqual(off[0]["uid"] as? Int, 12)
+    }
+
+    func testNothingKeptNamesTheCauseAndTheFix() throws {
+        let s = Scratch()
+        s.write("d.jsonl", #"{"body": "x", "title": "t"}"# + "\n")
+        let m = try s.ingest()
+        let error = try XCTUnwrap(m.nothingKeptError)
+        XCTAssertTrue(error.contains("text_field") && error.contains("body, title"), error)
+
+        let t = Scratch()
+        t.write("a.txt", "short")
+        var strictConfig = IngestConfig()
+        strictConfig.minChars = 100
+        let dropped = try t.ingest(config: strictConfig)
+        XCTAssertTrue(dropped.nothingKeptError?.contains("too_short 1") == true, dropped.nothingKeptError ?? "nil")
+
+        let missing = try t.ingest([t.root + "/nope"], output: "missing")
+        XCTAssertTrue(missing.nothingKeptError?.contains("nope") == true, missing.nothingKeptError ?? "nil")
+        XCTAssertNil(try t.ingest(config: Scratch.permissive).nothingKeptError)
+    }
 }

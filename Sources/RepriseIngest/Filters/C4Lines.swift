@@ -4,7 +4,7 @@ import RepriseCore
 
 /// Settings of `C4Lines` (off unless `enabled`). Unknown keys are rejected; omitted keys take the
 /// defaults; for the three numeric limits -1 switches the rule off.
-public struct C4LinesConfig: Codable, Sendable, Equatable {
+public struct C4LinesConfig: LayeredConfig, Sendable, Equatable {
     public var enabled: Bool = false
     /// Work on lines (true) or on sentences of the whole text (false; kept sentences are joined by spaces).
     public var splitParagraph: Bool = true
@@ -43,10 +43,13 @@ public struct C4LinesConfig: Codable, Sendable, Equatable {
         case filterPolicy = "filter_policy"
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: C4LinesConfig()) }
+
+    /// Omitted keys take their values from `base` (a preset's settings).
+    public init(from decoder: Decoder, base: C4LinesConfig) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "c4")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = C4LinesConfig()
+        let d = base
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
         splitParagraph = try c.decodeIfPresent(Bool.self, forKey: .splitParagraph) ?? d.splitParagraph
         removeCitations = try c.decodeIfPresent(Bool.self, forKey: .removeCitations) ?? d.removeCitations

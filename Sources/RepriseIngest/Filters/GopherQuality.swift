@@ -4,7 +4,7 @@ import RepriseCore
 
 /// Settings of `GopherQuality`. Unknown keys are rejected. Every threshold may be omitted (the default
 /// applies) or set to null to switch that rule off; a threshold of 0 also switches its rule off.
-public struct GopherQualityConfig: Codable, Sendable, Equatable {
+public struct GopherQualityConfig: LayeredConfig, Sendable, Equatable {
     public var enabled: Bool = true
     /// Fewer words than this (symbol-only words not counted): `gopher_short_doc`.
     public var minWords: Int? = 50
@@ -45,10 +45,13 @@ public struct GopherQualityConfig: Codable, Sendable, Equatable {
         case stopWords = "stop_words"
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: GopherQualityConfig()) }
+
+    /// Omitted keys take their values from `base` (a preset's settings).
+    public init(from decoder: Decoder, base: GopherQualityConfig) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "quality")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = GopherQualityConfig()
+        let d = base
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
         minWords = try c.decodeThreshold(.minWords, default: d.minWords)
         maxWords = try c.decodeThreshold(.maxWords, default: d.maxWords)

@@ -25,7 +25,7 @@ public struct NGramLimit: Codable, Sendable, Equatable {
 
 /// Settings of `GopherRepetition`. Unknown keys are rejected; omitted keys take the defaults; a fraction
 /// set to null (or 0) switches its rule off; an empty n-gram list switches those rules off.
-public struct GopherRepetitionConfig: Codable, Sendable, Equatable {
+public struct GopherRepetitionConfig: LayeredConfig, Sendable, Equatable {
     public var enabled: Bool = true
     /// Share of lines that repeat an earlier line: `dup_line_frac`.
     public var dupLineFrac: Double? = 0.3
@@ -55,10 +55,13 @@ public struct GopherRepetitionConfig: Codable, Sendable, Equatable {
         case dupNGrams = "dup_n_grams"
     }
 
-    public init(from decoder: Decoder) throws {
+    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: GopherRepetitionConfig()) }
+
+    /// Omitted keys take their values from `base` (a preset's settings).
+    public init(from decoder: Decoder, base: GopherRepetitionConfig) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "repetition")
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = GopherRepetitionConfig()
+        let d = base
         enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
         dupLineFrac = try c.decodeThreshold(.dupLineFrac, default: d.dupLineFrac)
         dupParaFrac = try c.decodeThreshold(.dupParaFrac, default: d.dupParaFrac)

@@ -5,11 +5,10 @@ import RepriseCore
 /// as metadata (its raw JSON, validated). A line that is not a JSON object, or lacks the text field, is a
 /// record error naming file and line; the file goes on.
 enum JSONLReader {
-    static func read(_ source: ByteSource, path: String, textField: String, maxBytes: Int, sink: ReaderSink) throws {
+    static func read(_ source: ByteSource, path: String, fields: JSONFields, maxBytes: Int, sink: ReaderSink) throws {
         // JSON escaping can make a line longer than its text: allow twice the text limit before giving up.
         var lines = LineSplitter(source, maxLine: maxBytes * 2 + 65_536)
         var lineNo = 0
-        let field = Array(textField.utf8)
         while let line = try lines.next() {
             lineNo += 1
             switch line {
@@ -20,12 +19,15 @@ enum JSONLReader {
             case .line(let bytes):
                 if bytes.allSatisfy({ $0 == 0x20 || $0 == 0x09 || $0 == 0x0D }) { continue }
                 do {
-                    let record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, textField: field) }
+                    let record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, fields: fields) }
                     guard let text = record.text else {
-                        sink.recordError("\(path):\(lineNo): no string field \"\(textField)\" in the record")
+                        let keys = (record.id == nil ? [] : [fields.idName]) + record.metadata.map(\.key)
+                        sink.recordError("\(path):\(lineNo): no string field \(fields.textDescription) in the record; "
+                                         + (keys.isEmpty ? "it has no fields" : "its fields: \(keys.joined(separator: ", "))"))
                         continue
                     }
                     var doc = RawDocument(ordinal: lineNo - 1, body: .text(text))
+                    doc.id = record.id
                     doc.metadata = record.metadata
                     if text.count > maxBytes {
                         doc.body = .text(Array(text.prefix(droppedPrefixBytes)))
@@ -41,15 +43,39 @@ enum JSONLReader {
     }
 }
 
+/// Which fields of a JSON record hold the text and the id. A text path is dotted (`content.body` is the
+/// field `body` of the object in the field `content`); several paths are tried in order and the first that
+/// holds a string wins.
+public struct JSONFields: Sendable {
+    let textPaths: [[[UInt8]]]
+    let idField: [UInt8]?
+    let idName: String
+    let textDescription: String
+
+    public init(text: [String], id: String?) {
+        textPaths = text.map { $0.split(separator: ".", omittingEmptySubsequences: false).map { Array($0.utf8) } }
+        idField = id.map { Array($0.utf8) }
+        idName = id ?? ""
+        textDescription = text.map { "\"\($0)\"" }.joined(separator: " or ")
+    }
+
+    /// The plain `text` field and no id field: what ingest output files hold.
+    static let plainText = JSONFields(text: ["text"], id: nil)
+}
+
 /// A small JSON scanner for one object per line: it decodes the text field's string and keeps every other
 /// value as its raw bytes after checking that it is well-formed JSON.
 enum JSONObjectScanner {
     struct Failure: Error { var offset: Int; var reason: String }
-    struct Record { var text: [UInt8]?; var metadata: [(key: String, json: [UInt8])] }
+    struct Record { var text: [UInt8]?; var id: String?; var metadata: [(key: String, json: [UInt8])] }
 
-    static func scan(_ b: UnsafeRawBufferPointer, textField: [UInt8]) throws -> Record {
+    static func scan(_ b: UnsafeRawBufferPointer, fields: JSONFields) throws -> Record {
         var p = Parser(b: b)
         var record = Record(text: nil, metadata: [])
+        // The text of the top-level paths found so far, by path index (the first path found wins), and where
+        // its raw value is, for metadata if a nested path of a better rank wins.
+        var textRank = Int.max
+        var textMember: (key: String, range: Range<Int>)?
         p.skipSpace()
         try p.expect(UInt8(ascii: "{"))
         p.skipSpace()
@@ -60,13 +86,26 @@ enum JSONObjectScanner {
                 p.skipSpace()
                 try p.expect(UInt8(ascii: ":"))
                 p.skipSpace()
-                if key == textField {
-                    guard p.peek() == UInt8(ascii: "\"") else { throw Failure(offset: p.i, reason: "field \"\(String(decoding: key, as: UTF8.self))\" is not a string") }
-                    record.text = try p.string()
+                let rank = fields.textPaths.firstIndex { $0.count == 1 && $0[0] == key }
+                if let rank, p.peek() == UInt8(ascii: "\"") {
+                    let start = p.i
+                    let text = try p.string()
+                    if rank < textRank {
+                        if let m = textMember { record.metadata.append((m.key, Array(b[m.range]))) }
+                        record.text = text; textRank = rank
+                        textMember = (String(decoding: key, as: UTF8.self), start..<p.i)
+                    } else {
+                        record.metadata.append((String(decoding: key, as: UTF8.self), Array(b[start..<p.i])))
+                    }
                 } else {
                     let start = p.i
                     try p.skipValue(depth: 0)
-                    record.metadata.append((String(decoding: key, as: UTF8.self), Array(b[start..<p.i])))
+                    let value = Array(b[start..<p.i])
+                    if key == fields.idField, record.id == nil, let id = idString(value) {
+                        record.id = id
+                    } else {
+                        record.metadata.append((String(decoding: key, as: UTF8.self), value))
+                    }
                 }
                 p.skipSpace()
                 if p.peek() == UInt8(ascii: ",") { p.i += 1; continue }
@@ -76,7 +115,73 @@ enum JSONObjectScanner {
         }
         p.skipSpace()
         if p.i != b.count { throw Failure(offset: p.i, reason: "unexpected data after the object") }
+        // Nested paths of a better rank than the top-level text found: take the text out of its object.
+        for (rank, path) in fields.textPaths.enumerated() where rank < textRank && path.count > 1 {
+            let head = String(decoding: path[0], as: UTF8.self)
+            guard let m = record.metadata.firstIndex(where: { $0.key == head }),
+                  let found = try extract(record.metadata[m].json, path: path[1...]) else { continue }
+            record.text = found.text
+            record.metadata[m].json = found.rest
+            if let t = textMember { record.metadata.append((t.key, Array(b[t.range]))) }
+            break
+        }
         return record
+    }
+
+    /// A JSON id value as the document id: a string as is, a number as written; nil for anything else.
+    static func idString(_ json: [UInt8]) -> String? {
+        guard let first = json.first else { return nil }
+        if first == UInt8(ascii: "\"") {
+            return try? json.withUnsafeBytes { buf -> String in
+                var p = Parser(b: buf)
+                return String(decoding: try p.string(), as: UTF8.self)
+            }
+        }
+        if first == UInt8(ascii: "-") || (0x30...0x39).contains(first) { return String(decoding: json, as: UTF8.self) }
+        return nil
+    }
+
+    /// Finds the string at `path` inside the JSON object `json`: its decoded bytes, and the object with that
+    /// member removed (other members verbatim, in order). Nil when the path does not lead to a string.
+    static func extract(_ json: [UInt8], path: ArraySlice<[UInt8]>) throws -> (text: [UInt8], rest: [UInt8])? {
+        try json.withUnsafeBytes { b -> (text: [UInt8], rest: [UInt8])? in
+            var p = Parser(b: b)
+            guard p.peek() == UInt8(ascii: "{") else { return nil }
+            p.i += 1
+            p.skipSpace()
+            var text: [UInt8]?
+            var rest: [UInt8] = [UInt8(ascii: "{")]
+            while p.peek() != UInt8(ascii: "}") {
+                let keyStart = p.i
+                let key = try p.string()
+                var member = Array(b[keyStart..<p.i]) + [UInt8(ascii: ":")]
+                p.skipSpace()
+                try p.expect(UInt8(ascii: ":"))
+                p.skipSpace()
+                let valueStart = p.i
+                try p.skipValue(depth: 0)
+                let value = Array(b[valueStart..<p.i])
+                if text == nil, key == path.first!, path.count == 1, value.first == UInt8(ascii: "\"") {
+                    text = try value.withUnsafeBytes { v in var q = Parser(b: v); return try q.string() }
+                    member = []
+                } else if text == nil, key == path.first!, path.count > 1, let inner = try extract(value, path: path.dropFirst()) {
+                    text = inner.text
+                    member += inner.rest
+                } else {
+                    member += value
+                }
+                if !member.isEmpty {
+                    if rest.count > 1 { rest.append(UInt8(ascii: ",")) }
+                    rest += member
+                }
+                p.skipSpace()
+                if p.peek() == UInt8(ascii: ",") { p.i += 1; p.skipSpace() } else { break }
+            }
+            try p.expect(UInt8(ascii: "}"))
+            guard let text else { return nil }
+            rest.append(UInt8(ascii: "}"))
+            return (text, rest)
+        }
     }
 
     struct Parser {
