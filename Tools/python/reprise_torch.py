@@ -79,23 +79,14 @@ def _tokenizer_identity(directory):
 
 
 def find_tokenizer(shards_dir):
-    """The tokenizer directory the shards were packed with: the manifest's `tokenizer_dir` as written
-    (relative to the directory `reprise` ran in), tried from the current directory and from each parent of
-    the shards directory; then a `tokenizer` directory next to the shards. None when none is found."""
+    """The tokenizer directory the shards were packed with: the manifest's `tokenizer_dir`, which is relative
+    to the shards directory (an absolute path is used as it is); then a `tokenizer` directory next to the
+    shards. None when neither holds a tokenizer manifest."""
     with open(os.path.join(shards_dir, "manifest.json")) as f:
         recorded = json.load(f).get("tokenizer_dir", "")
     candidates = []
     if recorded:
-        if os.path.isabs(recorded):
-            candidates.append(recorded)
-        else:
-            candidates.append(recorded)
-            d = os.path.dirname(os.path.abspath(shards_dir))
-            while True:
-                candidates.append(os.path.join(d, recorded))
-                if os.path.dirname(d) == d:
-                    break
-                d = os.path.dirname(d)
+        candidates.append(os.path.normpath(os.path.join(os.path.abspath(shards_dir), recorded)))
     candidates.append(os.path.join(os.path.dirname(os.path.abspath(shards_dir)), "tokenizer"))
     for c in candidates:
         if os.path.exists(os.path.join(c, "manifest.json")):
