@@ -6,9 +6,8 @@ public enum IngestOutput {
     /// The `docs-*.jsonl.zst` files of `dir`, in order; an error that says what to run when the directory
     /// is not a complete ingest output.
     public static func documentFiles(_ dir: String) throws -> [String] {
-        guard FileManager.default.fileExists(atPath: dir + "/manifest.json") else {
-            throw RepriseError("no manifest in \(dir)/: it is not a complete ingest output; run `reprise ingest ... --output \(dir)` first")
-        }
+        try StageDirectory.check(dir, format: IngestManifest.formatName,
+                                 missing: "it is not a complete ingest output; run `reprise ingest ... --output \(dir)` first")
         let names = try FileManager.default.contentsOfDirectory(atPath: dir)
         return names.filter { $0.hasPrefix("docs-") && $0.hasSuffix(".jsonl.zst") }.sorted().map { dir + "/" + $0 }
     }

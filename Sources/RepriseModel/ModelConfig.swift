@@ -44,9 +44,10 @@ public struct ModelConfig: Codable, Sendable, Equatable {
 
     // MARK: presets
 
-    /// For tests and the default pipeline: 4 layers, 128 wide, 4 heads, context 128 (F = 384).
+    /// For tests and the default pipeline: 4 layers, 128 wide, 4 heads, context 256 (F = 384); the context
+    /// fits `reprise pack`'s default sequence length.
     public static func tiny(vocabSize: Int) -> ModelConfig {
-        ModelConfig(vocabSize: vocabSize, dim: 128, layers: 4, heads: 4, context: 128)
+        ModelConfig(vocabSize: vocabSize, dim: 128, layers: 4, heads: 4, context: 256)
     }
 
     /// 6 layers, 256 wide, 4 heads, context 256 (F = 704).

@@ -22,14 +22,43 @@ public enum ConfigFile {
             return try YAMLDecoder().decode(type, from: text)
         } catch let e as RepriseError {
             throw RepriseError("\(path): \(e.message)")
-        } catch let DecodingError.typeMismatch(_, ctx), let DecodingError.valueNotFound(_, ctx),
-                let DecodingError.keyNotFound(_, ctx), let DecodingError.dataCorrupted(ctx) {
+        } catch let DecodingError.typeMismatch(type, ctx), let DecodingError.valueNotFound(type, ctx) {
+            throw RepriseError(describe(expected: type, at: ctx.codingPath, in: text, file: path))
+        } catch let DecodingError.keyNotFound(_, ctx), let DecodingError.dataCorrupted(ctx) {
             let key = ctx.codingPath.map(\.stringValue).joined(separator: ".")
             let detail = ctx.underlyingError.map { $0.oneLine } ?? ctx.debugDescription
             throw RepriseError("\(path): \(key.isEmpty ? "" : "at '\(key)': ")\(detail)")
         } catch {
             throw RepriseError("\(path): \(error.oneLine)")
         }
+    }
+
+    /// `FILE:LINE: KEY must be WHAT, found VALUE`: a value of the wrong type, with the line and the value
+    /// looked up in the YAML itself (the decoder's own message names Swift types).
+    static func describe(expected type: Any.Type, at codingPath: [CodingKey], in text: String, file: String) -> String {
+        let key = codingPath.map { $0.intValue.map { "[\($0)]" } ?? $0.stringValue }.joined(separator: ".")
+            .replacingOccurrences(of: ".[", with: "[")
+        var node = try? Yams.compose(yaml: text)
+        for k in codingPath {
+            if let i = k.intValue { node = node?.sequence.flatMap { i < $0.count ? $0[i] : nil } } else { node = node?[k.stringValue] }
+        }
+        let name = "\(type)"
+        let what = name.hasPrefix("Int") || name.hasPrefix("UInt") ? "a whole number"
+            : name == "Double" || name == "Float" ? "a number"
+            : name == "Bool" ? "true or false"
+            : name == "String" ? "a string"
+            : name.hasPrefix("Array") || name == "Sequence" ? "a list"
+            : name.hasPrefix("Dictionary") || name == "Mapping" || name.contains("Config") || name.contains("Stage") ? "a mapping (key: value)"
+            : "of type \(name)"
+        let found: String
+        switch node {
+        case .scalar(let s)?: found = s.string.isEmpty || s.string == "~" || s.string == "null" ? "nothing (null)" : "'\(s.string)'"
+        case .mapping?: found = "a mapping"
+        case .sequence?: found = "a list"
+        default: found = "nothing"
+        }
+        let line = node?.mark.map { ":\($0.line)" } ?? ""
+        return "\(file)\(line): \(key.isEmpty ? "the file" : key) must be \(what), found \(found)"
     }
 }
 
@@ -162,7 +191,22 @@ public struct PipelineFile: Decodable, Sendable {
     public static func load(_ path: String) throws -> PipelineFile {
         var pipeline = try ConfigFile.load(PipelineFile.self, from: path)
         pipeline.resolvePaths(against: (path as NSString).deletingLastPathComponent)
+        if let problem = pipeline.crossStageProblem() { throw RepriseError("\(path): \(problem)") }
         return pipeline
+    }
+
+    /// Settings of one stage that contradict another's, found before anything runs: a training sequence
+    /// longer than a run's model context.
+    func crossStageProblem() -> String? {
+        guard let pack = stages.pack else { return nil }
+        for (name, run) in (stages.train ?? [:]).sorted(by: { $0.key < $1.key }) {
+            // The vocabulary is not known yet; it does not change the context.
+            guard let model = try? ModelConfig.load(presetOrPath: run.model, vocabSize: 1) else { continue }
+            if pack.config.seqLen > model.context {
+                return "stages.train.\(name): the model '\(run.model)' has a context of \(model.context) tokens, shorter than stages.pack.config.seq_len (\(pack.config.seqLen)); lower seq_len or use a model with a longer context"
+            }
+        }
+        return nil
     }
 
     mutating func resolvePaths(against base: String) {
@@ -328,6 +372,9 @@ public enum PipelineRunner {
             }
         }
         if let pack = pipeline.stages.pack {
+            if pipeline.stages.schedules != nil, let problem = try PackManifest.load(pipeline.path(pack.output)).emptySplitProblem {
+                throw RepriseError("pack: \(problem)")
+            }
             report += try runSchedules(pipeline, shards: pipeline.path(pack.output), options: options)
         }
         for (name, job) in try trainJobs(pipeline, options: options) {

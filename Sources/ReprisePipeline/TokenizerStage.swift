@@ -102,11 +102,8 @@ public struct LoadedTokenizer: Sendable {
     }
 
     public static func load(_ dir: String) throws -> LoadedTokenizer {
-        let manifestPath = dir + "/manifest.json"
-        guard FileManager.default.fileExists(atPath: manifestPath) else {
-            throw RepriseError("no manifest in \(dir)/: run `reprise tokenizer train ... --output \(dir)` first")
-        }
-        let manifest = try CanonicalJSON.decode(TokenizerManifest.self, from: manifestPath)
+        let manifest = try StageDirectory.load(TokenizerManifest.self, dir: dir, format: "reprise.tokenizer",
+                                               missing: "run `reprise tokenizer train ... --output \(dir)` first")
         let model = try TokenizerFiles.readTiktoken(path: dir + "/tokenizer.tiktoken",
                                                     specialTokens: manifest.config.specialTokens)
         return LoadedTokenizer(model: model, preTokenizer: PreTokenizer(manifest.config.pattern), manifest: manifest)
@@ -188,6 +185,9 @@ public enum TokenizerStage {
     /// summed counts, so both write the same files for the same counts.
     static func finish(counter: PreTokenCounter, documents: Int, bytes: Int, inputs: [String], inputHash: String,
                        output: String, config: TokenizerConfig, quiet: Bool) throws -> TokenizerManifest {
+        guard documents > 0, counter.distinctCount > 0 else {
+            throw RepriseError("no text to train a tokenizer on in \(inputs.joined(separator: ", ")): give ingest output directories (with documents) or text files")
+        }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         unlink(output + "/manifest.json")
         let target = config.vocabSize - 256 - config.specialTokens.count

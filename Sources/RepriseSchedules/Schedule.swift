@@ -291,11 +291,9 @@ public final class Schedule: @unchecked Sendable {
 
     public init(_ dir: String) throws {
         let path = dir + "/manifest.json"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw RepriseError("no manifest in \(dir)/: run `reprise schedule` first")
-        }
         self.dir = dir
-        var decoded = try CanonicalJSON.decode(ScheduleManifest.self, from: path)
+        var decoded = try StageDirectory.load(ScheduleManifest.self, dir: dir, format: "reprise.schedule",
+                                              missing: "run `reprise schedule` first")
         decoded.shardsDir = Paths.resolve(decoded.shardsDir, against: dir)
         manifest = decoded
         guard manifest.format == "reprise.schedule", manifest.version == 1 else {

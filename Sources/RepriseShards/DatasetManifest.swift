@@ -97,16 +97,26 @@ public struct PackManifest: Codable, Sendable, Equatable {
         case tokenizerSha256 = "tokenizer_sha256", vocabSize = "vocab_size", endOfTextId = "end_of_text_id"
         case docsDir = "docs_dir", tokenizerDir = "tokenizer_dir"
     }
+
+    /// When a split holds no sequence (training and evaluation need both), one line saying which and what
+    /// to change; nil otherwise.
+    public var emptySplitProblem: String? {
+        let documents = train.documents + val.documents
+        if val.sequences == 0 {
+            return "the validation split holds no sequence of \(config.seqLen) tokens (\(val.documents) of \(documents) documents, \(val.tokens) tokens at val_fraction \(config.valFraction)): pack with a larger --val-fraction (val_fraction in a pipeline's pack config) or a shorter --seq-len"
+        }
+        if train.sequences == 0 {
+            return "the training split holds no sequence of \(config.seqLen) tokens (\(train.documents) of \(documents) documents, \(train.tokens) tokens): pack more documents, a smaller --val-fraction or a shorter --seq-len"
+        }
+        return nil
+    }
 }
 
 extension PackManifest {
     /// The manifest of a shards directory, with an error that says what to do when there is none.
     public static func load(_ dir: String) throws -> PackManifest {
-        let path = dir + "/manifest.json"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw RepriseError("no manifest in \(dir)/: run `reprise pack` first")
-        }
-        var manifest = try CanonicalJSON.decode(PackManifest.self, from: path)
+        var manifest = try StageDirectory.load(PackManifest.self, dir: dir, format: "reprise.shards",
+                                               missing: "run `reprise pack` first")
         manifest.docsDir = Paths.resolve(manifest.docsDir, against: dir)
         manifest.tokenizerDir = Paths.resolve(manifest.tokenizerDir, against: dir)
         return manifest

@@ -40,11 +40,8 @@ public struct RunManifest: Codable, Sendable, Equatable {
     }
 
     public static func load(_ run: String) throws -> RunManifest {
-        let path = run + "/run.json"
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw RepriseError("no run.json in \(run)/: run `reprise train ... --output \(run)` first")
-        }
-        var manifest = try CanonicalJSON.decode(RunManifest.self, from: path)
+        var manifest = try StageDirectory.load(RunManifest.self, dir: run, file: "run.json", format: "reprise.run",
+                                               missing: "give the --output directory of `reprise train`, or run `reprise train ... --output \(run)` first")
         manifest.shardsDir = Paths.resolve(manifest.shardsDir, against: run)
         manifest.scheduleDir = Paths.resolve(manifest.scheduleDir, against: run)
         manifest.tokenizerDir = Paths.resolve(manifest.tokenizerDir, against: run)

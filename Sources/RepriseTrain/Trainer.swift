@@ -91,6 +91,7 @@ public enum Trainer {
         if config.clozeItems > 0 && objective == .gaussian {
             throw RepriseError("train.cloze_items: the cloze task scores AR and mdlm runs; the gaussian objective has no likelihood to score it with")
         }
+        if let problem = pack.emptySplitProblem { throw RepriseError("\(job.shards): \(problem)") }
         if objective == .mdlm && job.tokens.maskId == nil {
             throw RepriseError("\(job.tokenizerDir): the tokenizer has no <|mask|> token, which the mdlm objective needs")
         }

@@ -56,6 +56,7 @@ struct PackCommand: ParsableCommand {
             let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: try makeConfig(),
                                        threads: threads, quiet: quiet)
             print("packed \(m.train.documents + m.val.documents) documents: train \(m.train.tokens) tokens in \(m.train.shards.count) shards, validation \(m.val.tokens) tokens; \(m.dtype); output in \(output)")
+            if let problem = m.emptySplitProblem { logLine("warning: \(problem)") }
         }
     }
 }

@@ -10,8 +10,31 @@ struct Reprise: ParsableCommand {
         commandName: "reprise",
         abstract: "Prepare a corpus once and train AR and diffusion language models on it.",
         discussion: "Start with `reprise run Pipelines/default.yaml`; each stage also has its own command.",
+        version: repriseVersion,
         subcommands: [RunCommand.self, StatusCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, ClozeCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self])
+
+    /// Parses and runs the command; every failure, the argument parser's usage errors included, is reported
+    /// on standard error as `error: MESSAGE` (what `runReporting` prints for the commands' own errors).
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            var message = fullMessage(for: error)
+            if code == .success {
+                if !message.isEmpty { print(message) }
+            } else if !message.isEmpty {
+                if message.hasPrefix("Error: ") { message = "error: " + message.dropFirst("Error: ".count) }
+                FileHandle.standardError.write(Data((message + "\n").utf8))
+            }
+            Foundation.exit(code.rawValue)
+        }
+    }
 }
+
+/// The version `reprise --version` prints.
+let repriseVersion = "0.12.0"
 
 /// Turns any error into a one-line message and a failure exit, without a stack trace.
 func runReporting(_ body: () throws -> Void) throws {

@@ -63,3 +63,86 @@ extension CLITests {
         XCTAssertTrue(pipeline.stderr.contains("no document kept"), pipeline.stderr)
     }
 }
+
+extension CLITests {
+    /// Problems that would only show late (an empty validation split at the first evaluation, a sequence
+    /// longer than the model's context at step 1, a tokenizer of no text) are errors before any work.
+    func testNoLateFailuresAndNoSilentSuccesses() throws {
+        makeCorpus(files: 1, paragraphsPerFile: 30)
+        let stages = { (pack: String, train: String) in """
+        work_dir: w
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}}}
+          tokenizer: {config: {vocab_size: 300}}
+          pack: {config: {\(pack)}}
+          schedules:
+            ar: {objective: ar, epochs: 1, batch_size: 4, seed: 1}
+          train:
+            ar: {schedule: ar, model: \(train)}
+        """ }
+        // The pack defaults fit the tiny preset.
+        write("ok.yaml", stages("", "tiny"))
+        let status = try reprise(["status", "ok.yaml"])
+        XCTAssertEqual(status.status, 0, status.stderr)
+        // A sequence longer than the model's context: refused when the pipeline is read.
+        write("long.yaml", stages("seq_len: 512", "tiny"))
+        let long = try reprise(["status", "long.yaml"])
+        XCTAssertNotEqual(long.status, 0)
+        XCTAssertTrue(long.stderr.contains("long.yaml") && long.stderr.contains("stages.train.ar") && long.stderr.contains("seq_len (512)"), long.stderr)
+        // No validation document: the pipeline stops after pack, naming val_fraction.
+        write("noval.yaml", stages("seq_len: 32, val_fraction: 0.0", "tiny"))
+        let noval = try reprise(["run", "noval.yaml", "--quiet"])
+        XCTAssertNotEqual(noval.status, 0)
+        XCTAssertTrue(noval.stderr.contains("validation split holds no sequence") && noval.stderr.contains("val_fraction"), noval.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/w/schedules/ar/manifest.json"))
+        // `reprise pack` warns; `reprise train` refuses before its first step.
+        let pack = try reprise(["pack", "w/ingest", "--tokenizer", "w/tokenizer", "-o", "s", "--seq-len", "32", "--val-fraction", "0"])
+        XCTAssertEqual(pack.status, 0, pack.stderr)
+        XCTAssertTrue(pack.stderr.contains("warning: the validation split holds no sequence") && pack.stderr.contains("--val-fraction"), pack.stderr)
+        XCTAssertEqual(try reprise(["schedule", "s", "--objective", "ar", "--epochs", "1", "--batch-size", "4", "-o", "plan"]).status, 0)
+        let train = try reprise(["train", "--shards", "s", "--schedule", "plan", "--model", "tiny", "--quiet", "-o", "run"])
+        XCTAssertNotEqual(train.status, 0)
+        XCTAssertTrue(train.stderr.contains("validation split holds no sequence"), train.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/run/metrics.jsonl"), "nothing trained")
+        // A tokenizer trained on no text is an error, not 259 tokens.
+        write("empty.txt", "")
+        let tok = try reprise(["tokenizer", "train", "empty.txt", "--vocab-size", "300", "-o", "t0"])
+        XCTAssertNotEqual(tok.status, 0)
+        XCTAssertTrue(tok.stderr.contains("no text to train a tokenizer on"), tok.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/t0/manifest.json"))
+    }
+}
+
+extension CLITests {
+    /// Errors are one line, start with `error: `, and name the file, key or option and the fix.
+    func testErrorsAreOneReadableLine() throws {
+        makeCorpus(files: 1, paragraphsPerFile: 30)
+        write("taken", "a file")
+        let file = try reprise(["ingest", "in", "-o", "taken", "--quiet"])
+        XCTAssertEqual(file.status, 1)
+        XCTAssertEqual(file.stderr, "error: taken: a file is in the way where a directory is needed; remove it or choose another path\n")
+        let usage = try reprise(["ingest", "in", "-o", "x", "--threads", "0"])
+        XCTAssertTrue(usage.stderr.hasPrefix("error: --threads must be at least 1\n"), usage.stderr)
+        let version = try reprise(["--version"])
+        XCTAssertEqual(version.status, 0)
+        XCTAssertFalse(version.stdout.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty)
+
+        // A directory of one stage given where another's is expected is named for what it is.
+        write("p.yaml", """
+        work_dir: w
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}}}
+          tokenizer: {config: {vocab_size: 300}}
+          pack: {config: {seq_len: 32, val_fraction: 0.2}}
+        """)
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"]).status, 0)
+        let eval = try reprise(["eval", "w/shards"])
+        XCTAssertTrue(eval.stderr.contains("w/shards is a shards directory (made by `reprise pack`), not a training run directory"), eval.stderr)
+        let tok = try reprise(["pack", "w/ingest", "--tokenizer", "w/ingest", "-o", "s2"])
+        XCTAssertTrue(tok.stderr.contains("w/ingest is an ingest output directory (made by `reprise ingest`), not a tokenizer directory"), tok.stderr)
+        XCTAssertFalse(tok.stderr.contains("unknown key"), tok.stderr)
+        let docs = try reprise(["pack", "w/tokenizer", "--tokenizer", "w/tokenizer", "-o", "s3"])
+        XCTAssertTrue(docs.stderr.contains("w/tokenizer is a tokenizer directory"), docs.stderr)
+        for r in [eval, tok, docs] { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr) }
+    }
+}

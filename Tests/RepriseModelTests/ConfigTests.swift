@@ -6,7 +6,7 @@ import XCTest
 final class ConfigTests: XCTestCase {
     func testPresets() throws {
         let tiny = ModelConfig.tiny(vocabSize: 8192), small = ModelConfig.small(vocabSize: 8192)
-        XCTAssertEqual([tiny.layers, tiny.dim, tiny.heads, tiny.context, tiny.ffnHidden], [4, 128, 4, 128, 384])
+        XCTAssertEqual([tiny.layers, tiny.dim, tiny.heads, tiny.context, tiny.ffnHidden], [4, 128, 4, 256, 384])
         XCTAssertEqual([small.layers, small.dim, small.heads, small.context, small.ffnHidden], [6, 256, 4, 256, 704])
         XCTAssertEqual(tiny.headDim, 32)
         XCTAssertTrue(tiny.tiedEmbeddings)
