@@ -20,6 +20,39 @@ import RepriseCore
 public enum TokenizerFiles {
     // MARK: tokenizer.json
 
+    /// `tokenizer_config.json` and `special_tokens_map.json`, which tell transformers' AutoTokenizer the roles
+    /// of the special tokens: `<|endoftext|>` begins and ends texts, `<|pad|>` pads and `<|mask|>` masks when
+    /// the tokenizer has them; other special tokens are additional ones. There is no unknown token (every
+    /// byte has one) and nothing is added around a text when encoding, as in training.
+    public static func huggingFaceTokenizerConfig(_ model: BPEModel, maxLength: Int) throws -> (config: [UInt8], specialTokensMap: [UInt8]) {
+        var roles: [String: Any] = [:]
+        let present = Set(model.specialTokens)
+        if present.contains(SpecialTokens.endOfText) {
+            roles["bos_token"] = SpecialTokens.endOfText
+            roles["eos_token"] = SpecialTokens.endOfText
+        }
+        if present.contains(SpecialTokens.pad) { roles["pad_token"] = SpecialTokens.pad }
+        if present.contains(SpecialTokens.mask) { roles["mask_token"] = SpecialTokens.mask }
+        let others = model.specialTokens.filter { !SpecialTokens.defaults.contains($0) }
+        if !others.isEmpty { roles["additional_special_tokens"] = others }
+        var config = roles
+        config["tokenizer_class"] = "PreTrainedTokenizerFast"
+        config["model_max_length"] = maxLength
+        config["add_bos_token"] = false
+        config["add_eos_token"] = false
+        config["clean_up_tokenization_spaces"] = false
+        var added: [String: Any] = [:]
+        for (token, id) in model.specials {
+            added[String(id)] = ["content": token, "lstrip": false, "normalized": false, "rstrip": false,
+                                 "single_word": false, "special": true]
+        }
+        config["added_tokens_decoder"] = added
+        func json(_ object: [String: Any]) throws -> [UInt8] {
+            Array(try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes])) + [0x0A]
+        }
+        return (try json(config), try json(roles))
+    }
+
     /// The content of `tokenizer.json`. `pattern` is the split regex in the spelling HF's Rust regex
     /// engine accepts.
     public static func huggingFaceJSON(_ model: BPEModel, pattern: String) -> [UInt8] {

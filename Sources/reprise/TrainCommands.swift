@@ -249,7 +249,7 @@ struct SampleCommand: ParsableCommand {
 struct ExportCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "export",
-        abstract: "Export a run for HuggingFace transformers (LlamaForCausalLM): config.json, model.safetensors, tokenizer.json.",
+        abstract: "Export a run for HuggingFace transformers (LlamaForCausalLM): config.json, generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json, special_tokens_map.json.",
         discussion: "Example: reprise export /tmp/run --format hf --output /tmp/hf")
 
     @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
@@ -279,7 +279,17 @@ struct ExportCommand: ParsableCommand {
                 throw RepriseError("\(manifest.tokenizerDir)/tokenizer.json: cannot read the tokenizer to export")
             }
             try AtomicFileWriter.write([UInt8](tj), to: output + "/tokenizer.json")
-            print("exported \((dir as NSString).lastPathComponent) of \(runDir) to \(output) (config.json, model.safetensors, tokenizer.json)")
+            let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+            let files = try TokenizerFiles.huggingFaceTokenizerConfig(tok.model, maxLength: manifest.model.context)
+            try AtomicFileWriter.write(files.config, to: output + "/tokenizer_config.json")
+            try AtomicFileWriter.write(files.specialTokensMap, to: output + "/special_tokens_map.json")
+            // generate() stops at <|endoftext|> and pads with <|pad|> (or <|endoftext|> when there is none).
+            var generation: [String: Any] = ["bos_token_id": manifest.endOfTextId, "eos_token_id": manifest.endOfTextId,
+                                             "max_length": manifest.model.context]
+            generation["pad_token_id"] = tok.model.specials[SpecialTokens.pad].map(Int.init) ?? manifest.endOfTextId
+            try AtomicFileWriter.write(Array(try JSONSerialization.data(withJSONObject: generation, options: [.sortedKeys, .prettyPrinted])) + [0x0A],
+                                       to: output + "/generation_config.json")
+            print("exported \((dir as NSString).lastPathComponent) of \(runDir) to \(output) (config.json, generation_config.json, model.safetensors, tokenizer.json, tokenizer_config.json, special_tokens_map.json)")
         }
     }
 }
