@@ -27,9 +27,6 @@ public struct InputFile: Sendable, Equatable {
         self.problem = problem
         self.isStandardInput = isStandardInput
     }
-
-    /// The path for messages (lossy where it is not UTF-8).
-    public var displayPath: String { isStandardInput ? Self.standardInputName : String(decoding: path, as: UTF8.self) }
 }
 
 /// What the inputs expand to.
