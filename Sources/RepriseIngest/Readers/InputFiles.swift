@@ -197,11 +197,12 @@ public enum InputFiles {
             inputOf.append(input)
         }
 
-        /// A file input or a directory entry that is not a directory (`st` from lstat).
-        mutating func file(_ path: [UInt8], name: [UInt8]) {
+        /// A file input, or a directory entry or pattern match that is not a directory (`entry`: its lstat).
+        mutating func file(_ path: [UInt8], name: [UInt8], entry: stat? = nil) {
             var lst = stat(), st = stat()
-            guard withCPath(path, { lstat($0, &lst) }) == 0 else {
-                if errno == ENOENT { return } // gone since it was listed
+            if let entry {
+                lst = entry
+            } else if withCPath(path, { lstat($0, &lst) }) != 0 {
                 return append(Found(name: name, path: path, problem: "cannot open: \(String(cString: strerror(errno)))"))
             }
             let isLink = (lst.st_mode & S_IFMT) == S_IFLNK
@@ -262,7 +263,7 @@ public enum InputFiles {
                 if (lst.st_mode & S_IFMT) == S_IFDIR {
                     walk(child, name: childName, st: lst, top: false)
                 } else {
-                    file(child, name: childName)
+                    file(child, name: childName, entry: lst)
                 }
             }
         }
@@ -289,7 +290,7 @@ public enum InputFiles {
                 if (lst.st_mode & S_IFMT) == S_IFDIR {
                     walk(m, name: name, st: lst, top: false)
                 } else {
-                    file(m, name: name)
+                    file(m, name: name, entry: lst)
                 }
             }
         }
