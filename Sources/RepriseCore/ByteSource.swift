@@ -25,7 +25,48 @@ public final class FileSource: ByteSource {
             throw RepriseError("\(path): is a directory")
         }
     }
+    /// Opens a regular file by the raw bytes of its path (any bytes but NUL, not necessarily UTF-8); `name`
+    /// stands for it in errors. Anything else (FIFO, socket, device, directory) is refused before it is
+    /// opened, and again after (the path may change in between): reading those could block or never end.
+    public init(regularFile rawPath: [UInt8], name: String) throws {
+        path = name
+        var st = stat()
+        if withCPath(rawPath, { stat($0, &st) }) != 0 {
+            throw RepriseError("\(name): cannot open: \(String(cString: strerror(errno)))")
+        }
+        if (st.st_mode & S_IFMT) != S_IFREG { throw RepriseError("\(name): not a regular file: \(Self.typeName(st.st_mode))") }
+        // O_NONBLOCK: should a FIFO have taken the file's place, the open returns at once instead of waiting.
+        fd = withCPath(rawPath) { open($0, O_RDONLY | O_NONBLOCK | O_CLOEXEC) }
+        if fd < 0 { throw RepriseError("\(name): cannot open: \(String(cString: strerror(errno)))") }
+        if fstat(fd, &st) != 0 || (st.st_mode & S_IFMT) != S_IFREG {
+            close(fd)
+            throw RepriseError("\(name): not a regular file: \(Self.typeName(st.st_mode))")
+        }
+    }
+
+    /// Standard input (a duplicate of descriptor 0, so closing this source leaves it open); `name` stands for
+    /// it in errors.
+    public init(standardInput name: String) throws {
+        path = name
+        fd = dup(0)
+        if fd < 0 { throw RepriseError("\(name): cannot read standard input: \(String(cString: strerror(errno)))") }
+    }
+
     deinit { close(fd) }
+
+    /// What kind of file a `stat` mode describes, in words.
+    public static func typeName(_ mode: mode_t) -> String {
+        switch mode & S_IFMT {
+        case S_IFREG: return "regular file"
+        case S_IFDIR: return "directory"
+        case S_IFIFO: return "FIFO"
+        case S_IFSOCK: return "socket"
+        case S_IFCHR: return "character device"
+        case S_IFBLK: return "block device"
+        case S_IFLNK: return "symbolic link"
+        default: return "unknown file type"
+        }
+    }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         while true {
@@ -113,6 +154,7 @@ public final class HashingFileSource: ByteSource {
     public var path: String { file.path }
 
     public init(path: String) throws { file = try FileSource(path: path) }
+    public init(_ file: FileSource) { self.file = file }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         let n = try file.read(into: buffer)
@@ -122,8 +164,28 @@ public final class HashingFileSource: ByteSource {
 
     /// SHA-256 (hex) of the whole file.
     public func finishHex() throws -> String {
+        try finishHex(limit: .max)!
+    }
+
+    /// SHA-256 (hex) of the whole stream, reading at most `limit` more bytes to get there; nil when the
+    /// stream goes on beyond that (a pipe need not end).
+    public func finishHex(limit: Int) throws -> String? {
         var buf = [UInt8](repeating: 0, count: 1 << 20)
-        while try buf.withUnsafeMutableBytes({ try read(into: $0) }) > 0 {}
-        return hasher.finalizeHex()
+        var left = limit
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try read(into: UnsafeMutableRawBufferPointer(rebasing: $0.prefix(max(1, min(left, $0.count))))) }
+            if n == 0 { return hasher.finalizeHex() }
+            if left == 0 { return nil }
+            left -= n
+        }
+    }
+}
+
+/// Calls `body` with `bytes` as a NUL-terminated C path (the raw bytes, whatever their encoding).
+public func withCPath<T>(_ bytes: [UInt8], _ body: (UnsafePointer<CChar>) throws -> T) rethrows -> T {
+    var c = bytes
+    c.append(0)
+    return try c.withUnsafeBufferPointer { p in
+        try p.withMemoryRebound(to: CChar.self) { try body($0.baseAddress!) }
     }
 }

@@ -58,6 +58,8 @@ public struct IngestManifest: Codable, Sendable, Equatable {
     public var inputHash: String
     public var inputs: [InputRecord]
     public var missingInputs: [String]
+    /// Symbolic links to directories that were not followed (absent when none).
+    public var skippedLinks: [String]?
     public var counts: IngestCounts
     public var outputs: [OutputFile]
     public var excluded: [OutputFile]
@@ -65,6 +67,7 @@ public struct IngestManifest: Codable, Sendable, Equatable {
     enum CodingKeys: String, CodingKey {
         case format, version, config, inputs, counts, outputs, excluded
         case configHash = "config_hash", inputHash = "input_hash", missingInputs = "missing_inputs"
+        case skippedLinks = "skipped_links"
     }
 
     public var failedInputs: [InputRecord] { inputs.filter { $0.status != "ok" } }
@@ -99,20 +102,25 @@ public enum Ingest {
         public init() {}
     }
 
-    /// The files the inputs expand to and the identity of their content.
+    /// The files the inputs expand to (by name) and the identity of their content. Standard input cannot be
+    /// fingerprinted: it can be read only once.
     public static func fingerprint(_ inputs: [String]) throws -> (hash: String, files: [(path: String, bytes: Int, sha256: String)], missing: [String]) {
-        let (paths, missing) = InputFiles.expand(inputs)
-        let files = paths.map { ($0, fileSize($0), (try? Hashing.sha256Hex(file: $0)) ?? unreadable) }
-        return (inputHash(files.map { ($0.0, $0.2) }, missing: missing), files, missing)
+        let list = try InputFiles.expand(inputs)
+        if list.files.contains(where: \.isStandardInput) {
+            throw RepriseError("standard input (-) has no fingerprint: it can be read only once, so its content cannot be checked for changes; save it to a file and give that instead")
+        }
+        let files = list.files.map { ($0.name, InputFiles.size($0), InputFiles.sha256($0)) }
+        return (inputHash(files.map { ($0.0, $0.2) }, missing: list.missing), files, list.missing)
     }
 
-    static let unreadable = "unreadable"
+    static let unreadable = InputFiles.unreadable
 
     static func fileSize(_ path: String) -> Int {
         ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? Int) ?? 0
     }
 
-    /// The manifest's `input_hash`: SHA-256 over `PATH\tSHA256\n` per file, then `PATH\tmissing\n`.
+    /// The manifest's `input_hash`: SHA-256 over `NAME\tSHA256\n` per file, then `INPUT\tmissing\n`. Names
+    /// do not depend on where the inputs lie, so a moved corpus keeps its hash.
     static func inputHash(_ files: [(path: String, sha256: String)], missing: [String]) -> String {
         var h = SHA256Stream()
         for f in files { h.update("\(f.path)\t\(f.sha256)\n") }
@@ -134,19 +142,20 @@ public enum Ingest {
     public static func run(inputs: [String], output: String, config: IngestConfig, options: Options = Options()) throws -> IngestManifest {
         try config.validate()
         let writer = try IngestWriter(output: output, config: config)
-        let (paths, missing) = InputFiles.expand(inputs)
-        for m in missing where !options.quiet { logLine("ingest: \(m): no such file or directory") }
-        let records = try readAndClean(paths, config: config, options: options) { _, doc in try writer.add(doc) }
-        return try writer.finish(inputs: records, missing: missing)
+        let list = try InputFiles.expand(inputs)
+        for note in list.notes where !options.quiet { logLine("ingest: \(note)") }
+        let records = try readAndClean(list.files, config: config, options: options) { _, doc in try writer.add(doc) }
+        return try writer.finish(inputs: records, missing: list.missing, skippedLinks: list.skippedLinks)
     }
 
-    /// Reads `paths` in order on a reader thread and cleans their documents on `options.threads` workers;
+    /// Reads `inputs` in order on a reader thread and cleans their documents on `options.threads` workers;
     /// calls `body` on the calling thread with every cleaned document, in input order, and the index of its
-    /// file in `paths`. Returns the files' records: each file is hashed while it is read (see
-    /// HashingFileSource), not in a separate pass.
-    static func readAndClean(_ paths: [String], config: IngestConfig, options: Options,
+    /// file in `inputs`. Returns the files' records: each file is hashed while it is read (see
+    /// HashingFileSource), not in a separate pass. Files are named (record path, document source and id) by
+    /// their `InputFile.name` and opened by their raw path.
+    static func readAndClean(_ inputs: [InputFile], config: IngestConfig, options: Options,
                              body: (_ file: Int, _ doc: CleanedDocument) throws -> Void) throws -> [InputRecord] {
-        let files = paths.map { (path: $0, bytes: fileSize($0)) }
+        let files = inputs.map { (input: $0, path: $0.name, bytes: InputFiles.size($0)) }
         let totalBytes = files.reduce(0) { $0 + $1.bytes }
         let progress = Progress("ingest", totalBytes: totalBytes, quiet: options.quiet)
 
@@ -182,7 +191,10 @@ public enum Ingest {
                     if !options.quiet && recordErrors <= 5 { logLine("ingest: \(message)") }
                 })
                 do {
-                    hashing = try HashingFileSource(path: file.path)
+                    if let problem = file.input.problem { throw RepriseError("\(file.path): \(problem)") }
+                    hashing = HashingFileSource(try file.input.isStandardInput
+                        ? FileSource(standardInput: file.path)
+                        : FileSource(regularFile: file.input.path, name: file.path))
                     let opened = try InputFiles.open(hashing!, path: file.path)
                     source = opened.source
                     record.kind = opened.kind
@@ -199,10 +211,22 @@ public enum Ingest {
                     if !options.quiet { logLine("ingest: \(error.oneLine)") }
                 }
                 if let h = hashing {
-                    do { record.sha256 = try h.finishHex() } catch {
+                    do {
+                        // A regular file ends; standard input need not, so it is drained only so far.
+                        if let hex = try h.finishHex(limit: file.input.isStandardInput ? config.maxDocBytes : .max) {
+                            record.sha256 = hex
+                        } else {
+                            record.status = "failed"
+                            if record.error == nil {
+                                record.error = "\(file.path): more than max_doc_bytes (\(config.maxDocBytes)) left after the last document; the rest was not read"
+                                if !options.quiet { logLine("ingest: \(record.error!)") }
+                            }
+                        }
+                    } catch {
                         if record.error == nil { record.error = error.oneLine }
                         record.status = "failed"
                     }
+                    if file.input.isStandardInput { record.bytes = h.bytesConsumed }
                 }
                 if recordErrors > 0 {
                     record.status = "failed"
@@ -301,11 +325,11 @@ final class IngestWriter {
     }
 
     /// Closes the output files and writes the manifest, last and atomically.
-    func finish(inputs: [InputRecord], missing: [String]) throws -> IngestManifest {
+    func finish(inputs: [InputRecord], missing: [String], skippedLinks: [String]) throws -> IngestManifest {
         let manifest = IngestManifest(
             config: config, configHash: try CanonicalJSON.hash(config),
             inputHash: Ingest.inputHash(inputs.map { ($0.path, $0.sha256) }, missing: missing),
-            inputs: inputs, missingInputs: missing, counts: counts,
+            inputs: inputs, missingInputs: missing, skippedLinks: skippedLinks.isEmpty ? nil : skippedLinks, counts: counts,
             outputs: try docs.finish(), excluded: try excluded.finish())
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
         return manifest

@@ -23,7 +23,7 @@ public enum IngestTasks {
         Array(stride(from: task, to: inputCount, by: tasks))
     }
 
-    /// SHA-256 over `PATH\tBYTES\n` per expanded input file, then `PATH\tmissing\n`: the identity of the input
+    /// SHA-256 over `NAME\tBYTES\n` per expanded input file, then `INPUT\tmissing\n`: the identity of the input
     /// list (every task must see the same list), cheap enough for a merge to recheck without reading files.
     public static func listHash(_ files: [(path: String, bytes: Int)], missing: [String]) -> String {
         var h = SHA256Stream()
@@ -33,8 +33,8 @@ public enum IngestTasks {
     }
 
     /// `listHash` of the files as they are now.
-    public static func listHash(_ paths: [String], missing: [String]) -> String {
-        listHash(paths.map { ($0, Ingest.fileSize($0)) }, missing: missing)
+    public static func listHash(_ files: [InputFile], missing: [String]) -> String {
+        listHash(files.map { ($0.name, InputFiles.size($0)) }, missing: missing)
     }
 
     /// The ingest manifest's `input_hash` for these file records (in list order) and missing inputs.
@@ -45,10 +45,10 @@ public enum IngestTasks {
     /// The file a task writes its cleaned documents to, inside its directory.
     public static let candidatesFile = "candidates.bin.zst"
 
-    /// Reads and cleans one task's files (`files`: position in the expanded list and path, in list order) and
+    /// Reads and cleans one task's files (`files`: position in the expanded list and file, in list order) and
     /// writes `dir/candidates.bin.zst`. `candidate` sees the text of every document that passed the filters
     /// (what a single run would deduplicate), in order, for the tokenizer's pre-token counts.
-    public static func runShare(files: [(index: Int, path: String)], dir: String, config: IngestConfig,
+    public static func runShare(files: [(index: Int, file: InputFile)], dir: String, config: IngestConfig,
                                 options: Ingest.Options = Ingest.Options(),
                                 candidate: ([UInt8]) throws -> Void = { _ in }) throws -> IngestShare {
         try config.validate()
@@ -68,7 +68,7 @@ public enum IngestTasks {
             try encoder.finishFrame()
             entries[current].frameBytes = file.bytesWritten - entries[current].offset
         }
-        let records = try Ingest.readAndClean(files.map(\.path), config: config, options: options) { index, doc in
+        let records = try Ingest.readAndClean(files.map(\.file), config: config, options: options) { index, doc in
             if index != current {
                 try closeFrame()
                 current = index
@@ -89,7 +89,8 @@ public enum IngestTasks {
     /// Builds the ingest output in `output` from the shares of all tasks (`shares[t]` written into `dirs[t]`
     /// by task t of `shares.count`), exactly as `Ingest.run` over the whole input list would.
     @discardableResult
-    public static func merge(shares: [IngestShare], dirs: [String], inputCount: Int, missing: [String], output: String,
+    public static func merge(shares: [IngestShare], dirs: [String], inputCount: Int, missing: [String],
+                             skippedLinks: [String] = [], output: String,
                              config: IngestConfig, quiet: Bool = false) throws -> IngestManifest {
         try config.validate()
         let n = shares.count
@@ -131,7 +132,7 @@ public enum IngestTasks {
             progress.update(items: done, itemName: "docs", bytes: 0)
         }
         progress.finish(items: done, itemName: "docs", bytes: 0)
-        return try writer.finish(inputs: records, missing: missing)
+        return try writer.finish(inputs: records, missing: missing, skippedLinks: skippedLinks)
     }
 
     /// Calls `body` with the text of every document of a complete ingest output that deduplication dropped

@@ -144,6 +144,9 @@ public struct PipelineFile: Decodable, Sendable {
             let c = try decoder.container(keyedBy: CodingKeys.self)
             inputs = try c.decode([String].self, forKey: .inputs)
             if inputs.isEmpty { throw RepriseError("stages.ingest.inputs must list at least one file or directory") }
+            if inputs.contains(InputFiles.standardInput) {
+                throw RepriseError("stages.ingest.inputs: - (standard input) cannot be a pipeline input: a pipeline checks its inputs for changes before it reads them, and standard input can be read only once; save it to a file and list that, or run `reprise ingest -`")
+            }
             output = try c.decodeIfPresent(String.self, forKey: .output) ?? "ingest"
             config = try c.decodeIfPresent(IngestConfig.self, forKey: .config) ?? IngestConfig()
         }

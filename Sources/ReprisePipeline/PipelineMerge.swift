@@ -18,7 +18,7 @@ extension Context {
         let dirs = (0..<n).map { dir($0) + "/ingest" }
         let records = try (0..<paths.count).map { k in
             guard let r = markers[k % n].share.files[k / n].input else {
-                throw RepriseError("\(dir(k % n))/ingest/manifest.json: no record of input \(paths[k]); rerun task \(k % n) (\(taskHint))")
+                throw RepriseError("\(dir(k % n))/ingest/manifest.json: no record of input \(paths[k].name); rerun task \(k % n) (\(taskHint))")
             }
             return r
         }
@@ -31,7 +31,7 @@ extension Context {
             lines.append("merge: ingest: up to date (\(docsDir))")
         } else {
             let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
-                                          output: docsDir, config: ingest.config, quiet: options.quiet)
+                                          skippedLinks: skippedLinks, output: docsDir, config: ingest.config, quiet: options.quiet)
             lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
             changed = true
         }

@@ -87,11 +87,11 @@ public enum PipelineTasks {
         }
         switch mode {
         case .task(let index, let count):
-            let ctx = Context(pipeline, path: pipelinePath, tasks: count, options: options)
+            let ctx = try Context(pipeline, path: pipelinePath, tasks: count, options: options)
             return try ctx.runTask(index)
         case .merge(let count):
             let n = try count ?? taskCount(pipeline)
-            let ctx = Context(pipeline, path: pipelinePath, tasks: n, options: options)
+            let ctx = try Context(pipeline, path: pipelinePath, tasks: n, options: options)
             return try ctx.merge()
         }
     }
@@ -197,18 +197,22 @@ struct Context {
     let n: Int
     let options: PipelineRunner.Options
     let ingest: PipelineFile.IngestStage
-    let paths: [String]
+    let paths: [InputFile]
     let missing: [String]
+    let skippedLinks: [String]
     let listHash: String
     let counting: CountingConfig?
 
-    init(_ pipeline: PipelineFile, path: String, tasks: Int, options: PipelineRunner.Options) {
+    init(_ pipeline: PipelineFile, path: String, tasks: Int, options: PipelineRunner.Options) throws {
         self.pipeline = pipeline
         self.path = path
         n = tasks
         self.options = options
         ingest = pipeline.stages.ingest!
-        (paths, missing) = InputFiles.expand(ingest.inputs)
+        let list = try InputFiles.expand(ingest.inputs)
+        paths = list.files
+        missing = list.missing
+        skippedLinks = list.skippedLinks
         listHash = IngestTasks.listHash(paths, missing: missing)
         if let tok = pipeline.stages.tokenizer, tok.inputs == nil {
             counting = CountingConfig(pattern: tok.config.pattern, maxDocChars: tok.config.maxDocChars)
@@ -256,7 +260,7 @@ struct Context {
         if !options.force, let m = loadIngestMarker(t), try ingestStaleness(m, task: t) == nil {
             // Same config and list: up to date when every file still has the content it was read with.
             let same = zip(mine, m.share.files).allSatisfy { k, f in
-                (try? Hashing.sha256Hex(file: paths[k])) == f.input?.sha256
+                InputFiles.sha256(paths[k]) == f.input?.sha256
             }
             if same { return (m, "ingest share up to date (\(out))") }
         }

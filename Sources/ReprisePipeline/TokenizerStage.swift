@@ -50,6 +50,7 @@ public struct TokenizerManifest: Codable, Sendable, Equatable {
     public var version = 1
     public var config: TokenizerConfig
     public var configHash: String
+    /// The inputs, relative to the tokenizer directory.
     public var inputs: [String]
     public var inputHash: String
     /// The split pattern as tiktoken spells it (for `tiktoken.Encoding(pat_str=...)`).
@@ -113,12 +114,14 @@ public struct LoadedTokenizer: Sendable {
 public enum TokenizerStage {
     /// Inputs are ingest output directories (their documents) or plain text files (one document each).
     /// Their identity: the ingest manifest's hash, or the file's SHA-256.
+    /// The identity of the inputs: their content (an ingest output by its manifest), in order, not the spelling
+    /// of their paths, so a work directory reached by another path is still up to date.
     public static func inputHash(_ inputs: [String]) throws -> String {
         var h = SHA256Stream()
         for input in inputs {
             let sha = FileManager.default.isDirectory(input)
                 ? try IngestOutput.manifestHash(input) : try Hashing.sha256Hex(file: input)
-            h.update("\(input)\t\(sha)\n")
+            h.update("\(sha)\n")
         }
         return h.finalizeHex()
     }
@@ -205,7 +208,7 @@ public enum TokenizerStage {
             files.append(OutputFile(file: name, bytes: content.count, sha256: sha, documents: documents))
         }
         let manifest = TokenizerManifest(
-            config: config, configHash: try CanonicalJSON.hash(config), inputs: inputs, inputHash: inputHash,
+            config: config, configHash: try CanonicalJSON.hash(config), inputs: inputs.map { Paths.relative($0, to: output) }, inputHash: inputHash,
             patternTiktoken: config.pattern.tiktokenRegex, patternHuggingFace: config.pattern.huggingFaceRegex,
             specialTokens: model.specials, vocabSize: model.vocabSize, merges: model.merges.count,
             documents: documents, bytes: bytes, preTokens: counter.totalCount, distinctPreTokens: counter.distinctCount,

@@ -125,7 +125,8 @@ struct IngestCommand: ParsableCommand {
         commandName: "ingest",
         abstract: "Read raw documents, clean, filter and deduplicate them.",
         discussion: """
-        Inputs are files, directories (walked recursively in sorted order) or glob patterns. Plain text, \
+        Inputs are files, directories (walked recursively in sorted order; links to directories inside them \
+        are not followed) or glob patterns, or - for standard input. Plain text, \
         JSONL, HTML and MediaWiki XML exports are recognised by content, then extension; .zst and .gz \
         files are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
         manifest.json in DIR.
@@ -139,7 +140,7 @@ struct IngestCommand: ParsableCommand {
     var output: String
     @Option(help: "Ingest config file (YAML or JSON); every key is optional.")
     var config: String?
-    @Flag(help: "Exit with a non-zero status when any input failed (without it: only when no document is kept).")
+    @Flag(help: "Exit with a non-zero status when any input failed or gave no file (without it: only when no document is kept).")
     var strict = false
     @Option(help: "Worker threads (default: all cores).")
     var threads = defaultThreadCount
@@ -159,7 +160,8 @@ struct IngestCommand: ParsableCommand {
             let m = try Ingest.run(inputs: inputs, output: output, config: cfg, options: o)
             let dropped = m.counts.dropped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("read \(m.counts.read) documents: kept \(m.counts.kept), dropped \(m.counts.read - m.counts.kept)\(dropped.isEmpty ? "" : " (\(dropped))")")
-            print("inputs: \(m.inputs.count) files, \(m.failedInputs.count) failed, \(m.missingInputs.count) missing; output in \(output)")
+            let links = m.skippedLinks.map { ", \($0.count) links to directories not followed" } ?? ""
+            print("inputs: \(m.inputs.count) files, \(m.failedInputs.count) failed, \(m.missingInputs.count) missing\(links); output in \(output)")
             if let error = m.nothingKeptError {
                 logLine("error: \(error)")
                 throw ExitCode.failure

@@ -16,7 +16,7 @@ final class BadInputTests: XCTestCase {
     }
 
     private func assertFailed(_ m: IngestManifest, _ file: String, contains: [String], line: UInt = #line) {
-        guard let rec = m.inputs.first(where: { $0.path.hasSuffix("/" + file) }) else {
+        guard let rec = m.inputs.first(where: { $0.path == file || $0.path.hasSuffix("/" + file) }) else {
             return XCTFail("no input record for \(file)", line: line)
         }
         XCTAssertEqual(rec.status, "failed", line: line)

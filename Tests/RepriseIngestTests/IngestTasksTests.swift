@@ -41,7 +41,8 @@ final class IngestTasksTests: XCTestCase {
         XCTAssertGreaterThan(single.outputs.count, 3)
         let expected = try s.snapshot("single")
 
-        let (paths, missing) = InputFiles.expand([s.inputDir])
+        let list = try InputFiles.expand([s.inputDir])
+        let paths = list.files, missing = list.missing
         for n in [1, 2, 3, 5] {
             var shares: [IngestShare] = [], dirs: [String] = []
             var counted = 0
@@ -70,7 +71,8 @@ final class IngestTasksTests: XCTestCase {
     func testADamagedShareIsNamed() throws {
         let s = Scratch()
         try corpus(s)
-        let (paths, missing) = InputFiles.expand([s.inputDir])
+        let list = try InputFiles.expand([s.inputDir])
+        let paths = list.files, missing = list.missing
         var o = Ingest.Options()
         o.quiet = true
         let files = IngestTasks.files(ofTask: 0, tasks: 1, inputCount: paths.count).map { ($0, paths[$0]) }

@@ -11,8 +11,9 @@ final class ReaderTests: XCTestCase {
         let m = try s.ingest()
         let recs = try s.records()
         XCTAssertEqual(recs.map { $0["text"] as? String }, ["First file,\nwith two lines.", "Second file."])
-        XCTAssertEqual(recs.map { $0["id"] as? String }, [s.inputDir + "/a/one.txt:0", s.inputDir + "/b.txt:0"])
-        XCTAssertEqual(recs.map { $0["source"] as? String }, [s.inputDir + "/a/one.txt", s.inputDir + "/b.txt"])
+        // Named after the input directory (`in`), not after where it lies.
+        XCTAssertEqual(recs.map { $0["id"] as? String }, ["in/a/one.txt:0", "in/b.txt:0"])
+        XCTAssertEqual(recs.map { $0["source"] as? String }, ["in/a/one.txt", "in/b.txt"])
         XCTAssertEqual(m.inputs.map(\.kind), [.text, .text])
     }
 
@@ -151,9 +152,11 @@ final class ReaderTests: XCTestCase {
         s.write("sub/b.txt", "b")
         s.write("sub/a.txt", "a")
         s.write(".hidden.txt", "hidden")
-        let (files, missing) = InputFiles.expand([s.inputDir + "/sub", s.inputDir + "/*.txt", s.inputDir + "/nope.txt", s.inputDir + "/none-*.txt"])
-        XCTAssertEqual(files, [s.inputDir + "/sub/a.txt", s.inputDir + "/sub/b.txt", s.inputDir + "/z.txt"])
-        XCTAssertEqual(missing, [s.inputDir + "/nope.txt", s.inputDir + "/none-*.txt"])
+        let list = try InputFiles.expand([s.inputDir + "/sub", s.inputDir + "/*.txt", s.inputDir + "/nope.txt", s.inputDir + "/none-*.txt"])
+        XCTAssertEqual(list.files.map(\.name), ["sub/a.txt", "sub/b.txt", "in/z.txt"])
+        XCTAssertEqual(list.files.map { String(decoding: $0.path, as: UTF8.self) },
+                       [s.inputDir + "/sub/a.txt", s.inputDir + "/sub/b.txt", s.inputDir + "/z.txt"])
+        XCTAssertEqual(list.missing, [s.inputDir + "/nope.txt", s.inputDir + "/none-*.txt"])
         let m = try s.ingest([s.inputDir, s.inputDir + "/nope.txt"])
         XCTAssertEqual(m.missingInputs, [s.inputDir + "/nope.txt"])
         XCTAssertEqual(m.inputs.count, 3)
