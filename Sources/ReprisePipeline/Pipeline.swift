@@ -332,22 +332,24 @@ public enum PipelineRunner {
         return out
     }
 
-    /// Returns one line per stage saying what happened.
+    /// Returns one line per stage saying what happened; `onLine` gets each line as soon as its stage ends.
     @discardableResult
-    public static func run(_ pipeline: PipelineFile, options: Options = Options()) throws -> [String] {
+    public static func run(_ pipeline: PipelineFile, options: Options = Options(),
+                           onLine: (String) -> Void = { _ in }) throws -> [String] {
         var report: [String] = []
+        func add(_ line: String) { report.append(line); onLine(line) }
         if let ingest = pipeline.stages.ingest {
             let output = pipeline.path(ingest.output)
             let state = options.force ? .stale("--force") : try ingestState(ingest, output: output)
             if state == .upToDate {
-                report.append("ingest: up to date (\(output))")
+                add("ingest: up to date (\(output))")
             } else {
                 var o = Ingest.Options()
                 o.threads = options.threads
                 o.quiet = options.quiet
                 let m = try Ingest.run(inputs: ingest.inputs, output: output, config: ingest.config, options: o)
                 if let error = m.nothingKeptError { throw RepriseError("ingest: \(error)") }
-                report.append("ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs (\(output))")
+                add("ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs (\(output))")
             }
         }
         if let tok = pipeline.stages.tokenizer {
@@ -355,11 +357,11 @@ public enum PipelineRunner {
             let inputs = tok.inputs ?? [pipeline.path(pipeline.stages.ingest!.output)]
             let state = options.force ? .stale("--force") : try TokenizerStage.state(inputs: inputs, output: output, config: tok.config)
             if state == .upToDate {
-                report.append("tokenizer: up to date (\(output))")
+                add("tokenizer: up to date (\(output))")
             } else {
                 let m = try TokenizerStage.train(inputs: inputs, output: output, config: tok.config,
                                                  threads: options.threads, quiet: options.quiet)
-                report.append("tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
+                add("tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
             }
         }
         if let pack = pipeline.stages.pack, let ingest = pipeline.stages.ingest, let tok = pipeline.stages.tokenizer {
@@ -367,26 +369,26 @@ public enum PipelineRunner {
             let docs = pipeline.path(ingest.output), tokenizer = pipeline.path(tok.output)
             let state = options.force ? .stale("--force") : try PackStage.state(docs: docs, tokenizer: tokenizer, output: output, config: pack.config)
             if state == .upToDate {
-                report.append("pack: up to date (\(output))")
+                add("pack: up to date (\(output))")
             } else {
                 let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: pack.config,
                                            threads: options.threads, quiet: options.quiet)
-                report.append("pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen) (\(output))")
+                add("pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen) (\(output))")
             }
         }
         if let pack = pipeline.stages.pack {
             if pipeline.stages.schedules != nil, let problem = try PackManifest.load(pipeline.path(pack.output)).emptySplitProblem {
                 throw RepriseError("pack: \(problem)")
             }
-            report += try runSchedules(pipeline, shards: pipeline.path(pack.output), options: options)
+            for line in try runSchedules(pipeline, shards: pipeline.path(pack.output), options: options) { add(line) }
         }
         for (name, job) in try trainJobs(pipeline, options: options) {
             let state = options.force ? .stale("--force") : try TrainStage.state(job)
             if state == .upToDate {
-                report.append("train \(name): up to date (\(job.output))")
+                add("train \(name): up to date (\(job.output))")
             } else {
                 let s = try TrainStage.run(job, force: options.force)
-                report.append(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte%@ (%@)",
+                add(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte%@ (%@)",
                                      name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, s.clozeText, job.output))
             }
         }
@@ -397,7 +399,7 @@ public enum PipelineRunner {
             if let title = r.title { o.title = title }
             let output = pipeline.path(r.output)
             _ = try Report.write(runs: runs, output: output, options: o)
-            report.append("report: \(runs.count) runs; open \(output)")
+            add("report: \(runs.count) runs; open \(output)")
         }
         return report
     }

@@ -225,9 +225,12 @@ public enum Trainer {
             var evaluated = false
             if step % evalEvery == 0 || last {
                 let t0 = Date()
-                lastEval = try evaluate()
+                let r = try evaluate()
+                lastEval = r
                 evaluationSeconds += Date().timeIntervalSince(t0)
                 evaluated = true
+                progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f nats/token, %.4f bits/byte",
+                                     step, epochOf(step), r.isBound ? "bound" : "loss", r.loss, r.bitsPerByte))
             }
             if last, let clozeSet { cloze = try evaluateCloze(clozeSet) }
             if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {

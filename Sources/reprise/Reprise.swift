@@ -92,7 +92,8 @@ struct RunCommand: ParsableCommand {
                 for line in try PipelineTasks.run(file, mode: mode, pipelinePath: pipeline, options: o) { print(line) }
                 return
             }
-            for line in try PipelineRunner.run(file, options: o) { print(line) }
+            // Each stage's line as soon as it ends (unbuffered, so logs show it then).
+            try PipelineRunner.run(file, options: o) { FileHandle.standardOutput.write(Data(($0 + "\n").utf8)) }
         }
     }
 }

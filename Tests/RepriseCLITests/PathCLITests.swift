@@ -146,3 +146,23 @@ extension CLITests {
         for r in [eval, tok, docs] { XCTAssertEqual(r.stderr.split(separator: "\n").count, 1, r.stderr) }
     }
 }
+
+extension CLITests {
+    /// Logs (not a terminal): timestamped progress lines, the validation loss when an evaluation ends, and in
+    /// `reprise run` each stage's summary line.
+    func testLogsCarryTimestampsAndEvaluations() throws {
+        try prepareTinyRuns()
+        let r = try reprise(["train", "--shards", "work/shards", "--schedule", "work/schedules/ar", "--model", "m.json",
+                             "--steps", "4", "--eval-every", "2", "--eval-sequences", "4", "--threads", "2", "-o", "ar"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let lines = r.stderr.split(separator: "\n").map(String.init)
+        let evals = lines.filter { $0.contains("validation loss") }
+        XCTAssertEqual(evals.count, 2, r.stderr)
+        XCTAssertTrue(evals[0].contains("train: step 2 (epoch"), evals[0])
+        let stamp = try NSRegularExpression(pattern: #"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ train: "#)
+        for line in evals + lines.filter({ $0.contains(" steps, ") }) {
+            XCTAssertNotNil(stamp.firstMatch(in: line, range: NSRange(line.startIndex..., in: line)), line)
+        }
+        XCTAssertTrue(lines.contains { $0.contains(" elapsed") }, r.stderr)
+    }
+}
