@@ -1,6 +1,6 @@
 """Tests of reprise_torch against shards and schedules the `reprise` binary builds (REPRISE_BIN). The numpy
-core (steps per worker, rows per rank, model inputs, mask id, resume) runs in CI without torch; the
-DataLoader tests are skipped where torch is not installed."""
+core (steps per worker, rows per rank, model inputs, mask id, resume) needs numpy only; the DataLoader tests
+need torch (installed by Tools/test; skipped elsewhere when it is missing)."""
 import json
 import os
 import shutil
@@ -13,7 +13,7 @@ from reprise_schedules import Schedule, ScheduleError
 from reprise_shards import Dataset
 from reprise_torch import StepStream, find_tokenizer, mask_token_id, model_inputs, rank_rows, worker_steps
 
-from conftest import BIN, run_pipeline
+from conftest import BIN, require, run_pipeline
 
 
 @pytest.fixture(scope="module")
@@ -230,7 +230,7 @@ def test_more_ranks_than_rows_gives_empty_batches(work):
 
 @pytest.mark.parametrize("workers", [0, 1, 3])
 def test_dataloader_returns_steps_in_order(work, workers):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     from reprise_torch import RepriseIterableDataset, loader
 
     ds = RepriseIterableDataset(str(work / "shards"), str(work / "schedules" / "mdlm"), start_step=2, stop_step=13,
@@ -248,7 +248,7 @@ def test_dataloader_returns_steps_in_order(work, workers):
 
 
 def test_rank_and_world_come_from_torch_distributed(work, tmp_path):
-    torch = pytest.importorskip("torch")
+    torch = require("torch")
     import torch.distributed as dist
     from reprise_torch import RepriseIterableDataset
 
