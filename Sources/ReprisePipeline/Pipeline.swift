@@ -114,7 +114,7 @@ public struct PipelineFile: Decodable, Sendable {
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "shards"
+            output = try PipelineFile.outputName(c.decodeIfPresent(String.self, forKey: .output) ?? "shards", stage: "pack")
             config = try c.decodeIfPresent(PackConfig.self, forKey: .config) ?? PackConfig()
         }
     }
@@ -129,7 +129,7 @@ public struct PipelineFile: Decodable, Sendable {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
             inputs = try c.decodeIfPresent([String].self, forKey: .inputs)
-            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "tokenizer"
+            output = try PipelineFile.outputName(c.decodeIfPresent(String.self, forKey: .output) ?? "tokenizer", stage: "tokenizer")
             config = try c.decodeIfPresent(TokenizerConfig.self, forKey: .config) ?? TokenizerConfig()
         }
     }
@@ -147,7 +147,7 @@ public struct PipelineFile: Decodable, Sendable {
             if inputs.contains(InputFiles.standardInput) {
                 throw RepriseError("stages.ingest.inputs: - (standard input) cannot be a pipeline input: a pipeline checks its inputs for changes before it reads them, and standard input can be read only once; save it to a file and list that, or run `reprise ingest -`")
             }
-            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "ingest"
+            output = try PipelineFile.outputName(c.decodeIfPresent(String.self, forKey: .output) ?? "ingest", stage: "ingest")
             config = try c.decodeIfPresent(IngestConfig.self, forKey: .config) ?? IngestConfig()
         }
     }
@@ -157,6 +157,9 @@ public struct PipelineFile: Decodable, Sendable {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
         workDir = try c.decode(String.self, forKey: .workDir)
+        if workDir.trimmingCharacters(in: .whitespaces).isEmpty || Paths.normalize(workDir) == "/" {
+            throw RepriseError("work_dir: '\(workDir)' is not a usable work directory: name a directory of its own (stages clear their outputs in it)")
+        }
         stages = try c.decode(Stages.self, forKey: .stages)
         if stages.tokenizer != nil && stages.tokenizer?.inputs == nil && stages.ingest == nil {
             throw RepriseError("stages.tokenizer needs inputs when there is no ingest stage")
@@ -177,9 +180,19 @@ public struct PipelineFile: Decodable, Sendable {
         public init(from decoder: Decoder) throws {
             try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
             let c = try decoder.container(keyedBy: CodingKeys.self)
-            output = try c.decodeIfPresent(String.self, forKey: .output) ?? "report.html"
+            output = try PipelineFile.outputName(c.decodeIfPresent(String.self, forKey: .output) ?? "report.html", stage: "report")
             title = try c.decodeIfPresent(String.self, forKey: .title)
         }
+    }
+
+    /// A stage's `output`: a path inside work_dir (no `..`, not absolute), since every stage clears its output
+    /// directory and the work directory is what the pipeline owns.
+    static func outputName(_ name: String, stage: String) throws -> String {
+        let normal = Paths.normalize(name)
+        if name.hasPrefix("/") || normal == "." || normal == ".." || normal.hasPrefix("../") {
+            throw RepriseError("stages.\(stage).output: '\(name)' must be a path inside work_dir (relative, without ..)")
+        }
+        return normal
     }
 
     /// Where a stage writes.

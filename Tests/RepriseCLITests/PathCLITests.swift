@@ -166,3 +166,23 @@ extension CLITests {
         XCTAssertTrue(lines.contains { $0.contains(" elapsed") }, r.stderr)
     }
 }
+
+extension CLITests {
+    /// A pipeline owns its work directory: outputs outside it, or a work directory of `/` or nothing, are
+    /// refused before any stage clears anything.
+    func testPipelineOutputsStayInsideTheWorkDirectory() throws {
+        write("keep/precious.txt", "not ours")
+        for (name, text, key) in [
+            ("a.yaml", "work_dir: w\nstages:\n  ingest: {inputs: [in], output: ../keep}\n", "stages.ingest.output"),
+            ("b.yaml", "work_dir: w\nstages:\n  ingest: {inputs: [in], output: /tmp}\n", "stages.ingest.output"),
+            ("c.yaml", "work_dir: /\nstages:\n  ingest: {inputs: [in]}\n", "work_dir"),
+            ("d.yaml", "work_dir: ''\nstages:\n  ingest: {inputs: [in]}\n", "work_dir"),
+        ] {
+            write(name, text)
+            let r = try reprise(["run", name, "--quiet"])
+            XCTAssertNotEqual(r.status, 0, name)
+            XCTAssertTrue(r.stderr.contains(name) && r.stderr.contains(key), r.stderr)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/keep/precious.txt"))
+    }
+}
