@@ -122,7 +122,8 @@ public enum Ingest {
     /// Reads `paths` in order on a reader thread and cleans their documents on `options.threads` workers;
     /// calls `body` on the calling thread with every cleaned document, in input order, and the index of its
     /// file in `paths`. Returns the files' records: each file is hashed while it is read (see
-    /// HashingFileSource), not in a separate pass.
+    /// HashingFileSource), not in a separate pass; a Parquet file, read with random access, is hashed by
+    /// one sequential pass after its rows.
     static func readAndClean(_ paths: [String], config: IngestConfig, options: Options,
                              body: (_ file: Int, _ doc: CleanedDocument) throws -> Void) throws -> [InputRecord] {
         let files = paths.map { (path: $0, bytes: fileSize($0)) }
@@ -144,6 +145,7 @@ public enum Ingest {
                 var hashing: HashingFileSource?
                 var recordErrors = 0
                 var source: ByteSource?
+                var parquet: ParquetReader?
                 let sink = ReaderSink(emit: { raw in
                     record.documents += 1
                     batch.append((index, raw))
@@ -152,7 +154,8 @@ public enum Ingest {
                     case .wikitext(let s): batchBytes += s.utf8.count
                     }
                     if batch.count >= 1024 || batchBytes >= 16 << 20 {
-                        queue.put(.batch(batch, bytesRead: doneBytes + (source?.bytesConsumed ?? 0)))
+                        let consumed = parquet?.bytesRead ?? source?.bytesConsumed ?? 0
+                        queue.put(.batch(batch, bytesRead: doneBytes + min(consumed, file.bytes)))
                         batch = []; batchBytes = 0
                     }
                 }, recordError: { message in
@@ -171,6 +174,11 @@ public enum Ingest {
                     case .html: try WholeFileReader.read(opened.source, html: true, maxBytes: config.maxDocBytes, sink: sink)
                     case .jsonl: try JSONLReader.read(opened.source, path: file.path, textField: config.textField, maxBytes: config.maxDocBytes, sink: sink)
                     case .mediawiki: try MediaWikiReader.read(opened.source, path: file.path, namespaces: namespaces, maxBytes: config.maxDocBytes, sink: sink)
+                    case .parquet:
+                        // Read with random access; the hashing source still covers the whole file, since
+                        // finishHex() below reads what it has not seen yet.
+                        parquet = try ParquetReader(path: file.path, textColumn: config.textField, maxBytes: config.maxDocBytes)
+                        try parquet!.read(sink: sink)
                     }
                 } catch {
                     record.error = error.oneLine
