@@ -46,12 +46,16 @@ public final class ParquetReader {
         let meta = try file.readFooter()
         let columns = try ParquetColumns(meta.schema, path: path)
         guard let text = columns.flat.first(where: { $0.name == textColumn }) else {
+            if columns.all.contains(textColumn) {
+                throw RepriseError("\(path): column \"\(textColumn)\" is nested (a struct, list or map), not a string column; set text_field to the column that holds the text")
+            }
             let names = columns.all.map { "\"\($0)\"" }.joined(separator: ", ")
             throw RepriseError("\(path): no column \"\(textColumn)\" in the Parquet schema (columns: \(names)); set text_field to the column that holds the text")
         }
         guard text.element.type == .byteArray, text.element.repetition != 2,
               text.element.annotation == .string || text.element.annotation == .none else {
-            let type = text.element.type?.name ?? "an unknown type"
+            var type = text.element.type?.name ?? "of an unknown type"
+            if case .other(let annotation) = text.element.annotation { type += " (\(annotation))" }
             throw RepriseError("\(path): column \"\(textColumn)\" is \(type)\(text.element.repetition == 2 ? " (repeated)" : ""), not a string column; set text_field to the column that holds the text")
         }
         let id = columns.flat.first { $0.name == idColumn && $0.name != textColumn && $0.valueKind(forId: true) != nil }
