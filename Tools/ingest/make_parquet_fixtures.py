@@ -134,10 +134,12 @@ def main():
     expect(write("int_id", int_id_table(), compression="zstd", row_group_size=10, data_page_size=128,
                  write_batch_size=3), "int_id", kept=["u32", "i8", "u64", "title"])
     expect(write("empty", basic.slice(0, 0), compression="snappy"), "empty", kept=BASIC_KEPT)
+    # Required (non-nullable) columns: pages without definition levels.
+    required = pa.schema([pa.field("content", pa.string(), nullable=False), pa.field("n", pa.int64(), nullable=False)])
     expect(write("content_column", pa.table({
         "content": pa.array([text(i + 200) for i in range(8)], pa.string()),
         "n": pa.array(list(range(8)), pa.int64()),
-    }), compression="snappy"), "content", text_column="content", id_column=None, kept=["n"])
+    }, schema=required), compression="snappy"), "content", text_column="content", id_column=None, kept=["n"])
 
     # Unreadable files: the reader must fail with an error naming the problem, never a wrong document.
     with open(os.path.join(OUT, "basic_snappy.parquet"), "rb") as f:
