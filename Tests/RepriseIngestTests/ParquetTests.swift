@@ -1,6 +1,6 @@
 import Foundation
 import RepriseCore
-import RepriseIngest
+@testable import RepriseIngest
 import XCTest
 
 /// Parquet fixtures written by pyarrow (Tools/ingest/make_parquet_fixtures.py), with pyarrow's own rows
@@ -40,9 +40,11 @@ final class ParquetTests: XCTestCase {
         var recordErrors: [String] = []
     }
 
-    static func read(_ path: String, textColumn: String = "text", maxBytes: Int = 1 << 20, metadata: Bool = true) throws -> Read {
+    static func read(_ path: String, textColumn: String = "text", maxBytes: Int = 1 << 20, metadata: Bool = true,
+                     headerReadAhead: Int? = nil) throws -> Read {
         var out = Read()
         let reader = try ParquetReader(path: path, textColumn: textColumn, maxBytes: maxBytes, metadata: metadata)
+        if let headerReadAhead { reader.headerReadAhead = headerReadAhead }
         try reader.read(sink: ReaderSink(emit: { out.docs.append($0) }, recordError: { out.recordErrors.append($0) }))
         return out
     }
@@ -81,6 +83,16 @@ final class ParquetTests: XCTestCase {
                     XCTAssertTrue(value.isEqual(want), "\(at) \(key): \(String(decoding: json, as: UTF8.self)) != \(want)")
                 }
             }
+        }
+    }
+
+    func testPageHeadersLongerThanTheReadAheadAreReadAgain() throws {
+        for name in ["basic_snappy.parquet", "basic_v2.parquet"] {
+            let path = Self.fixtures + "/" + name
+            let small = try Self.read(path, headerReadAhead: 3)
+            let normal = try Self.read(path)
+            XCTAssertEqual(small.docs.map { Self.text($0) }, normal.docs.map { Self.text($0) })
+            XCTAssertEqual(small.docs.map { $0.metadata.map { $0.json } }, normal.docs.map { $0.metadata.map { $0.json } })
         }
     }
 

@@ -25,6 +25,9 @@ public final class ParquetReader {
     let maxBytes: Int
     let metadata: Bool
     private let file: ParquetFile
+    /// How much is read ahead for a page header; headers that are longer (large statistics) are read again
+    /// with four times as much. Tests set it tiny to exercise that path.
+    var headerReadAhead = 16 << 10
 
     /// Highest file offset read so far, for progress.
     public var bytesRead: Int { file.highestOffset }
@@ -81,7 +84,8 @@ public final class ParquetReader {
             let cursors = try selected.map { c -> ParquetColumnCursor in
                 let chunk = group.columns[c.leaf]
                 return ParquetColumnCursor(file: file, column: c, codec: chunk.meta!.codec, group: g,
-                                           range: try chunkRange(chunk, column: c, group: g))
+                                           range: try chunkRange(chunk, column: c, group: g),
+                                           headerReadAhead: headerReadAhead)
             }
             let textCursor = cursors[0]
             let idCursor = id == nil ? nil : cursors[1]
@@ -367,13 +371,12 @@ final class ParquetBuffer {
 final class ParquetColumnCursor {
     static let supportedEncodings: Set<Int> = [ParquetEncoding.plain, ParquetEncoding.plainDictionary,
                                                ParquetEncoding.rle, ParquetEncoding.rleDictionary]
-    /// How much is read ahead for a page header (headers with large statistics are read again, larger).
-    static let headerReadAhead = 16 << 10
 
     let file: ParquetFile
     let column: ParquetColumn
     let codec: Int
     let group: Int
+    let headerReadAhead: Int
     private var position: Int
     private let end: Int
 
@@ -403,8 +406,9 @@ final class ParquetColumnCursor {
     private var dictionaryLengths: [Int] = []
     private var dictionaryScalars: [ParquetCell] = []
 
-    init(file: ParquetFile, column: ParquetColumn, codec: Int, group: Int, range: Range<Int>) {
+    init(file: ParquetFile, column: ParquetColumn, codec: Int, group: Int, range: Range<Int>, headerReadAhead: Int) {
         self.file = file
+        self.headerReadAhead = max(1, headerReadAhead)
         self.column = column
         self.codec = codec
         self.group = group
@@ -504,7 +508,7 @@ final class ParquetColumnCursor {
             }
             pageOffset = position
             // Header first: read ahead, and again with more bytes when the header is longer.
-            var have = min(Self.headerReadAhead, end - position)
+            var have = min(headerReadAhead, end - position)
             var header: ParquetPageHeader
             while true {
                 raw.reserve(have)
