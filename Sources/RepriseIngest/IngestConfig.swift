@@ -4,7 +4,7 @@ import RepriseCore
 /// Everything that decides what `reprise ingest` keeps. Every field has a default, so an empty config is
 /// valid; unknown keys are rejected with their path (see `StrictKeys`).
 public struct IngestConfig: Codable, Sendable, Equatable {
-    /// JSONL: the field holding the document text; other fields are kept as metadata.
+    /// JSONL: the field holding the document text; Parquet: the column. Other fields are kept as metadata.
     public var textField = "text"
     /// Documents larger than this (bytes of raw text) are dropped as `too_long` without being buffered.
     public var maxDocBytes = 2_000_000
