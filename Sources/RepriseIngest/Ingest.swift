@@ -151,8 +151,9 @@ public enum Ingest {
     /// Reads `inputs` in order on a reader thread and cleans their documents on `options.threads` workers;
     /// calls `body` on the calling thread with every cleaned document, in input order, and the index of its
     /// file in `inputs`. Returns the files' records: each file is hashed while it is read (see
-    /// HashingFileSource), not in a separate pass. Files are named (record path, document source and id) by
-    /// their `InputFile.name` and opened by their raw path.
+    /// HashingFileSource), not in a separate pass; a Parquet file, read with random access, is hashed by
+    /// one sequential pass after its rows. Files are named (record path, document source and id) by their
+    /// `InputFile.name` and opened by their raw path.
     static func readAndClean(_ inputs: [InputFile], config: IngestConfig, options: Options,
                              body: (_ file: Int, _ doc: CleanedDocument) throws -> Void) throws -> [InputRecord] {
         let files = inputs.map { (input: $0, path: $0.name, bytes: InputFiles.size($0)) }
@@ -174,6 +175,7 @@ public enum Ingest {
                 var hashing: HashingFileSource?
                 var recordErrors = 0
                 var source: ByteSource?
+                var parquet: ParquetReader?
                 let sink = ReaderSink(emit: { raw in
                     record.documents += 1
                     batch.append((index, raw))
@@ -182,7 +184,8 @@ public enum Ingest {
                     case .wikitext(let s): batchBytes += s.utf8.count
                     }
                     if batch.count >= 1024 || batchBytes >= 16 << 20 {
-                        queue.put(.batch(batch, bytesRead: doneBytes + (source?.bytesConsumed ?? 0)))
+                        let consumed = parquet?.bytesRead ?? source?.bytesConsumed ?? 0
+                        queue.put(.batch(batch, bytesRead: doneBytes + min(consumed, file.bytes)))
                         batch = []; batchBytes = 0
                     }
                 }, recordError: { message in
@@ -204,6 +207,15 @@ public enum Ingest {
                     case .html: try WholeFileReader.read(opened.source, html: true, maxBytes: config.maxDocBytes, sink: sink)
                     case .jsonl: try JSONLReader.read(opened.source, path: file.path, fields: config.jsonFields, maxBytes: config.maxDocBytes, sink: sink)
                     case .mediawiki: try MediaWikiReader.read(opened.source, path: file.path, namespaces: namespaces, maxBytes: config.maxDocBytes, sink: sink)
+                    case .parquet:
+                        // Read with random access; the hashing source still covers the whole file, since
+                        // finishHex() below reads what it has not seen yet.
+                        if file.input.isStandardInput {
+                            throw RepriseError("\(file.path): a Parquet file cannot be read from standard input (its footer is read from the end); give its path")
+                        }
+                        parquet = try ParquetReader(path: file.path, rawPath: file.input.path, textColumns: config.textField,
+                                                    idColumn: config.idField.isEmpty ? nil : config.idField, maxBytes: config.maxDocBytes)
+                        try parquet!.read(sink: sink)
                     }
                 } catch {
                     record.error = error.oneLine

@@ -7,7 +7,8 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     /// The settings the other keys are laid over: `prose` (the defaults below) or `code` (see `IngestConfig.code`).
     public var preset = "prose"
     /// JSONL: the field holding the document text, as a dotted path (`content.body`); with several, the first
-    /// that holds a string wins. Other fields are kept as metadata. Written as one string or a list.
+    /// that holds a string wins. Parquet: the column (the first name that is a column). Other fields are kept
+    /// as metadata. Written as one string or a list.
     public var textField = ["text"]
     /// JSONL: the field holding the record's own id, which becomes the document id when it is a string or a
     /// number; `""` turns this off (ids are then `NAME:LINE`).

@@ -4,13 +4,15 @@ import RepriseCore
 import ReprisePipeline
 import RepriseShards
 
-/// Measurements for Tools/bench/shards; hidden from `reprise --help`. Each subcommand prints one JSON line.
+/// Measurements for the scripts in Tools/bench (shards, schedule, train-step, parquet); hidden from
+/// `reprise --help`. Each subcommand prints one JSON line.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench",
         abstract: "Benchmark helpers driven by the scripts in Tools/bench.",
         shouldDisplay: false,
-        subcommands: [BenchReadCommand.self, BenchZstdCommand.self, BenchScheduleCommand.self, BenchTrainStepCommand.self])
+        subcommands: [BenchReadCommand.self, BenchZstdCommand.self, BenchScheduleCommand.self, BenchTrainStepCommand.self,
+                      BenchParquetCommand.self])
 }
 
 /// The shard paths of a split, from the dataset's manifest.

@@ -127,9 +127,9 @@ struct IngestCommand: ParsableCommand {
         abstract: "Read raw documents, clean, filter and deduplicate them.",
         discussion: """
         Inputs are files, directories (walked recursively in sorted order; links to directories inside them \
-        are not followed) or glob patterns, or - for standard input. Plain text, \
-        JSONL, HTML and MediaWiki XML exports are recognised by content, then extension; .zst and .gz \
-        files are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
+        are not followed) or glob patterns, or - for standard input. Plain text, JSONL, HTML, MediaWiki XML \
+        exports and Parquet files (one document per row) are recognised by content, then extension; .zst and \
+        .gz files (but not Parquet) are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
         manifest.json in DIR.
 
         Example: reprise ingest Corpora/raw --output /tmp/clean --config ingest.yaml

@@ -343,6 +343,31 @@ final class CLITests: XCTestCase {
         XCTAssertFalse(try reprise(["--help"]).stdout.contains("bench"), "bench is hidden from the command list")
     }
 
+    func testIngestAndBenchReadParquet() throws {
+        // A pyarrow fixture of the ingest tests (Tools/ingest/make_parquet_fixtures.py) and pyarrow's rows.
+        let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("RepriseIngestTests/Fixtures/parquet").path
+        try FileManager.default.copyItem(atPath: fixtures + "/int_id.parquet", toPath: root + "/in/rows.parquet")
+        let expected = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: fixtures + "/expected.json"))) as! [String: Any]
+        let rows = (expected["tables"] as! [String: [[String: Any]]])["int_id"]!
+        write("short.yaml", "quality: {enabled: false}\nrepetition: {enabled: false}\n")  // the rows are short
+        let r = try reprise(["ingest", "in", "-o", "docs", "--quiet", "--config", "short.yaml"])
+        XCTAssertEqual(r.status, 0, r.stderr)
+        let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/docs/manifest.json"))) as! [String: Any]
+        let input = (manifest["inputs"] as! [[String: Any]])[0]
+        XCTAssertEqual(input["kind"] as? String, "parquet")
+        XCTAssertEqual(input["documents"] as? Int, rows.count)
+
+        let bench = try reprise(["bench", "parquet", "in/rows.parquet", "--metadata"])
+        XCTAssertEqual(bench.status, 0, bench.stderr)
+        let out = try JSONSerialization.jsonObject(with: Data(bench.stdout.utf8)) as! [String: Any]
+        XCTAssertEqual(out["rows"] as? Int, rows.count)
+        XCTAssertEqual(out["text_bytes"] as? Int, rows.reduce(0) { $0 + ($1["text"] as! String).utf8.count })
+        let missing = try reprise(["bench", "parquet", "in/rows.parquet", "--text-field", "body"])
+        XCTAssertNotEqual(missing.status, 0)
+        XCTAssertTrue(missing.stderr.contains("no column \"body\""), missing.stderr)
+    }
+
     func testKilledPackRerunEndsWithTheSameBytes() throws {
         makeCorpus(files: 4, paragraphsPerFile: 600)
         try copyEmbeddedBooks()

@@ -59,6 +59,49 @@ final class CompressionTests: XCTestCase {
         XCTAssertThrowsError(try GzipDecoder(MemorySource(garbage), name: "bad.gz").readAll())
     }
 
+    /// The one-shot decoders of Parquet pages: whole blocks into a buffer of the announced size.
+    func testBlockDecodersAndCRC32() throws {
+        // Snappy, from the format description: length 17, a 6-byte literal, then a copy of 11 bytes at offset 6.
+        let block: [UInt8] = [0x11, 0x14] + Array("hello ".utf8) + [0x1D, 0x06]
+        func snappy(_ src: [UInt8], capacity: Int) throws -> [UInt8] {
+            var out = [UInt8](repeating: 0, count: capacity)
+            let n = try src.withUnsafeBytes { s in try out.withUnsafeMutableBytes { try Snappy.decompress(s, into: $0) } }
+            return Array(out[0..<n])
+        }
+        XCTAssertEqual(try snappy(block, capacity: 17), Array("hello hello hello".utf8))
+        XCTAssertThrowsError(try snappy(block, capacity: 16), "output larger than the buffer")
+        var badOffset = block; badOffset[9] = 0x07 // copies from before the start
+        XCTAssertThrowsError(try snappy(badOffset, capacity: 17))
+        XCTAssertThrowsError(try snappy(Array(block.dropLast()), capacity: 17), "truncated block")
+
+        // gzip members written by /bin/gzip; its trailer holds the CRC-32 of the content.
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("reprise-block-\(getpid())")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(at: dir) }
+        let inflater = try InflateBlockDecoder()
+        for (i, data) in [sample(40_000), sample(10), []].enumerated() {
+            let p = dir.appendingPathComponent("\(i)")
+            try Data(data).write(to: p)
+            let proc = Process()
+            proc.executableURL = URL(fileURLWithPath: "/bin/gzip")
+            proc.arguments = ["-f", p.path]
+            try proc.run(); proc.waitUntilExit()
+            let gz = [UInt8](try Data(contentsOf: URL(fileURLWithPath: p.path + ".gz")))
+            let crc = gz[(gz.count - 8)..<(gz.count - 4)].reversed().reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            XCTAssertEqual(data.withUnsafeBytes { CRC32.checksum($0) }, crc)
+            func inflate(_ src: [UInt8], capacity: Int) throws -> [UInt8] {
+                var out = [UInt8](repeating: 0, count: capacity)
+                let n = try src.withUnsafeBytes { s in try out.withUnsafeMutableBytes { try inflater.decompress(s, into: $0) } }
+                return Array(out[0..<n])
+            }
+            XCTAssertEqual(try inflate(gz, capacity: data.count), data, "the same decoder serves block after block")
+            if !data.isEmpty {
+                XCTAssertThrowsError(try inflate(gz, capacity: data.count - 1)) { XCTAssertTrue($0.oneLine.contains("more than"), $0.oneLine) }
+                XCTAssertThrowsError(try inflate(Array(gz[0..<(gz.count / 2)]), capacity: data.count))
+            }
+        }
+    }
+
     func testAtomicWriterLeavesNoTemporaryAndHashesContent() throws {
         let dir = NSTemporaryDirectory() + "reprise-atomic-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }

@@ -2,7 +2,7 @@ import Foundation
 import RepriseCore
 
 /// The kinds of documents a file can hold.
-public enum InputKind: String, Codable, Sendable { case text, jsonl, html, mediawiki }
+public enum InputKind: String, Codable, Sendable { case text, jsonl, html, mediawiki, parquet }
 public enum Compression: String, Codable, Sendable { case none, zstd, gzip }
 
 /// One file of the expanded input list.
@@ -320,7 +320,8 @@ public enum InputFiles {
     }
 
     /// Opens a file, undoes its compression (chosen by magic bytes) and decides its kind from its first
-    /// bytes, then its extension.
+    /// bytes, then its extension. A Parquet file (magic `PAR1`) is only recognised here: its reader opens
+    /// the file again for random access (see ParquetReader), so it must not be compressed as a whole.
     public static func open(_ file: ByteSource, path: String) throws -> (source: ByteSource, kind: InputKind, compression: Compression) {
         let raw = try PeekableSource(file, peek: 4)
         var source: ByteSource = raw
@@ -331,6 +332,15 @@ public enum InputFiles {
             source = try GzipDecoder(raw, name: path); compression = .gzip
         }
         let peek = try PeekableSource(source, peek: 4096)
+        if peek.head.starts(with: ParquetReader.magic) {
+            if compression != .none {
+                throw RepriseError("\(path): Parquet file inside \(compression.rawValue) compression: Parquet compresses its pages itself and needs random access; decompress the file first")
+            }
+            return (peek, .parquet, compression)
+        }
+        if contentExtension(path) == "parquet" {
+            throw RepriseError("\(path): not a Parquet file: no PAR1 magic at byte 0")
+        }
         let kind = try sniff(peek.head, path: path)
         return (peek, kind, compression)
     }
