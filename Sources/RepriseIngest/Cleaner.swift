@@ -17,6 +17,8 @@ struct CleanedDocument: Sendable {
     var keptRecord: [UInt8]?
     var invalidSequences = 0
     var controlsRemoved = 0
+    /// An HTML page whose parse stopped at too deep a nesting (see `HTMLExtractor`).
+    var htmlDepthTruncated = false
 }
 
 /// The per-document part of ingest: pure, thread-safe, run on the worker threads.
@@ -59,6 +61,7 @@ struct Cleaner: Sendable {
             do {
                 let page = try HTMLExtractor.extract(b, name: source)
                 if doc.title == nil { doc.title = page.title }
+                doc.htmlDepthTruncated = page.depthTruncated
                 norm = Normalizer.normalize(page.text, nfc: config.nfc, layout: layout)
                 rawBytes = page.text.count
             } catch {

@@ -37,12 +37,16 @@ public struct IngestCounts: Codable, Sendable, Equatable {
     public var invalidUTF8Sequences = 0
     public var controlCharactersRemoved = 0
     public var keptBytes = 0
+    /// HTML pages whose parse stopped at an element nested deeper than 1,024 levels (kept or dropped on
+    /// what came before it); absent when there were none.
+    public var htmlDepthTruncated: Int?
 
     enum CodingKeys: String, CodingKey {
         case read, kept, dropped
         case invalidUTF8Sequences = "invalid_utf8_sequences"
         case controlCharactersRemoved = "control_characters_removed"
         case keptBytes = "kept_bytes"
+        case htmlDepthTruncated = "html_depth_truncated"
     }
 }
 
@@ -320,6 +324,7 @@ final class IngestWriter {
         counts.read += 1
         counts.invalidUTF8Sequences += doc.invalidSequences
         counts.controlCharactersRemoved += doc.controlsRemoved
+        if doc.htmlDepthTruncated { counts.htmlDepthTruncated = (counts.htmlDepthTruncated ?? 0) + 1 }
         var duplicateOf: String?
         if doc.dropReason == nil, let dup = dedup.check(id: doc.id, keys: doc.keys) {
             doc.dropReason = dup.reason

@@ -126,21 +126,46 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     /// The JSON fields that hold a record's text and id.
     public var jsonFields: JSONFields { JSONFields(text: textField, id: idField.isEmpty ? nil : idField) }
 
-    /// Rejects impossible values with the key and the allowed range.
+    /// Largest `max_doc_bytes`: 4 GiB. Readers size buffers from it (twice the limit plus a margin), which
+    /// must not overflow.
+    public static let maxDocBytesLimit = 1 << 32
+
+    /// Rejects impossible values with the key, the allowed range and the value given. NaN and infinities
+    /// are refused everywhere (they would also make the manifest unencodable).
     public func validate() throws {
-        func need(_ ok: Bool, _ key: String, _ allowed: String) throws {
-            if !ok { throw RepriseError("ingest config: \(key) must be \(allowed)") }
+        func need(_ ok: Bool, _ key: String, _ allowed: String, _ got: Any? = nil) throws {
+            if !ok { throw RepriseError("ingest config: \(key) must be \(allowed)" + (got.map { " (got \($0))" } ?? "")) }
+        }
+        func fraction(_ v: Double?, _ key: String) throws {
+            if let v { try need((0...1).contains(v), key, "between 0 and 1", v) }
+        }
+        func positive(_ v: Double?, _ key: String) throws {
+            if let v { try need(v >= 0 && v.isFinite, key, "a finite number, 0 or more", v) }
         }
         try need(!textField.isEmpty && textField.allSatisfy { !$0.isEmpty && !$0.split(separator: ".", omittingEmptySubsequences: false).contains("") },
                  "text_field", "a field name, a dotted path (content.body) or a list of them")
-        try need(maxDocBytes >= 1, "max_doc_bytes", "at least 1")
-        try need((0...1).contains(maxInvalidUTF8Fraction), "max_invalid_utf8_fraction", "between 0 and 1")
-        try need(minChars >= 0, "min_chars", "0 or more")
-        try need(docsPerFile >= 1, "docs_per_file", "at least 1")
-        try need((1...19).contains(zstdLevel), "zstd_level", "between 1 and 19")
-        try need(dedup.bands >= 1 && dedup.rows >= 1 && dedup.bands * dedup.rows <= 1024,
+        try need(maxDocBytes >= 1 && maxDocBytes <= IngestConfig.maxDocBytesLimit, "max_doc_bytes",
+                 "between 1 and \(IngestConfig.maxDocBytesLimit) (4 GiB)", maxDocBytes)
+        try fraction(maxInvalidUTF8Fraction, "max_invalid_utf8_fraction")
+        try need(minChars >= 0, "min_chars", "0 or more", minChars)
+        try need(docsPerFile >= 1, "docs_per_file", "at least 1", docsPerFile)
+        try need((1...19).contains(zstdLevel), "zstd_level", "between 1 and 19", zstdLevel)
+        try need((1...1024).contains(dedup.bands) && (1...1024).contains(dedup.rows) && dedup.bands * dedup.rows <= 1024,
                  "dedup.bands × dedup.rows", "at least 1 each, at most 1024 hashes in all")
-        try need(dedup.ngram >= 1, "dedup.ngram", "at least 1")
+        try need(dedup.ngram >= 1, "dedup.ngram", "at least 1", dedup.ngram)
+        try fraction(dedup.threshold, "dedup.threshold")
+        try positive(quality.minAvgWordLength, "quality.min_avg_word_length")
+        try positive(quality.maxAvgWordLength, "quality.max_avg_word_length")
+        try positive(quality.maxSymbolWordRatio, "quality.max_symbol_word_ratio")
+        try fraction(quality.maxBulletLinesRatio, "quality.max_bullet_lines_ratio")
+        try fraction(quality.maxEllipsisLinesRatio, "quality.max_ellipsis_lines_ratio")
+        try fraction(quality.maxNonAlphaWordsRatio, "quality.max_non_alpha_words_ratio")
+        try fraction(repetition.dupLineFrac, "repetition.dup_line_frac")
+        try fraction(repetition.dupParaFrac, "repetition.dup_para_frac")
+        try fraction(repetition.dupLineCharFrac, "repetition.dup_line_char_frac")
+        try fraction(repetition.dupParaCharFrac, "repetition.dup_para_char_frac")
+        for l in repetition.topNGrams { try fraction(l.maxFraction, "repetition.top_n_grams fraction") }
+        for l in repetition.dupNGrams { try fraction(l.maxFraction, "repetition.dup_n_grams fraction") }
     }
 }
 

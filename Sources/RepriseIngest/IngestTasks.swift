@@ -181,7 +181,7 @@ public struct IngestShare: Codable, Sendable, Equatable {
 /// it as `Ingest.run` would (the kept-record line is rebuilt from these fields).
 ///
 /// Layout (see `BinaryWriter`): u8 flags (1 title, 2 drop reason, 4 original bytes, 8 exact key,
-/// 16 MinHash signature), id, source, [title], varint metadata count, (key, raw JSON value)…, text,
+/// 16 MinHash signature, 32 HTML parse cut at too deep a nesting), id, source, [title], varint metadata count, (key, raw JSON value)…, text,
 /// [drop reason], [varint original bytes], [u64 hi, u64 lo], [varint n, n × u32], varint invalid UTF-8
 /// sequences, varint control characters removed.
 enum CandidateCodec {
@@ -192,6 +192,7 @@ enum CandidateCodec {
         if d.originalBytes != nil { flags |= 4 }
         if d.keys.exact != nil { flags |= 8 }
         if d.keys.signature != nil { flags |= 16 }
+        if d.htmlDepthTruncated { flags |= 32 }
         w.u8(flags)
         w.string(d.id)
         w.string(d.source)
@@ -212,13 +213,14 @@ enum CandidateCodec {
 
     static func decode(_ r: BinaryReader) throws -> CleanedDocument {
         let flags = try r.u8()
-        guard flags < 32 else { throw RepriseError("\(r.name): bad record flags \(flags) at byte \(r.offset - 1)") }
+        guard flags < 64 else { throw RepriseError("\(r.name): bad record flags \(flags) at byte \(r.offset - 1)") }
         let id = try r.string()
         let source = try r.string()
         let title = flags & 1 != 0 ? try r.string() : nil
         var metadata: [(key: String, json: [UInt8])] = []
         for _ in 0..<(try r.count()) { metadata.append((try r.string(), try r.data())) }
         var d = CleanedDocument(id: id, source: source, title: title, metadata: metadata, text: try r.string())
+        d.htmlDepthTruncated = flags & 32 != 0
         if flags & 2 != 0 { d.dropReason = try r.string() }
         if flags & 4 != 0 { d.originalBytes = try r.count(limit: Int.max) }
         if flags & 8 != 0 { d.keys.exact = Key128(hi: try r.u64(), lo: try r.u64()) }

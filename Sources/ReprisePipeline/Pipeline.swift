@@ -15,6 +15,7 @@ public enum ConfigFile {
             throw RepriseError("\(path): cannot read the file")
         }
         let text = String(decoding: data, as: UTF8.self)
+        try checkNesting(Array(data), path: path)
         do {
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
                 return try YAMLDecoder().decode(type, from: "{}")
@@ -59,6 +60,104 @@ public enum ConfigFile {
         }
         let line = node?.mark.map { ":\($0.line)" } ?? ""
         return "\(file)\(line): \(key.isEmpty ? "the file" : key) must be \(what), found \(found)"
+    }
+}
+
+extension ConfigFile {
+    /// Deepest nesting a config file may have. The YAML loader recurses once per level and a few thousand
+    /// levels overflow the stack (a crash, not an error); real configs use fewer than ten.
+    public static let maxNesting = 64
+
+    /// Refuses text nested deeper than `maxNesting` levels before the YAML parser sees it:
+    /// `FILE:LINE: nesting deeper than 64 levels`. The count is conservative (it never counts fewer levels
+    /// than the parser builds): the open block indentation levels, plus the `- ` / `? ` entries that start
+    /// a line, plus the open flow brackets `[` and `{`. Quoted strings, comments and the lines of block
+    /// scalars (`|`, `>`) are skipped.
+    static func checkNesting(_ b: [UInt8], path: String) throws {
+        let n = b.count
+        var indents: [Int] = []       // indentation of the open block levels
+        var flow = 0                  // open [ and {
+        var line = 1
+        var scalarIndent = -1         // inside a block scalar: the indentation of the line that opened it
+        var i = 0
+        func fail() throws -> Never { throw RepriseError("\(path):\(line): nesting deeper than \(maxNesting) levels") }
+        while i < n {
+            // Start of a line.
+            var lineStart = i
+            var indent = 0
+            while i < n && b[i] == 0x20 { i += 1; indent += 1 }
+            let blank = i >= n || b[i] == 0x0A || b[i] == 0x0D || b[i] == 0x23
+            var entries = 0
+            if flow == 0 {
+                if scalarIndent >= 0 && (blank || indent > scalarIndent) {
+                    while i < n && b[i] != 0x0A { i += 1 }
+                    i += 1; line += 1
+                    continue
+                }
+                scalarIndent = -1
+                if !blank {
+                    while let last = indents.last, last > indent { indents.removeLast() }
+                    if indents.last != indent { indents.append(indent) }
+                    // "- - x", "? - x": each indicator opens one more level.
+                    while i + 1 < n && (b[i] == 0x2D || b[i] == 0x3F) && (b[i + 1] == 0x20 || b[i + 1] == 0x0A) {
+                        entries += 1
+                        i += 1
+                        while i < n && b[i] == 0x20 { i += 1 }
+                    }
+                    if indents.count + entries > maxNesting { try fail() }
+                }
+            }
+            // The rest of the line. A quote opens a quoted scalar only where a scalar starts (first on the
+            // line, or after "[", "{", ",", or ": ", "- ", "? "); the quote state ends with the line, so a
+            // quoted scalar over several lines is counted as if its continuation lines were structure
+            // (more levels, never fewer).
+            lineStart = i
+            var quote: UInt8 = 0
+            var previous: UInt8 = 0       // the last character that was not a space on this line
+            while i < n && b[i] != 0x0A {
+                let c = b[i]
+                if quote != 0 {
+                    if c == 0x5C && quote == 0x22 { i += 2; continue }            // \x in "..."
+                    if c == quote {
+                        if quote == 0x27 && i + 1 < n && b[i + 1] == 0x27 { i += 2; continue }   // '' in '...'
+                        quote = 0
+                        previous = c
+                    }
+                    i += 1; continue
+                }
+                let spaced = i > lineStart && (b[i - 1] == 0x20 || b[i - 1] == 0x09)
+                switch c {
+                case 0x22, 0x27:
+                    if previous == 0 || previous == 0x5B || previous == 0x7B || previous == 0x2C
+                        || (spaced && (previous == 0x3A || previous == 0x2D || previous == 0x3F)) { quote = c }
+                case 0x23 where i == lineStart || spaced:   // a comment
+                    while i < n && b[i] != 0x0A { i += 1 }
+                    continue
+                case 0x5B, 0x7B:
+                    flow += 1
+                    if indents.count + entries + flow > maxNesting { try fail() }
+                case 0x5D, 0x7D: flow = max(0, flow - 1)
+                default: break
+                }
+                if c != 0x20 && c != 0x09 && c != 0x0D { previous = c }
+                i += 1
+            }
+            // A block scalar header ends its line: "key: |", "- >-", "key: |2+".
+            if flow == 0 && scalarIndent < 0 {
+                var k = i
+                while k > lineStart && (b[k - 1] == 0x20 || b[k - 1] == 0x0D || b[k - 1] == 0x2B || b[k - 1] == 0x2D
+                                        || (0x31...0x39).contains(b[k - 1])) { k -= 1 }
+                if k > lineStart && (b[k - 1] == 0x7C || b[k - 1] == 0x3E) {
+                    // Only right after the line's start, ": ", "- " or "? " (in "a: b |" it is plain text).
+                    var j = k - 1
+                    while j > lineStart && b[j - 1] == 0x20 { j -= 1 }
+                    if j == lineStart || (j < k - 1 && (b[j - 1] == 0x3A || b[j - 1] == 0x2D || b[j - 1] == 0x3F)) {
+                        scalarIndent = indent
+                    }
+                }
+            }
+            i += 1; line += 1
+        }
     }
 }
 

@@ -170,6 +170,40 @@ public enum ScheduleBuilder {
         return ValidationPlan(sequences: sequences, draws: config.valDraws, tcodes: codes)
     }
 
+    /// Most bytes of epoch plans (before compression) that one schedule may write: 16 GiB, about 2.9
+    /// billion sequence-epochs of an mdlm plan.
+    public static let maxPlanBytes = 1 << 34
+
+    /// Refuses, before anything is written, a plan whose epoch files (epochs × sequences × bytes per row,
+    /// before compression) would be larger than `maxPlanBytes` or than the free space where they go.
+    public static func checkPlanSize(epochs: Int, sequences: Int, bytesPerRow: Int, freeBytes: Int?, output: String) throws {
+        let (perEpoch, o1) = sequences.multipliedReportingOverflow(by: bytesPerRow)
+        let (bytes, o2) = perEpoch.multipliedReportingOverflow(by: epochs)
+        let size = o1 || o2 ? Int.max : bytes
+        let what = "\(epochs) epochs × \(sequences) sequences × \(bytesPerRow) bytes = \(o1 || o2 ? "more than 2^63" : byteCount(size)) of plans"
+        if size > maxPlanBytes {
+            throw RepriseError("schedule.epochs: \(what), more than the \(byteCount(maxPlanBytes)) a schedule may write; lower schedule.epochs")
+        }
+        if let free = freeBytes, size > free {
+            throw RepriseError("schedule.epochs: \(what), more than the \(byteCount(free)) free in \(output); lower schedule.epochs or free some space")
+        }
+    }
+
+    /// Bytes available to an unprivileged user on the file system holding `path` (nil when unknown).
+    public static func freeDiskBytes(_ path: String) -> Int? {
+        var st = statvfs()
+        guard statvfs(path, &st) == 0 else { return nil }
+        let (b, o) = Int(st.f_bavail).multipliedReportingOverflow(by: Int(st.f_frsize))
+        return o ? Int.max : b
+    }
+
+    static func byteCount(_ n: Int) -> String {
+        let units = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"]
+        var v = Double(n), u = 0
+        while v >= 1024 && u + 1 < units.count { v /= 1024; u += 1 }
+        return u == 0 ? "\(n) bytes" : String(format: "%.1f %@", v, units[u])
+    }
+
     @discardableResult
     public static func build(shards: String, config: ScheduleConfig, output: String,
                              threads: Int = defaultThreadCount, quiet: Bool = false) throws -> ScheduleManifest {
@@ -191,6 +225,8 @@ public enum ScheduleBuilder {
         let selected = selection(total: splitSequences, count: n, blockSequences: g, selection: config.selection)
         let fm = FileManager.default
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
+        try checkPlanSize(epochs: config.epochs, sequences: n, bytesPerRow: config.objective.isDiffusion ? 6 : 4,
+                          freeBytes: freeDiskBytes(output), output: output)
         unlink(output + "/manifest.json")
         for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") || name.contains(".tmp-") {
             try fm.removeItem(atPath: output + "/" + name)

@@ -119,9 +119,9 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
             }
         }
         if epochs < 1 || epochs > 1_000_000 { throw RepriseError("schedule.epochs must be between 1 and 1000000") }
-        if batchSize < 1 { throw RepriseError("schedule.batch_size must be at least 1") }
+        if batchSize < 1 || batchSize > 1 << 20 { throw RepriseError("schedule.batch_size must be between 1 and \(1 << 20) (got \(batchSize))") }
         if seed < 0 { throw RepriseError("schedule.seed must be a non-negative integer") }
-        if !(eps > 0 && eps < 1) { throw RepriseError("schedule.eps must be in (0, 1)") }
+        if !(eps > 0 && eps < 1) { throw RepriseError("schedule.eps must be in (0, 1) (got \(eps))") }
         if shuffleWindow < 1 { throw RepriseError("schedule.shuffle_window must be at least 1 frame") }
         if valDraws < 1 || valDraws > 65_536 { throw RepriseError("schedule.val_draws must be between 1 and 65536") }
         if valSeed < 0 { throw RepriseError("schedule.val_seed must be a non-negative integer") }

@@ -31,9 +31,9 @@ public struct PackConfig: Codable, Sendable, Equatable {
     }
 
     public func validate() throws {
-        if seqLen < 1 { throw RepriseError("pack.seq_len must be at least 1") }
-        if !(0..<1).contains(valFraction) { throw RepriseError("pack.val_fraction must be in [0, 1)") }
-        if shardTokens < 1 { throw RepriseError("pack.shard_tokens must be at least 1") }
+        if seqLen < 1 || seqLen > 1 << 24 { throw RepriseError("pack.seq_len must be between 1 and \(1 << 24) (got \(seqLen))") }
+        if !(0..<1).contains(valFraction) { throw RepriseError("pack.val_fraction must be in [0, 1) (got \(valFraction))") }
+        if shardTokens < 1 || shardTokens > 1 << 40 { throw RepriseError("pack.shard_tokens must be between 1 and \(1 << 40) (got \(shardTokens))") }
         if frameTokens < 1 || frameTokens > 1 << 24 { throw RepriseError("pack.frame_tokens must be between 1 and \(1 << 24)") }
         if !(1...19).contains(zstdLevel) { throw RepriseError("pack.zstd_level must be between 1 and 19") }
     }

@@ -204,19 +204,31 @@ final class BPETables: @unchecked Sendable {
         }
         // Every split of every token into two tokens: tiktoken merges any adjacent pair whose bytes
         // form a token, so the encoder needs all of them, not only the pair that created the token.
+        // The splits of a token come from a trie of the tokens (which prefixes are tokens) and one of the
+        // reversed tokens (which suffixes are), so a token of L bytes costs O(L). Looking up both halves
+        // of each split by hash cost O(L²): a trained 128 KB token (one run of a single letter) took minutes.
         let pairs = PairTable(capacity: ordinary.count * 2)
         let bytePairs = RawArray<UInt32>(repeating: UInt32.max, count: 1 << 16)
+        let forward = ByteTrie(), backward = ByteTrie()
+        for (id, b) in ordinary.enumerated() {
+            b.withUnsafeBufferPointer {
+                forward.insert($0, value: UInt32(id))
+                backward.insert($0, reversed: true, value: UInt32(id))
+            }
+        }
+        var left = RawArray<UInt32>()   // left[k]: the token spelled by the first k bytes, or UInt32.max
+        defer { left.deallocate() }
         for id in 256..<max(256, ordinary.count) {
             ordinary[id].withUnsafeBufferPointer { p in
-                let base = p.baseAddress!
-                for k in 1..<p.count {
-                    let l = tokens.find(base, k, hash: hashBytes(base, k))
-                    if l < 0 { continue }
-                    let r = tokens.find(base + k, p.count - k, hash: hashBytes(base + k, p.count - k))
-                    if r < 0 { continue }
-                    pairs.insertIfMissing(PairTable.key(UInt32(l), UInt32(r)), UInt32(id))
+                let n = p.count
+                left.resize(n + 1)
+                left.ptr.update(repeating: UInt32.max, count: n + 1)
+                forward.prefixes(of: p) { k, l in left[k] = l }
+                backward.prefixes(of: p, reversed: true) { m, r in
+                    let k = n - m
+                    if k > 0 && left[k] != UInt32.max { pairs.insertIfMissing(PairTable.key(left[k], r), UInt32(id)) }
                 }
-                if p.count == 2 { bytePairs[Int(base[0]) << 8 | Int(base[1])] = UInt32(id) }
+                if n == 2 { bytePairs[Int(p[0]) << 8 | Int(p[1])] = UInt32(id) }
             }
         }
         self.tokens = tokens

@@ -280,6 +280,43 @@ final class PairTable {
     }
 }
 
+/// A trie of byte strings, each with a 32-bit value, that lists in one pass which prefixes of a string are
+/// in it. Children are found by (node, byte) in a `PairTable`; node 0 is the root.
+final class ByteTrie {
+    private let children = PairTable(capacity: 1 << 12)
+    /// Per node: the value of the string that ends there, or `UInt32.max`.
+    private var values = RawArray<UInt32>(repeating: UInt32.max, count: 1)
+
+    deinit { values.deallocate() }
+
+    /// Adds `bytes` (read from the end when `reversed`) with `value`.
+    func insert(_ bytes: UnsafeBufferPointer<UInt8>, reversed: Bool = false, value: UInt32) {
+        let n = bytes.count
+        var node: UInt32 = 0
+        for i in 0..<n {
+            let b = bytes[reversed ? n - 1 - i : i]
+            let r = children.getOrInsert(PairTable.key(node, UInt32(b))) { UInt32(values.count) }
+            if r.inserted { values.append(UInt32.max) }
+            node = r.value
+        }
+        values[Int(node)] = value
+    }
+
+    /// Calls `body(length, value)` for each prefix of `bytes` (of its reversal when `reversed`) that is in
+    /// the trie, shortest first.
+    func prefixes(of bytes: UnsafeBufferPointer<UInt8>, reversed: Bool = false, _ body: (Int, UInt32) -> Void) {
+        let n = bytes.count
+        var node: UInt32 = 0
+        for i in 0..<n {
+            let b = bytes[reversed ? n - 1 - i : i]
+            node = children.get(PairTable.key(node, UInt32(b)))
+            if node == UInt32.max { return }
+            let v = values[Int(node)]
+            if v != UInt32.max { body(i + 1, v) }
+        }
+    }
+}
+
 /// Hands out work items 0..<count to threads, in order.
 final class WorkCounter: @unchecked Sendable {
     // Guarded by `lock`; shared by the worker threads of one parallel loop.

@@ -88,12 +88,14 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     }
 
     public func validate() throws {
-        if !(lr > 0 && lr < 10) { throw RepriseError("train.lr must be in (0, 10)") }
-        if !(0...1).contains(minLRRatio) { throw RepriseError("train.min_lr_ratio must be in [0, 1]") }
+        if !(lr > 0 && lr < 10) { throw RepriseError("train.lr must be in (0, 10) (got \(lr))") }
+        if !(0...1).contains(minLRRatio) { throw RepriseError("train.min_lr_ratio must be in [0, 1] (got \(minLRRatio))") }
         if warmup < -1 { throw RepriseError("train.warmup must be -1 (5% of the steps) or a number of steps") }
-        if !(decayFraction > 0 && decayFraction <= 1) { throw RepriseError("train.decay_fraction must be in (0, 1]") }
-        if weightDecay < 0 { throw RepriseError("train.weight_decay must be at least 0") }
-        if !(gradClip > 0) { throw RepriseError("train.grad_clip must be positive") }
+        if !(decayFraction > 0 && decayFraction <= 1) { throw RepriseError("train.decay_fraction must be in (0, 1] (got \(decayFraction))") }
+        if !(weightDecay >= 0 && weightDecay.isFinite) {
+            throw RepriseError("train.weight_decay must be a finite number, at least 0 (got \(weightDecay))")
+        }
+        if !(gradClip > 0 && gradClip.isFinite) { throw RepriseError("train.grad_clip must be a finite positive number (got \(gradClip))") }
         if evalEvery < 0 || checkpointEvery < 0 || evalSequences < 0 || steps < 0 {
             throw RepriseError("train.eval_every, checkpoint_every, eval_sequences and steps must be at least 0")
         }

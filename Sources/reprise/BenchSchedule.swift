@@ -29,6 +29,7 @@ struct BenchScheduleCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
+            try WorkerThreads.check(threads)
             let shards = dir + "/shards"
             let made = try makeShards(shards)
             var c = ScheduleConfig()

@@ -13,11 +13,12 @@ struct Reprise: ParsableCommand {
         version: repriseVersion,
         subcommands: [RunCommand.self, StatusCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, ClozeCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self])
 
-    /// Parses and runs the command; every failure, the argument parser's usage errors included, is reported
-    /// on standard error as `error: MESSAGE` (what `runReporting` prints for the commands' own errors).
+    /// Parses and runs the command (negative numbers attached to their options first); every failure, the
+    /// argument parser's usage errors included, is reported on standard error as `error: MESSAGE` (what
+    /// `runReporting` prints for the commands' own errors).
     static func main() {
         do {
-            var command = try parseAsRoot()
+            var command = try parseAsRoot(attachingNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -31,6 +32,29 @@ struct Reprise: ParsableCommand {
             Foundation.exit(code.rawValue)
         }
     }
+}
+
+/// `--epochs -1` becomes `--epochs=-1`: the argument parser reads a lone "-1" as an option and would say
+/// "Missing value for '--epochs'", where the option's own check says what range is allowed. A negative
+/// number (or -inf) after a long option is joined to it; everything after "--" is left as it is.
+func attachingNegativeNumbers(_ args: [String]) -> [String] {
+    var out: [String] = []
+    var i = 0
+    while i < args.count {
+        let a = args[i]
+        if a == "--" { out += args[i...]; break }
+        if a.hasPrefix("--") && !a.contains("=") && i + 1 < args.count {
+            let next = args[i + 1]
+            if next.hasPrefix("-") && next.count > 1 && Double(next) != nil {
+                out.append(a + "=" + next)
+                i += 2
+                continue
+            }
+        }
+        out.append(a)
+        i += 1
+    }
+    return out
 }
 
 /// The version `reprise --version` prints.
@@ -85,6 +109,7 @@ struct RunCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
+            try WorkerThreads.check(threads)
             let file = try PipelineFile.load(pipeline)
             var o = PipelineRunner.Options()
             o.force = force; o.threads = threads; o.quiet = quiet
@@ -155,6 +180,7 @@ struct IngestCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
+            try WorkerThreads.check(threads)
             let cfg = try config.map { try ConfigFile.load(IngestConfig.self, from: $0) } ?? IngestConfig()
             var o = Ingest.Options()
             o.threads = threads; o.quiet = quiet

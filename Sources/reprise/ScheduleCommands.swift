@@ -86,8 +86,14 @@ struct ScheduleBuildCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let m = try ScheduleBuilder.build(shards: shards, config: try makeConfig(), output: output,
+            try WorkerThreads.check(threads)
+            let m: ScheduleManifest
+            do {
+                m = try ScheduleBuilder.build(shards: shards, config: try makeConfig(), output: output,
                                               threads: threads, quiet: quiet)
+            } catch let e as RepriseError where e.message.hasPrefix("schedule.epochs: ") {
+                throw RepriseError(optionSpelling(e.message, prefix: "schedule."))
+            }
             print(ledgerLine(m))
             print("plan in \(output)")
         }

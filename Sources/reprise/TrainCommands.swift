@@ -90,6 +90,7 @@ struct TrainCommand: ParsableCommand {
     func run() throws {
         BLASRuntime.ensureFastKernel()
         try runReporting {
+            try WorkerThreads.check(threads)
             let pack = try PackManifest.load(shards)
             let tokDir = tokenizer ?? pack.tokenizerDir
             let tok = try LoadedTokenizer.load(tokDir)
@@ -145,6 +146,7 @@ struct EvalCommand: ParsableCommand {
     func run() throws {
         BLASRuntime.ensureFastKernel()
         try runReporting {
+            try WorkerThreads.check(threads)
             if cloze.cloze {
                 if text != nil { throw RepriseError("--cloze and --text are two different evaluations: give one") }
                 return try evaluateCloze(run: runDir, checkpoint: checkpoint, threads: threads, options: cloze)
@@ -218,6 +220,7 @@ struct SampleCommand: ParsableCommand {
     func run() throws {
         BLASRuntime.ensureFastKernel()
         try runReporting {
+            try WorkerThreads.check(threads)
             if try RunManifest.load(runDir).objective == .gaussian {
                 try GaussianCommands.sample(runDir: runDir, checkpoint: checkpoint, prompt: prompt, maxTokens: maxTokens,
                                             steps: diffusion.steps == 0 ? 100 : diffusion.steps, seed: seed,

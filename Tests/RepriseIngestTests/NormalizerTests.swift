@@ -92,3 +92,71 @@ final class LayoutTests: XCTestCase {
         }
     }
 }
+
+/// Long runs of combining marks: NFC's work stays linear, and the output follows the documented
+/// Stream-Safe rule (U+034F before the 31st, 61st, ... non-starter of a run).
+final class NormalizerRunTests: XCTestCase {
+    /// Independent spelling of the rule on Unicode scalars, followed by Foundation's NFC.
+    func reference(_ s: String) -> [Unicode.Scalar] {
+        var out = String.UnicodeScalarView()
+        var run = 0
+        for u in s.unicodeScalars {
+            let k = [0x344, 0xF73, 0xF75, 0xF81].contains(u.value) ? 2
+                : (u.properties.canonicalCombiningClass.rawValue == 0 ? 0 : 1)
+            if k == 0 { run = 0 } else {
+                if run + k > 30 { out.append("\u{34F}"); run = 0 }
+                run += k
+            }
+            out.append(u)
+        }
+        return Array(String(out).precomposedStringWithCanonicalMapping.unicodeScalars)
+    }
+
+    func marks(_ n: Int, _ pattern: [Unicode.Scalar], base: String = "a") -> String {
+        var u = String.UnicodeScalarView()
+        u.append(contentsOf: base.unicodeScalars)
+        for i in 0..<n { u.append(pattern[i % pattern.count]) }
+        return String(u)
+    }
+
+    func testShortRunsAreUnchangedNFC() {
+        // 30 marks of mixed classes (acute 230, grave below 220, cedilla 202) in reverse canonical order,
+        // on a letter that composes with the first: ordinary NFC, no joiner.
+        let s = marks(30, ["\u{301}", "\u{316}", "\u{327}"], base: "e") + " x"
+        let r = Normalizer.normalize(s).text
+        XCTAssertFalse(r.unicodeScalars.contains("\u{34F}"))
+        XCTAssertEqual(Array(r.unicodeScalars), Array(s.precomposedStringWithCanonicalMapping.unicodeScalars))
+    }
+
+    func testLongMixedRunsMatchTheReference() {
+        for (n, pattern) in [(31, ["\u{301}"]), (95, ["\u{301}", "\u{316}", "\u{327}"] as [Unicode.Scalar]),
+                             (200, ["\u{F73}", "\u{316}"]), (64, ["\u{344}", "\u{316}"]), (61, ["\u{5B0}", "\u{5B9}"])] {
+            let s = "x " + marks(n, pattern, base: "e") + " y " + marks(40, ["\u{316}", "\u{301}"], base: "\u{1100}")
+            let r = Normalizer.normalize(s).text
+            XCTAssertEqual(Array(r.unicodeScalars), reference(s), "\(n) × \(pattern)")
+            XCTAssertTrue(r.unicodeScalars.contains("\u{34F}"))
+            // The output is NFC and stays the same when normalised again.
+            XCTAssertEqual(Normalizer.normalize(r).text, r)
+        }
+    }
+
+    /// Seconds for normalising a run of `n` marks (best of two).
+    func seconds(_ n: Int) -> Double {
+        let bytes = Array(marks(n, ["\u{301}", "\u{316}", "\u{327}", "\u{302}"]).utf8)
+        var best = Double.infinity
+        for _ in 0..<2 {
+            let t0 = Date()
+            let r = Normalizer.normalize(bytes)
+            XCTAssertGreaterThan(r.text.utf8.count, bytes.count)
+            best = min(best, Date().timeIntervalSince(t0))
+        }
+        return best
+    }
+
+    func testLongRunIsLinear() {
+        // 160k marks is 320 KB (half a minute before runs were bounded); 8× the input must cost about 8× the
+        // time, far from the 64× of quadratic work.
+        let small = seconds(20_000), large = seconds(160_000)
+        XCTAssertLessThan(large, max(small, 0.01) * 24, "20k marks: \(small) s, 160k marks: \(large) s")
+    }
+}

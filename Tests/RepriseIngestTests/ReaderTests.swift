@@ -86,6 +86,35 @@ final class ReaderTests: XCTestCase {
         XCTAssertEqual(m.counts.read, m.counts.kept + m.counts.dropped.values.reduce(0, +))
     }
 
+    /// libxml2 stops at 256 levels by default and drops what follows without a word. Pages up to 1,024
+    /// levels keep all their text; deeper ones keep the text before the cut and are counted.
+    func testHTMLNestedDeeperThan256KeepsItsTextOrIsCounted() throws {
+        let s = Scratch()
+        func page(_ depth: Int) -> String {
+            "<html><body><p>Before the nesting.</p>" + String(repeating: "<div>", count: depth) + "Deep text here."
+                + String(repeating: "</div>", count: depth) + "<p>After the nesting.</p></body></html>"
+        }
+        s.write("a300.html", page(300))
+        s.write("b1000.html", page(1000))
+        s.write("c100k.html", page(100_000))
+        var c = Scratch.permissive
+        c.dedup.exact = false
+        c.c4.enabled = false
+        let m = try s.ingest(config: c)
+        XCTAssertEqual(m.counts.kept, 3, "dropped: \(m.counts.dropped)")
+        XCTAssertEqual(try s.texts(), ["Before the nesting.\nDeep text here.\nAfter the nesting.",
+                                       "Before the nesting.\nDeep text here.\nAfter the nesting.",
+                                       "Before the nesting."])
+        XCTAssertEqual(m.counts.htmlDepthTruncated, 1)
+        // The count is omitted from manifests that have none.
+        let s2 = Scratch()
+        s2.write("a300.html", page(300))
+        let m2 = try s2.ingest(config: c)
+        XCTAssertNil(m2.counts.htmlDepthTruncated)
+        let manifest = String(decoding: FileManager.default.contents(atPath: s2.root + "/out/manifest.json")!, as: UTF8.self)
+        XCTAssertFalse(manifest.contains("html_depth_truncated"))
+    }
+
     func testMediaWikiNamespacesRedirectsAndMetadata() throws {
         let s = Scratch()
         s.write("wiki.xml", """

@@ -93,6 +93,35 @@ final class BPETests: XCTestCase {
         XCTAssertLessThan(dt, 20, "training with a 1 MB pre-token took \(dt) s")
     }
 
+    /// One long run of a single byte trains tokens of 2, 4, 8, ... bytes up to half the run; the model
+    /// built from them (every split of every token) must cost time linear in the run, and encode the run
+    /// back exactly.
+    func testLongRunOfOneByteTrainsInLinearTime() throws {
+        func seconds(_ n: Int) throws -> Double {
+            let c = PreTokenCounter()
+            c.add([UInt8](repeating: 0x61, count: n))
+            var best = Double.infinity
+            for _ in 0..<2 {
+                let t0 = Date()
+                let model = try BPETrainer.train(counts: c, vocabSize: 8192, specialTokens: [])
+                best = min(best, Date().timeIntervalSince(t0))
+                // Some token is more than a quarter of the run long.
+                XCTAssertTrue((256..<(256 + model.merges.count)).contains { model.decode([UInt32($0)]).count > n / 4 })
+                if n >= 100_000 {
+                    let piece = [UInt8](repeating: 0x61, count: n + 7)
+                    let ids = model.encode(piece, split: noSplit)
+                    XCTAssertEqual(model.decode(ids), piece)
+                    XCTAssertLessThan(ids.count, 40)
+                }
+            }
+            return best
+        }
+        // 8× the run must cost about 8× the time, far from the 64× of the quadratic table (200k bytes
+        // took 86 s in a debug build before).
+        let small = try seconds(12_500), large = try seconds(100_000)
+        XCTAssertLessThan(large, max(small, 0.02) * 24, "12.5k: \(small) s, 100k: \(large) s")
+    }
+
     /// The fast trainer against a plain one that recounts every pair before every merge.
     func testTrainerMatchesFullRecountReference() throws {
         for seed in 1...4 as ClosedRange<UInt64> {

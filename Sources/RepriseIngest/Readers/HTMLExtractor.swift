@@ -9,10 +9,15 @@ import RepriseCore
 /// menu (documentation generators mark their navigation bars this way);
 /// block elements become line breaks; table cells are separated by spaces; `<pre>` keeps its line breaks.
 /// The page title is returned separately.
+///
+/// Elements nested deeper than `LibXML.maxDepth` (1,024) levels end the parse: the text before them is
+/// kept and the page is marked `depthTruncated` (the ingest manifest counts such pages).
 public enum HTMLExtractor {
     public struct Page: Sendable {
         public var text: [UInt8]
         public var title: String?
+        /// The parse stopped at an element nested deeper than `LibXML.maxDepth`; what followed is missing.
+        public var depthTruncated = false
     }
 
     static let skipped: Set<[UInt8]> = Set(["script", "style", "nav", "header", "footer", "aside", "noscript",
@@ -32,13 +37,17 @@ public enum HTMLExtractor {
         let declared = declaresCharset(html)
         let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
                             | HTML_PARSE_NONET.rawValue | HTML_PARSE_NOIMPLIED.rawValue | HTML_PARSE_COMPACT.rawValue)
+        guard let ctxt = htmlNewParserCtxt() else { throw RepriseError("\(name): out of memory for the HTML parser") }
+        defer { htmlFreeParserCtxt(ctxt) }
         let doc = html.withUnsafeBufferPointer { buf in
             buf.withMemoryRebound(to: CChar.self) { chars in
-                htmlReadMemory(chars.baseAddress, Int32(chars.count), name, declared ? nil : "UTF-8", options)
+                htmlCtxtReadMemory(ctxt, chars.baseAddress, Int32(chars.count), name, declared ? nil : "UTF-8", options)
             }
         }
         guard let doc else { throw RepriseError("\(name): not parseable as HTML") }
         defer { xmlFreeDoc(doc) }
+        // The depth limit halts the parser with this code, the last error it records.
+        let truncated = ctxt.pointee.errNo == Int32(XML_ERR_INTERNAL_ERROR.rawValue)
         var walker = Walker()
         walker.walk(doc.pointee.children)
         // <title> lives in <head>, which the text walk skips.
@@ -48,7 +57,7 @@ public enum HTMLExtractor {
             let t = LibXML.string(content)?.split(whereSeparator: \.isWhitespace).joined(separator: " ")
             return (t?.isEmpty ?? true) ? nil : t
         }
-        return Page(text: walker.out, title: title)
+        return Page(text: walker.out, title: title, depthTruncated: truncated)
     }
 
     static let boilerplateRoles: Set<String> = ["navigation", "banner", "contentinfo", "complementary", "search"]
