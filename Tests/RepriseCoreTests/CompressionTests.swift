@@ -83,6 +83,35 @@ final class CompressionTests: XCTestCase {
         }
     }
 
+    func testGzipMembersTooLargeForAWholeDecodeAreStreamed() throws {
+        // Small members are decoded whole, a member of 3 MB of random bytes (more compressed bytes than the
+        // input buffer holds) is streamed, and the member after it is decoded whole again.
+        var rng = SplitMix64(seed: 11)
+        let big = (0..<3_000_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let a = sample(10_000), b = sample(2_000_000), c = sample(5_000)
+        let ga = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", a)
+        let gbig = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", big)
+        let gb = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", b)
+        let gc = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", c)
+        let all = ga + gbig + gb + gc + ga
+        XCTAssertEqual(try drain(GzipDecoder(MemorySource(all), name: "all.gz"), chunk: 100_000), a + big + b + c + a)
+        // Cut inside the big member, and inside the last small one.
+        for cut in [ga.count + gbig.count / 2, all.count - 10] {
+            XCTAssertThrowsError(try GzipDecoder(MemorySource(Array(all[0..<cut])), name: "cut.gz").readAll()) { err in
+                XCTAssertTrue(err.oneLine.contains("cut.gz") && err.oneLine.contains("truncated"), err.oneLine)
+            }
+        }
+        // Corrupt data in a small member after the big one.
+        var bad = all
+        let at = ga.count + gbig.count + gb.count + 40
+        for i in at..<(at + 20) { bad[i] ^= 0xA5 }
+        XCTAssertThrowsError(try GzipDecoder(MemorySource(bad), name: "bad.gz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("bad.gz") && err.oneLine.contains("corrupt"), err.oneLine)
+        }
+        // Bytes after the last member that are not a member are an error, not ignored.
+        XCTAssertThrowsError(try GzipDecoder(MemorySource(ga + Array("trailing".utf8)), name: "tail.gz").readAll())
+    }
+
     func testBzip2RoundTripMultiStreamTruncationAndCorruption() throws {
         let a = sample(300_000), b = sample(1000)
         let ca = try compressWithTool("/bin/bzip2", ["-9"], ext: "bz2", a)

@@ -225,47 +225,58 @@ enum WARCReader {
             return named.map { (Array($0.0.utf8), $0.1) }
         }()
 
-        /// Reads header lines up to the empty line that ends them.
+        /// Reads header lines up to the empty line that ends them. Works on views into the input's buffer:
+        /// only the values of the fields above become strings.
         static func parse(_ input: BufferedInput) throws -> Header {
             var h = Header()
             var total = 0
             var last = Field.other
-            var lengthText: [UInt8]?
+            var length: Int?
             while true {
-                guard let line = try input.line(limit: max(0, maxHeaderBytes - total)) else {
+                guard let view = try input.lineView(limit: max(0, maxHeaderBytes - total)) else {
                     throw HeaderFailure(reason: "the input ends inside the record's header", atEnd: true)
                 }
-                guard case .line(var bytes) = line else {
+                guard case .line(let line) = view else {
                     throw HeaderFailure(reason: "header block longer than \(maxHeaderBytes) bytes", atEnd: false)
                 }
-                total += bytes.count + 1
-                if bytes.last == 0x0D { bytes = bytes.dropLast() }
+                total += line.count + 1
+                let bytes = line.last == 0x0D ? UnsafeRawBufferPointer(rebasing: line.dropLast()) : line
                 if bytes.isEmpty { break }
                 // A line starting with a space or tab continues the previous field.
-                if bytes.first == 0x20 || bytes.first == 0x09 {
-                    if last != .other { h.append(last, trim(bytes), separator: true) }
-                    if last == .length { lengthText = nil }
+                if bytes[0] == 0x20 || bytes[0] == 0x09 {
+                    if last == .length { length = nil } else if last != .other { h.append(last, trim(bytes, 0..<bytes.count), of: bytes, continued: true) }
                     continue
                 }
                 guard let colon = bytes.firstIndex(of: UInt8(ascii: ":")) else {
                     throw HeaderFailure(reason: "header line without a colon: \"\(String(decoding: bytes.prefix(60), as: UTF8.self))\"", atEnd: false)
                 }
-                let name = bytes[..<colon].map { $0 >= 0x41 && $0 <= 0x5A ? $0 | 0x20 : $0 }
-                let nameTrimmed = trim(name[...])
-                last = fields.first(where: { $0.name.elementsEqual(nameTrimmed) })?.field ?? .other
-                let value = trim(bytes[(colon + 1)...])
-                if last == .length { lengthText = Array(value) } else if last != .other { h.append(last, value, separator: false) }
+                let name = trim(bytes, 0..<colon)
+                last = .other
+                for f in fields where f.name.count == name.count {
+                    var same = true
+                    for (i, c) in zip(name, f.name) where (bytes[i] >= 0x41 && bytes[i] <= 0x5A ? bytes[i] | 0x20 : bytes[i]) != c {
+                        same = false; break
+                    }
+                    if same { last = f.field; break }
+                }
+                let value = trim(bytes, (colon + 1)..<bytes.count)
+                if last == .length {
+                    length = nil
+                    if !value.isEmpty && value.count <= 18 && value.allSatisfy({ bytes[$0] >= 0x30 && bytes[$0] <= 0x39 }) {
+                        length = value.reduce(0) { $0 * 10 + Int(bytes[$1] - 0x30) }
+                    }
+                } else if last != .other {
+                    h.append(last, value, of: bytes, continued: false)
+                }
             }
-            if let t = lengthText, !t.isEmpty, t.count <= 18, t.allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }) {
-                h.contentLength = t.reduce(0) { $0 * 10 + Int($1 - 0x30) }
-            }
+            h.contentLength = length
             return h
         }
 
-        private mutating func append(_ field: Field, _ value: ArraySlice<UInt8>, separator: Bool) {
+        private mutating func append(_ field: Field, _ range: Range<Int>, of bytes: UnsafeRawBufferPointer, continued: Bool) {
             func joined(_ old: String?) -> String {
-                let v = String(decoding: value, as: UTF8.self)
-                guard let old, separator else { return v }
+                let v = String(decoding: UnsafeRawBufferPointer(rebasing: bytes[range]), as: UTF8.self)
+                guard let old, continued else { return v }
                 return old + " " + v
             }
             switch field {
@@ -282,6 +293,14 @@ enum WARCReader {
             case .length, .other: break
             }
         }
+    }
+
+    /// `range` of `b` without the spaces and tabs (and a CR) at either end.
+    static func trim(_ b: UnsafeRawBufferPointer, _ range: Range<Int>) -> Range<Int> {
+        var s = range.lowerBound, e = range.upperBound
+        while s < e, b[s] == 0x20 || b[s] == 0x09 { s += 1 }
+        while e > s, b[e - 1] == 0x20 || b[e - 1] == 0x09 || b[e - 1] == 0x0D { e -= 1 }
+        return s..<e
     }
 
     static func trim(_ b: ArraySlice<UInt8>) -> ArraySlice<UInt8> {
@@ -439,11 +458,25 @@ final class BufferedInput {
 
     /// The next line without its LF (a CR before it is kept), or nil at the end of the stream.
     func line(limit: Int) throws -> Line? {
+        switch try lineView(limit: limit) {
+        case nil: return nil
+        case .tooLong: return .tooLong
+        case .line(let view): return .line(Array(view)[...])
+        }
+    }
+
+    enum LineView {
+        case line(UnsafeRawBufferPointer)
+        case tooLong
+    }
+
+    /// Like `line`, as a view into the buffer that stays valid until the next call on this input.
+    func lineView(limit: Int) throws -> LineView? {
         var scanned = 0
         while true {
             if let nl = lineFeed(start + scanned, end) {
                 if nl - start > limit { start = nl + 1; return .tooLong }
-                let line = Array(UnsafeRawBufferPointer(rebasing: buffer[start..<nl]))[...]
+                let line = UnsafeRawBufferPointer(rebasing: buffer[start..<nl])
                 start = nl + 1
                 return .line(line)
             }
@@ -463,7 +496,7 @@ final class BufferedInput {
             }
             if try !fill() {
                 if start == end { return nil }
-                let line = Array(UnsafeRawBufferPointer(rebasing: buffer[start..<end]))[...]
+                let line = UnsafeRawBufferPointer(rebasing: buffer[start..<end])
                 start = end
                 return .line(line)
             }
