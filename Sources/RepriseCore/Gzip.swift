@@ -8,8 +8,8 @@ import Foundation
 ///
 /// Members are decoded whole by libdeflate when they fit in the input buffer (1 MiB compressed) and their
 /// output in at most 64 MiB: WARC and WET files consist of such members, and libdeflate decodes them about
-/// twice as fast as zlib (measured on a 60 MB `.warc.wet.gz`: 0.84 s of CPU with zlib, see Tools/bench/wet
-/// for the current figure). A larger member (a whole file compressed at once, a big WARC record) is
+/// twice as fast as zlib (Tools/bench/wet, a 60 MB `.warc.wet.gz` of 23,484 records: the whole WET reader
+/// took 0.84 CPU-seconds with zlib's inflate, 0.48 with libdeflate's). A larger member (a whole file compressed at once, a big WARC record) is
 /// streamed through zlib, and so is any member libdeflate rejects, so that errors (truncated, corrupt) are
 /// reported by one decoder, with positions.
 public final class GzipDecoder: ByteSource {
