@@ -1,62 +1,148 @@
+import CDeflate
 import CZlib
 import Foundation
 
 /// Streaming gzip decompression over another `ByteSource`, with multi-member files supported
-/// (as written by `cat a.gz b.gz`). A stream ending inside a member is reported as truncated.
+/// (as written by `cat a.gz b.gz`, and by WARC writers: one member per record). A stream ending inside a
+/// member is reported as truncated.
+///
+/// Members are decoded whole by libdeflate when they fit in the input buffer (1 MiB compressed) and their
+/// output in at most 64 MiB: WARC and WET files consist of such members, and libdeflate decodes them about
+/// twice as fast as zlib (Tools/bench/wet, a 60 MB `.warc.wet.gz` of 23,484 records: the whole WET reader
+/// took 0.84 CPU-seconds with zlib's inflate, 0.48 with libdeflate's). A larger member (a whole file compressed at once, a big WARC record) is
+/// streamed through zlib, and so is any member libdeflate rejects, so that errors (truncated, corrupt) are
+/// reported by one decoder, with positions.
 public final class GzipDecoder: ByteSource {
     private let base: ByteSource
     private let name: String
-    private var stream = z_stream()
-    /// Stable storage, since zlib keeps a pointer into it between calls.
     private let input: UnsafeMutableRawBufferPointer
+    private var inStart = 0, inEnd = 0
     private var inputEnded = false
-    private var inMember = false
+    /// One member's output, from libdeflate; grows up to `maxMemberOutput`.
+    private var output: UnsafeMutableRawBufferPointer
+    private var outStart = 0, outEnd = 0
+    private let decompressor: OpaquePointer
+    private var stream = z_stream()
+    /// True while zlib decodes a member.
+    private var streaming = false
     private var decodedBytes = 0
     public var bytesConsumed: Int { base.bytesConsumed }
+
+    static let maxMemberOutput = 64 << 20
 
     public init(_ base: ByteSource, name: String) throws {
         self.base = base
         self.name = name
-        input = .allocate(byteCount: 1 << 16, alignment: 16)
+        input = .allocate(byteCount: 1 << 20, alignment: 64)
+        output = .allocate(byteCount: 1 << 20, alignment: 64)
+        guard let d = libdeflate_alloc_decompressor() else {
+            input.deallocate(); output.deallocate()
+            throw RepriseError("\(name): cannot initialise libdeflate")
+        }
+        decompressor = d
         // 15 + 16: gzip wrapper only, maximum window.
         let r = inflateInit2_(&stream, 15 + 16, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size))
         if r != Z_OK {
-            input.deallocate()
+            libdeflate_free_decompressor(d)
+            input.deallocate(); output.deallocate()
             throw RepriseError("\(name): cannot initialise zlib (code \(r))")
         }
     }
     deinit {
         inflateEnd(&stream)
+        libdeflate_free_decompressor(decompressor)
         input.deallocate()
+        output.deallocate()
     }
 
     public func read(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
         if buffer.count == 0 { return 0 }
         while true {
-            if stream.avail_in == 0 && !inputEnded {
-                let n = try base.read(into: input)
-                if n == 0 { inputEnded = true }
-                stream.next_in = input.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                stream.avail_in = UInt32(n)
+            if outStart < outEnd {
+                let n = min(buffer.count, outEnd - outStart)
+                buffer.baseAddress!.copyMemory(from: output.baseAddress! + outStart, byteCount: n)
+                outStart += n
+                return n
             }
-            if stream.avail_in == 0 && inputEnded {
-                if inMember {
+            if streaming {
+                let n = try streamRead(into: buffer)
+                if n > 0 { return n }
+                continue
+            }
+            if inStart == inEnd {
+                try refill()
+                if inStart == inEnd { return 0 } // the end, between members
+            }
+            try decodeMember()
+        }
+    }
+
+    /// Moves the unread input to the front of the buffer and reads more after it.
+    private func refill() throws {
+        if inStart > 0 {
+            let n = inEnd - inStart
+            if n > 0 { input.baseAddress!.copyMemory(from: input.baseAddress! + inStart, byteCount: n) }
+            inStart = 0; inEnd = n
+        }
+        if inputEnded || inEnd == input.count { return }
+        let n = try base.read(into: UnsafeMutableRawBufferPointer(rebasing: input[inEnd...]))
+        if n == 0 { inputEnded = true } else { inEnd += n }
+    }
+
+    /// Decodes the member at `inStart` with libdeflate into `output`, or hands it to zlib (`streaming`).
+    private func decodeMember() throws {
+        while true {
+            var used = 0, produced = 0
+            let r = libdeflate_gzip_decompress_ex(decompressor, input.baseAddress! + inStart, inEnd - inStart,
+                                                  output.baseAddress!, output.count, &used, &produced)
+            switch r {
+            case LIBDEFLATE_SUCCESS:
+                inStart += used
+                outStart = 0; outEnd = produced
+                decodedBytes += produced
+                return
+            case LIBDEFLATE_INSUFFICIENT_SPACE where output.count < GzipDecoder.maxMemberOutput:
+                let bigger = UnsafeMutableRawBufferPointer.allocate(byteCount: output.count * 4, alignment: 64)
+                output.deallocate()
+                output = bigger
+            default:
+                // Bad data is most often a member that goes on past the buffered input: read more and retry.
+                if r == LIBDEFLATE_BAD_DATA && !inputEnded && (inStart > 0 || inEnd < input.count) {
+                    try refill()
+                    continue
+                }
+                // Too large for a whole decode, or really bad: zlib streams it and reports what is wrong.
+                streaming = true
+                return
+            }
+        }
+    }
+
+    /// zlib over the buffered input, until the end of the current member.
+    private func streamRead(into buffer: UnsafeMutableRawBufferPointer) throws -> Int {
+        while true {
+            if inStart == inEnd {
+                try refill()
+                if inStart == inEnd {
                     throw RepriseError("\(name): truncated gzip stream (ends inside a member after \(decodedBytes) decoded bytes)")
                 }
-                return 0
             }
-            inMember = true
+            let available = inEnd - inStart
+            stream.next_in = (input.baseAddress! + inStart).assumingMemoryBound(to: Bytef.self)
+            stream.avail_in = UInt32(available)
             stream.next_out = buffer.baseAddress!.assumingMemoryBound(to: Bytef.self)
             stream.avail_out = UInt32(min(buffer.count, Int(UInt32.max)))
             let before = Int(stream.avail_out)
             let code = inflate(&stream, Z_NO_FLUSH)
+            inStart += available - Int(stream.avail_in)
             let produced = before - Int(stream.avail_out)
             decodedBytes += produced
             switch code {
             case Z_STREAM_END:
-                // End of one member; another may follow.
-                inMember = false
+                // End of this member; the next one goes back to libdeflate.
                 inflateReset(&stream)
+                streaming = false
+                return produced
             case Z_OK, Z_BUF_ERROR:
                 break
             default:
@@ -122,6 +208,48 @@ public final class InflateBlockDecoder {
         default:
             let detail = stream.msg.map { String(cString: $0) } ?? "code \(code)"
             throw RepriseError("gzip decompression failed: \(detail)")
+
+extension Gzip {
+    /// Decodes an HTTP body sent with `Content-Encoding: gzip` or `deflate`: a gzip member, a zlib stream
+    /// or (what some servers send for `deflate`) raw deflate data, told apart by their headers. Returns nil
+    /// when the decoded body would exceed `limit` bytes; throws when the data is not decodable. A stream
+    /// cut short (a crawler's truncated download) yields what was decoded.
+    public static func inflateHTTPBody(_ data: [UInt8], limit: Int) throws -> [UInt8]? {
+        let looksWrapped = data.starts(with: magic) || (data.count >= 2 && data[0] & 0x0F == 8
+            && (UInt16(data[0]) << 8 | UInt16(data[1])) % 31 == 0)
+        // 15 + 32: gzip or zlib header detected automatically; -15: raw deflate.
+        return try inflate(data, windowBits: looksWrapped ? 15 + 32 : -15, limit: limit)
+    }
+
+    private static func inflate(_ data: [UInt8], windowBits: Int32, limit: Int) throws -> [UInt8]? {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw RepriseError("cannot initialise zlib")
+        }
+        defer { inflateEnd(&stream) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        return try data.withUnsafeBytes { src -> [UInt8]? in
+            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            stream.avail_in = UInt32(src.count)
+            while true {
+                let (code, produced) = chunk.withUnsafeMutableBytes { dst -> (Int32, Int) in
+                    stream.next_out = dst.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = UInt32(dst.count)
+                    let code = zlibInflate(&stream, Z_NO_FLUSH)
+                    return (code, dst.count - Int(stream.avail_out))
+                }
+                if out.count + produced > limit { return nil }
+                out += chunk[0..<produced]
+                switch code {
+                case Z_STREAM_END: return out
+                case Z_OK: continue
+                case Z_BUF_ERROR: return out // input used up before the end of the stream
+                default:
+                    let detail = stream.msg.map { String(cString: $0) } ?? "code \(code)"
+                    throw RepriseError("corrupt compressed HTTP body: \(detail)")
+                }
+            }
         }
     }
 }
@@ -141,3 +269,6 @@ public enum CRC32 {
         return UInt32(truncatingIfNeeded: crc)
     }
 }
+
+/// zlib's `inflate`, under a name the extension's own `inflate` does not shadow.
+private func zlibInflate(_ stream: UnsafeMutablePointer<z_stream>, _ flush: Int32) -> Int32 { inflate(stream, flush) }

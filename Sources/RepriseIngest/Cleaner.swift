@@ -59,7 +59,7 @@ struct Cleaner: Sendable {
             rawBytes = b.count
         case .html(let b):
             do {
-                let page = try HTMLExtractor.extract(b, name: source)
+                let page = try HTMLExtractor.extract(b, name: source, charset: raw.charset)
                 if doc.title == nil { doc.title = page.title }
                 doc.htmlDepthTruncated = page.depthTruncated
                 norm = Normalizer.normalize(page.text, nfc: config.nfc, layout: layout)

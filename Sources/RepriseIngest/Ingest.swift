@@ -19,14 +19,18 @@ public struct InputRecord: Codable, Sendable, Equatable {
     public var status: String
     /// The first error, one line naming file and position.
     public var error: String?
-    /// Number of record errors (bad JSONL lines), when any.
+    /// Number of record errors (bad JSONL lines, malformed WARC records), when any.
     public var recordErrors: Int?
     /// Documents read from this file (kept or dropped).
     public var documents: Int
+    /// WARC files: the records read, per `WARC-Type`.
+    public var records: [String: Int]?
+    /// WARC files: the records that yielded no document, per reason (see FORMAT.md).
+    public var skippedRecords: [String: Int]?
 
     enum CodingKeys: String, CodingKey {
-        case path, bytes, sha256, kind, compression, status, error, documents
-        case recordErrors = "record_errors"
+        case path, bytes, sha256, kind, compression, status, error, documents, records
+        case recordErrors = "record_errors", skippedRecords = "skipped_records"
     }
 }
 
@@ -138,6 +142,31 @@ public enum Ingest {
             || (name.hasSuffix(".jsonl.zst") && (name.hasPrefix("docs-") || name.hasPrefix("excluded-")))
     }
 
+    /// Runs the reader of `kind` over an opened input (see `InputFiles.open`).
+    static func readDocuments(_ source: ByteSource, kind: InputKind, path: String, config: IngestConfig,
+                              namespaces: Set<Int>, sink: ReaderSink) throws {
+        switch kind {
+        case .text: try WholeFileReader.read(source, html: false, maxBytes: config.maxDocBytes, sink: sink)
+        case .html: try WholeFileReader.read(source, html: true, maxBytes: config.maxDocBytes, sink: sink)
+        case .jsonl: try JSONLReader.read(source, path: path, fields: config.jsonFields, maxBytes: config.maxDocBytes, sink: sink)
+        case .mediawiki: try MediaWikiReader.read(source, path: path, namespaces: namespaces, maxBytes: config.maxDocBytes, sink: sink)
+        case .warc: try WARCReader.read(source, path: path, maxBytes: config.maxDocBytes, sink: sink)
+        case .parquet:
+            let reader = try ParquetReader(path: path, textColumns: config.textField,
+                                           idColumn: config.idField.isEmpty ? nil : config.idField, maxBytes: config.maxDocBytes)
+            try reader.read(sink: sink)
+        }
+    }
+
+    /// Reads one file's raw documents, as ingest's reader thread does, without hashing or cleaning them (for
+    /// benchmarks of the readers alone). Returns the file's kind and compression.
+    public static func readRaw(path: String, config: IngestConfig = IngestConfig(), sink: ReaderSink) throws -> (kind: InputKind, compression: Compression) {
+        let opened = try InputFiles.open(try FileSource(path: path), path: path)
+        try readDocuments(opened.source, kind: opened.kind, path: path, config: config,
+                          namespaces: Set(config.wikiNamespaces), sink: sink)
+        return (opened.kind, opened.compression)
+    }
+
     private enum Item {
         case batch([(file: Int, raw: RawDocument)], bytesRead: Int)
     }
@@ -196,6 +225,9 @@ public enum Ingest {
                     recordErrors += 1
                     if record.error == nil { record.error = message }
                     if !options.quiet && recordErrors <= 5 { logLine("ingest: \(message)") }
+                }, record: { type, skipped in
+                    record.records?[type, default: 0] += 1
+                    if let skipped { record.skippedRecords?[skipped, default: 0] += 1 }
                 })
                 do {
                     if let problem = file.input.problem { throw RepriseError("\(file.path): \(problem)") }
@@ -206,12 +238,8 @@ public enum Ingest {
                     source = opened.source
                     record.kind = opened.kind
                     record.compression = opened.compression
-                    switch opened.kind {
-                    case .text: try WholeFileReader.read(opened.source, html: false, maxBytes: config.maxDocBytes, sink: sink)
-                    case .html: try WholeFileReader.read(opened.source, html: true, maxBytes: config.maxDocBytes, sink: sink)
-                    case .jsonl: try JSONLReader.read(opened.source, path: file.path, fields: config.jsonFields, maxBytes: config.maxDocBytes, sink: sink)
-                    case .mediawiki: try MediaWikiReader.read(opened.source, path: file.path, namespaces: namespaces, maxBytes: config.maxDocBytes, sink: sink)
-                    case .parquet:
+                    if opened.kind == .warc { record.records = [:]; record.skippedRecords = [:] }
+                    if opened.kind == .parquet {
                         // Read with random access; the hashing source still covers the whole file, since
                         // finishHex() below reads what it has not seen yet.
                         if file.input.isStandardInput {
@@ -220,6 +248,9 @@ public enum Ingest {
                         parquet = try ParquetReader(path: file.path, rawPath: file.input.path, textColumns: config.textField,
                                                     idColumn: config.idField.isEmpty ? nil : config.idField, maxBytes: config.maxDocBytes)
                         try parquet!.read(sink: sink)
+                    } else {
+                        try readDocuments(opened.source, kind: opened.kind, path: file.path, config: config,
+                                          namespaces: namespaces, sink: sink)
                     }
                 } catch {
                     record.error = error.oneLine

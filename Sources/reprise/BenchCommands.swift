@@ -1,10 +1,11 @@
 import ArgumentParser
 import Foundation
 import RepriseCore
+import RepriseIngest
 import ReprisePipeline
 import RepriseShards
 
-/// Measurements for the scripts in Tools/bench (shards, schedule, train-step, parquet); hidden from
+/// Measurements for the scripts in Tools/bench (shards, schedule, train-step, parquet, wet); hidden from
 /// `reprise --help`. Each subcommand prints one JSON line.
 struct BenchCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -12,7 +13,7 @@ struct BenchCommand: ParsableCommand {
         abstract: "Benchmark helpers driven by the scripts in Tools/bench.",
         shouldDisplay: false,
         subcommands: [BenchReadCommand.self, BenchZstdCommand.self, BenchScheduleCommand.self, BenchTrainStepCommand.self,
-                      BenchParquetCommand.self])
+                      BenchParquetCommand.self, BenchReadDocumentsCommand.self])
 }
 
 /// The shard paths of a split, from the dataset's manifest.
@@ -187,6 +188,40 @@ struct BenchZstdCommand: ParsableCommand {
             let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
             printJSON([("tokens", tokens), ("bytes", bytes), ("seconds", seconds),
                        ("tokens_per_s", Double(tokens) / seconds)])
+        }
+    }
+}
+
+struct BenchReadDocumentsCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "read-docs",
+        abstract: "Read an input file's raw documents as ingest's reader does; print {documents, bytes, seconds, documents_per_s}.",
+        discussion: """
+        The reader alone, on one thread: decompression, the file kind's reader (for WARC/WET: record \
+        parsing, the bodies of conversion records and HTML responses), but no hashing, cleaning or output. \
+        bytes counts the document bodies. The time includes opening the file.
+
+        Example: reprise bench read-docs CC-MAIN-sample.warc.wet.gz
+        """)
+
+    @Argument(help: "An input file of any kind `reprise ingest` reads.")
+    var file: String
+
+    func run() throws {
+        try runReporting {
+            let start = DispatchTime.now().uptimeNanoseconds
+            var documents = 0, bytes = 0, errors = 0
+            let sink = ReaderSink(emit: { doc in
+                documents += 1
+                switch doc.body {
+                case .text(let b), .html(let b): bytes += b.count
+                case .wikitext(let s): bytes += s.utf8.count
+                }
+            }, recordError: { _ in errors += 1 })
+            let (kind, _) = try Ingest.readRaw(path: file, sink: sink)
+            let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
+            printJSON([("kind", kind.rawValue), ("documents", documents), ("bytes", bytes), ("record_errors", errors),
+                       ("seconds", seconds), ("documents_per_s", Double(documents) / seconds)])
         }
     }
 }

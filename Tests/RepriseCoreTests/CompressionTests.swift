@@ -102,6 +102,124 @@ final class CompressionTests: XCTestCase {
         }
     }
 
+
+    /// Compresses `data` with a command-line tool (`bzip2`, `xz`), which reads a file and writes FILE.EXT.
+    private func compressWithTool(_ tool: String, _ args: [String], ext: String, _ data: [UInt8]) throws -> [UInt8] {
+        let path = NSTemporaryDirectory() + "reprise-\(ext)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path + "." + ext) }
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: tool)
+        proc.arguments = args + ["-f", path]
+        try proc.run(); proc.waitUntilExit()
+        XCTAssertEqual(proc.terminationStatus, 0, "\(tool) failed")
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "." + ext)))
+    }
+
+    /// Reads a source to the end in reads of `chunk` bytes.
+    private func drain(_ source: ByteSource, chunk: Int = 777) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try source.read(into: $0) }
+            if n == 0 { return out }
+            out += buf[0..<n]
+        }
+    }
+
+    func testGzipMembersTooLargeForAWholeDecodeAreStreamed() throws {
+        // Small members are decoded whole, a member of 3 MB of random bytes (more compressed bytes than the
+        // input buffer holds) is streamed, and the member after it is decoded whole again.
+        var rng = SplitMix64(seed: 11)
+        let big = (0..<3_000_000).map { _ in UInt8(truncatingIfNeeded: rng.next()) }
+        let a = sample(10_000), b = sample(2_000_000), c = sample(5_000)
+        let ga = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", a)
+        let gbig = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", big)
+        let gb = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", b)
+        let gc = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", c)
+        let all = ga + gbig + gb + gc + ga
+        XCTAssertEqual(try drain(GzipDecoder(MemorySource(all), name: "all.gz"), chunk: 100_000), a + big + b + c + a)
+        // Cut inside the big member, and inside the last small one.
+        for cut in [ga.count + gbig.count / 2, all.count - 10] {
+            XCTAssertThrowsError(try GzipDecoder(MemorySource(Array(all[0..<cut])), name: "cut.gz").readAll()) { err in
+                XCTAssertTrue(err.oneLine.contains("cut.gz") && err.oneLine.contains("truncated"), err.oneLine)
+            }
+        }
+        // Corrupt data in a small member after the big one.
+        var bad = all
+        let at = ga.count + gbig.count + gb.count + 40
+        for i in at..<(at + 20) { bad[i] ^= 0xA5 }
+        XCTAssertThrowsError(try GzipDecoder(MemorySource(bad), name: "bad.gz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("bad.gz") && err.oneLine.contains("corrupt"), err.oneLine)
+        }
+        // Bytes after the last member that are not a member are an error, not ignored.
+        XCTAssertThrowsError(try GzipDecoder(MemorySource(ga + Array("trailing".utf8)), name: "tail.gz").readAll())
+    }
+
+    func testBzip2RoundTripMultiStreamTruncationAndCorruption() throws {
+        let a = sample(300_000), b = sample(1000)
+        let ca = try compressWithTool("/bin/bzip2", ["-9"], ext: "bz2", a)
+        let cb = try compressWithTool("/bin/bzip2", ["-1"], ext: "bz2", b)
+        XCTAssertTrue(Bzip2.matches(ca))
+        XCTAssertEqual(try drain(Bzip2Decoder(MemorySource(ca), name: "a.bz2")), a)
+        // `cat a.bz2 b.bz2`: two streams, one file.
+        XCTAssertEqual(try drain(Bzip2Decoder(MemorySource(ca + cb), name: "ab.bz2"), chunk: 1 << 16), a + b)
+        XCTAssertEqual(try Bzip2Decoder(MemorySource([]), name: "empty.bz2").readAll(), [])
+        let cut = Array(ca[0..<(ca.count / 2)])
+        XCTAssertThrowsError(try Bzip2Decoder(MemorySource(cut), name: "cut.bz2").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("cut.bz2") && err.oneLine.contains("truncated"), err.oneLine)
+            XCTAssertTrue(err.oneLine.contains("decoded bytes"), err.oneLine)
+        }
+        var bad = ca
+        for i in stride(from: 100, to: 200, by: 7) { bad[i] ^= 0x5A }
+        XCTAssertThrowsError(try Bzip2Decoder(MemorySource(bad), name: "bad.bz2").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("bad.bz2") && err.oneLine.contains("corrupt"), err.oneLine)
+        }
+        // Data after the last stream that is not another stream is corrupt, not silently ignored.
+        XCTAssertThrowsError(try Bzip2Decoder(MemorySource(cb + Array("garbage!".utf8)), name: "tail.bz2").readAll())
+    }
+
+    func testXzRoundTripMultiStreamTruncationAndCorruption() throws {
+        let a = sample(300_000), b = sample(1000)
+        let ca = try compressWithTool("/usr/bin/xz", ["-6"], ext: "xz", a)
+        let cb = try compressWithTool("/usr/bin/xz", ["-0", "--check=sha256"], ext: "xz", b)
+        XCTAssertTrue(ca.starts(with: Xz.magic))
+        XCTAssertEqual(try drain(XzDecoder(MemorySource(ca), name: "a.xz")), a)
+        XCTAssertEqual(try drain(XzDecoder(MemorySource(ca + cb), name: "ab.xz"), chunk: 1 << 16), a + b)
+        // Stream padding (multiples of four zero bytes) between streams is allowed by the format.
+        XCTAssertEqual(try XzDecoder(MemorySource(ca + [0, 0, 0, 0] + cb), name: "pad.xz").readAll(), a + b)
+        let cut = Array(ca[0..<(ca.count / 2)])
+        XCTAssertThrowsError(try XzDecoder(MemorySource(cut), name: "cut.xz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("cut.xz") && err.oneLine.contains("truncated"), err.oneLine)
+        }
+        // Cut inside the stream footer: every block decoded, still truncated.
+        XCTAssertThrowsError(try XzDecoder(MemorySource(Array(ca.dropLast(3))), name: "footer.xz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("truncated"), err.oneLine)
+        }
+        var bad = ca
+        for i in stride(from: 100, to: 200, by: 7) { bad[i] ^= 0x5A }
+        XCTAssertThrowsError(try XzDecoder(MemorySource(bad), name: "bad.xz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("bad.xz") && err.oneLine.contains("corrupt"), err.oneLine)
+        }
+        XCTAssertThrowsError(try XzDecoder(MemorySource(Array("not xz at all".utf8)), name: "no.xz").readAll()) { err in
+            XCTAssertTrue(err.oneLine.contains("not xz data"), err.oneLine)
+        }
+    }
+
+    func testHTTPBodyInflateTakesGzipZlibAndRawDeflate() throws {
+        let text = sample(50_000)
+        let gz = try compressWithTool("/bin/gzip", ["-n"], ext: "gz", text)
+        XCTAssertEqual(try Gzip.inflateHTTPBody(gz, limit: 1 << 20), text)
+        // A gzip member without its trailer (zlib format is the same deflate data with another wrapper).
+        let rawDeflate = Array(gz[10..<(gz.count - 8)])
+        XCTAssertEqual(try Gzip.inflateHTTPBody(rawDeflate, limit: 1 << 20), text)
+        XCTAssertEqual(try Gzip.inflateHTTPBody([0x78, 0x9C] + rawDeflate, limit: 1 << 20), text)
+        XCTAssertNil(try Gzip.inflateHTTPBody(gz, limit: 1000), "over the limit")
+        // A download cut short yields what arrived.
+        let part = try XCTUnwrap(try Gzip.inflateHTTPBody(Array(gz[0..<(gz.count / 2)]), limit: 1 << 20))
+        XCTAssertTrue(part.count > 0 && text.starts(with: part))
+    }
+
     func testAtomicWriterLeavesNoTemporaryAndHashesContent() throws {
         let dir = NSTemporaryDirectory() + "reprise-atomic-\(getpid())"
         defer { try? FileManager.default.removeItem(atPath: dir) }

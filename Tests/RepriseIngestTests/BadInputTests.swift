@@ -123,6 +123,37 @@ final class BadInputTests: XCTestCase {
         XCTAssertLessThan(zstdRecord.documents, 20_000)
     }
 
+    func testTruncatedBzip2XzAndWARCGzipFailAndKeepWhatWasRead() throws {
+        let s = Scratch()
+        var lines = ""
+        for i in 0..<20_000 { lines += "{\"text\": \"line \(i) " + String(repeating: "abc ", count: Int(i % 7)) + "\"}\n" }
+        // bzip2 decodes whole blocks only: 100 kB blocks (-1) so that some arrive before the cut.
+        for (tool, args, ext) in [("/bin/bzip2", ["-1"], "bz2"), ("/usr/bin/xz", [], "xz")] {
+            let path = s.write("full.jsonl", lines)
+            try runTool(tool, args + [path])
+            let bytes = Array(FileManager.default.contents(atPath: path + "." + ext)!)
+            try FileManager.default.removeItem(atPath: path + "." + ext)
+            s.write("cut.jsonl." + ext, Array(bytes[0..<(bytes.count * 2 / 3)]))
+        }
+        // A WET file (the fixture's records 100 times over) cut inside the gzip member of a record.
+        let wet = Array(FileManager.default.contents(atPath: WARCTests.wet)!)
+        let long = [[UInt8]](repeating: wet, count: 100).flatMap { $0 }
+        s.write("cut.warc.wet.gz", Array(long[0..<(50 * wet.count + 700)]))
+        let m = try ingestWithGoodNeighbour(s)
+        assertFailed(m, "cut.jsonl.bz2", contains: ["truncated bzip2"])
+        assertFailed(m, "cut.jsonl.xz", contains: ["truncated xz"])
+        assertFailed(m, "cut.warc.wet.gz", contains: ["truncated gzip"])
+        for name in ["cut.jsonl.bz2", "cut.jsonl.xz"] {
+            let record = m.inputs.first { $0.path.hasSuffix(name) }!
+            XCTAssertGreaterThan(record.documents, 100, "documents before the cut are read")
+            XCTAssertLessThan(record.documents, 20_000)
+        }
+        // 50 copies of 6 conversion records, then the conversions whose members end before the cut.
+        let cutWET = m.inputs.first { $0.path.hasSuffix("cut.warc.wet.gz") }!
+        XCTAssertGreaterThanOrEqual(cutWET.documents, 300)
+        XCTAssertLessThan(cutWET.documents, 306)
+    }
+
     func testEmptyFileHoldsNoDocument() throws {
         let s = Scratch()
         s.write("empty.txt", "")

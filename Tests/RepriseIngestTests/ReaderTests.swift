@@ -175,6 +175,24 @@ final class ReaderTests: XCTestCase {
         XCTAssertEqual(try s.texts(), ["zstd line one", "zstd line two", "gzip text", "plain words inside zstd"])
     }
 
+    func testBzip2AndXzInputs() throws {
+        let s = Scratch()
+        let bz = s.write("x.jsonl", "{\"text\": \"bzip2 line one\", \"n\": 1}\n{\"text\": \"bzip2 line two\"}\n")
+        try runTool("/bin/bzip2", [bz])
+        let xz = s.write("y.txt", "xz text: Grüße")
+        try runTool("/usr/bin/xz", [xz])
+        // Content decides the compression, the name without its compression suffix the kind.
+        let renamed = s.write("z.jsonl", "{\"text\": \"xz jsonl under another name\"}\n")
+        try runTool("/usr/bin/xz", [renamed])
+        try FileManager.default.moveItem(atPath: renamed + ".xz", toPath: s.inputDir + "/z.jsonl.bz2")
+        let m = try s.ingest()
+        XCTAssertEqual(m.inputs.map { ($0.path as NSString).lastPathComponent }, ["x.jsonl.bz2", "y.txt.xz", "z.jsonl.bz2"])
+        XCTAssertEqual(m.inputs.map(\.compression), [.bzip2, .xz, .xz])
+        XCTAssertEqual(m.inputs.map(\.kind), [.jsonl, .text, .jsonl])
+        XCTAssertEqual(try s.texts(), ["bzip2 line one", "bzip2 line two", "xz text: Grüße", "xz jsonl under another name"])
+        XCTAssertEqual(try s.records().first?["n"] as? Int, 1)
+    }
+
     func testInputsExpandDirectoriesAndGlobsSortedAndRecordMissing() throws {
         let s = Scratch()
         s.write("z.txt", "z")

@@ -31,17 +31,23 @@ public enum HTMLExtractor {
     static let pre = Array("pre".utf8)
     static let cells: Set<[UInt8]> = Set(["td", "th"].map { Array($0.utf8) })
 
-    /// Parses HTML bytes. The encoding comes from the page's own declaration when it has one, else UTF-8.
-    public static func extract(_ html: [UInt8], name: String) throws -> Page {
+    /// Parses HTML bytes. The encoding comes from a byte order mark, else from `charset` (the transport's
+    /// declaration, an HTTP header) when libxml2 knows it, else from the page's own declaration, else UTF-8.
+    public static func extract(_ html: [UInt8], name: String, charset: String? = nil) throws -> Page {
         _ = LibXML.setup
-        let declared = declaresCharset(html)
+        let encoding: String?
+        if let charset, !startsWithBOM(html), let known = LibXML.encoding(charset) {
+            encoding = known // libxml2 then ignores the page's <meta> declaration
+        } else {
+            encoding = declaresCharset(html) ? nil : "UTF-8"
+        }
         let options = Int32(HTML_PARSE_RECOVER.rawValue | HTML_PARSE_NOERROR.rawValue | HTML_PARSE_NOWARNING.rawValue
                             | HTML_PARSE_NONET.rawValue | HTML_PARSE_NOIMPLIED.rawValue | HTML_PARSE_COMPACT.rawValue)
         guard let ctxt = htmlNewParserCtxt() else { throw RepriseError("\(name): out of memory for the HTML parser") }
         defer { htmlFreeParserCtxt(ctxt) }
         let doc = html.withUnsafeBufferPointer { buf in
             buf.withMemoryRebound(to: CChar.self) { chars in
-                htmlCtxtReadMemory(ctxt, chars.baseAddress, Int32(chars.count), name, declared ? nil : "UTF-8", options)
+                htmlCtxtReadMemory(ctxt, chars.baseAddress, Int32(chars.count), name, encoding, options)
             }
         }
         guard let doc else { throw RepriseError("\(name): not parseable as HTML") }
@@ -79,6 +85,10 @@ public enum HTMLExtractor {
                       : words.contains(where: { boilerplateWords.contains(String($0)) }) { return true }
         }
         return false
+    }
+
+    private static func startsWithBOM(_ html: [UInt8]) -> Bool {
+        html.starts(with: [0xEF, 0xBB, 0xBF]) || html.starts(with: [0xFF, 0xFE]) || html.starts(with: [0xFE, 0xFF])
     }
 
     private static func declaresCharset(_ html: [UInt8]) -> Bool {

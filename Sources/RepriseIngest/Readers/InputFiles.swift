@@ -2,8 +2,9 @@ import Foundation
 import RepriseCore
 
 /// The kinds of documents a file can hold.
-public enum InputKind: String, Codable, Sendable { case text, jsonl, html, mediawiki, parquet }
-public enum Compression: String, Codable, Sendable { case none, zstd, gzip }
+/// `warc` covers WARC and WET files alike: the type of each record decides what it yields.
+public enum InputKind: String, Codable, Sendable { case text, jsonl, html, mediawiki, parquet, warc }
+public enum Compression: String, Codable, Sendable { case none, zstd, gzip, bzip2, xz }
 
 /// One file of the expanded input list.
 public struct InputFile: Sendable, Equatable {
@@ -323,13 +324,17 @@ public enum InputFiles {
     /// bytes, then its extension. A Parquet file (magic `PAR1`) is only recognised here: its reader opens
     /// the file again for random access (see ParquetReader), so it must not be compressed as a whole.
     public static func open(_ file: ByteSource, path: String) throws -> (source: ByteSource, kind: InputKind, compression: Compression) {
-        let raw = try PeekableSource(file, peek: 4)
+        let raw = try PeekableSource(file, peek: 6)
         var source: ByteSource = raw
         var compression = Compression.none
         if raw.head.starts(with: Zstd.magic) {
             source = ZstdDecoder(raw, name: path); compression = .zstd
         } else if raw.head.starts(with: Gzip.magic) {
             source = try GzipDecoder(raw, name: path); compression = .gzip
+        } else if Bzip2.matches(raw.head) {
+            source = try Bzip2Decoder(raw, name: path); compression = .bzip2
+        } else if raw.head.starts(with: Xz.magic) {
+            source = try XzDecoder(raw, name: path); compression = .xz
         }
         let peek = try PeekableSource(source, peek: 4096)
         if peek.head.starts(with: ParquetReader.magic) {
@@ -348,13 +353,15 @@ public enum InputFiles {
     /// The extension that names the content, with compression suffixes removed.
     static func contentExtension(_ path: String) -> String {
         var name = (path as NSString).lastPathComponent.lowercased()
-        for suffix in [".zst", ".zstd", ".gz", ".gzip"] where name.hasSuffix(suffix) {
+        for suffix in [".zst", ".zstd", ".gz", ".gzip", ".bz2", ".xz"] where name.hasSuffix(suffix) {
             name.removeLast(suffix.count)
         }
         return (name as NSString).pathExtension
     }
 
     static func sniff(_ head: [UInt8], path: String) throws -> InputKind {
+        // Before the binary check: a WARC file may well hold images and other binary payloads.
+        if WARCReader.isWARC(head) { return .warc }
         if let offset = binaryOffset(head) {
             throw RepriseError("\(path): binary content (byte \(offset) is not text); not a document file")
         }

@@ -22,6 +22,23 @@ enum LibXML {
         xmlSetStructuredErrorFunc(nil) { _, _ in }
     }()
 
+    /// The encoding name to hand libxml2 for a declared charset label, or nil when libxml2 (with iconv)
+    /// has no converter for it. Labels that browsers read as windows-1252 (WHATWG Encoding Standard:
+    /// iso-8859-1, latin1, us-ascii, ...) become windows-1252, so bytes 0x80-0x9F decode as they do there.
+    static func encoding(_ label: String) -> String? {
+        var name = label.trimmingCharacters(in: CharacterSet(charactersIn: " \t\"'")).lowercased()
+        if name.isEmpty || name.count > 40 { return nil }
+        if windows1252Labels.contains(name) { name = "windows-1252" }
+        guard let handler = xmlFindCharEncodingHandler(name) else { return nil }
+        xmlCharEncCloseFunc(handler)
+        return name
+    }
+
+    private static let windows1252Labels: Set<String> = [
+        "ansi_x3.4-1968", "ascii", "cp1252", "cp819", "csisolatin1", "ibm819", "iso-8859-1", "iso-ir-100",
+        "iso8859-1", "iso88591", "iso_8859-1", "iso_8859-1:1987", "l1", "latin1", "us-ascii", "x-cp1252",
+    ]
+
     static func string(_ p: UnsafePointer<xmlChar>?) -> String? {
         p.map { String(cString: UnsafeRawPointer($0).assumingMemoryBound(to: CChar.self)) }
     }

@@ -22,6 +22,9 @@ public struct RawDocument: Sendable {
     public var dropReason: String?
     /// Original size in bytes when the body holds only a prefix (for dropped, unbuffered documents).
     public var originalBytes: Int?
+    /// The character encoding of an HTML body as its transport declared it (an HTTP `Content-Type`
+    /// charset); it takes precedence over the page's own `<meta>` declaration.
+    public var charset: String?
 
     public init(ordinal: Int, body: Body, title: String? = nil) {
         self.ordinal = ordinal
@@ -31,13 +34,17 @@ public struct RawDocument: Sendable {
 }
 
 /// Where readers deliver documents and the errors of single records (a bad JSONL line) that do not stop
-/// the file.
+/// the file; readers of container formats (WARC) also report every record they read, by type, and the
+/// reason when it yields no document.
 public struct ReaderSink {
     public var emit: (RawDocument) throws -> Void
     public var recordError: (String) -> Void
-    public init(emit: @escaping (RawDocument) throws -> Void, recordError: @escaping (String) -> Void) {
+    public var record: (_ type: String, _ skipped: String?) -> Void
+    public init(emit: @escaping (RawDocument) throws -> Void, recordError: @escaping (String) -> Void,
+                record: @escaping (_ type: String, _ skipped: String?) -> Void = { _, _ in }) {
         self.emit = emit
         self.recordError = recordError
+        self.record = record
     }
 }
 
