@@ -192,9 +192,10 @@ public enum ScheduleBuilder {
         let fm = FileManager.default
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         unlink(output + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") || name.contains(".tmp-") {
+        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") {
             try fm.removeItem(atPath: output + "/" + name)
         }
+        try AtomicFile.removeStaleTemporaries(in: output)
 
         var tableEntry: PlanFileEntry?
         if config.objective.isDiffusion {

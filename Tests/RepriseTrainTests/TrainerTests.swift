@@ -201,10 +201,8 @@ final class TrainerTests: XCTestCase {
         assertSameFiles(try files(killed), expected, "killed before the old checkpoints were deleted and resumed")
 
         // Killed before config.json was renamed into place.
-        try fm.removeItem(atPath: killed)
-        try fm.createDirectory(atPath: killed, withIntermediateDirectories: true)
-        try fm.copyItem(atPath: fullRun + "/run.json", toPath: killed + "/run.json")
-        try fm.copyItem(atPath: fullRun + "/config.json", toPath: killed + "/config.json.tmp-\(dead)")
+        for name in ["metrics.jsonl", "checkpoint.json", "summary.json", "checkpoints"] { try fm.removeItem(atPath: killed + "/" + name) }
+        try fm.moveItem(atPath: killed + "/config.json", toPath: killed + "/config.json.tmp-\(dead)")
         XCTAssertEqual(try Trainer.run(resume), full)
         assertSameFiles(try files(killed), expected, "killed before its first step and resumed")
     }
