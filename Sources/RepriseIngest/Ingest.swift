@@ -136,10 +136,10 @@ public enum Ingest {
         return h.finalizeHex()
     }
 
-    /// Output files of an ingest directory that a new run replaces.
+    /// Output files of an ingest directory that a new run replaces (temporary files of killed runs go by
+    /// `AtomicFile.removeStaleTemporaries`).
     static func isOutputName(_ name: String) -> Bool {
-        name == "manifest.json" || name.contains(".tmp-")
-            || (name.hasSuffix(".jsonl.zst") && (name.hasPrefix("docs-") || name.hasPrefix("excluded-")))
+        name == "manifest.json" || (name.hasSuffix(".jsonl.zst") && (name.hasPrefix("docs-") || name.hasPrefix("excluded-")))
     }
 
     /// Runs the reader of `kind` over an opened input (see `InputFiles.open`).
@@ -333,7 +333,7 @@ final class IngestWriter {
     private(set) var counts = IngestCounts()
 
     /// Prepares `output`: the old manifest goes first, so an interrupted run is never mistaken for a complete
-    /// one, then the old output files.
+    /// one, then the old output files and the temporary files of killed runs.
     init(output: String, config: IngestConfig) throws {
         self.output = output
         self.config = config
@@ -343,6 +343,7 @@ final class IngestWriter {
         for name in (try fm.contentsOfDirectory(atPath: output)) where Ingest.isOutputName(name) {
             try fm.removeItem(atPath: output + "/" + name)
         }
+        try AtomicFile.removeStaleTemporaries(in: output)
         dedup = Deduplicator(config.dedup)
         docs = RotatingJSONLWriter(dir: output, prefix: "docs", perFile: config.docsPerFile, level: config.zstdLevel)
         excluded = RotatingJSONLWriter(dir: output, prefix: "excluded", perFile: config.docsPerFile, level: config.zstdLevel)

@@ -101,9 +101,10 @@ public enum PackStage {
         let fm = FileManager.default
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         unlink(output + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".shard") || name.contains(".tmp-") {
+        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".shard") {
             try fm.removeItem(atPath: output + "/" + name)
         }
+        try AtomicFile.removeStaleTemporaries(in: output)
         let dtype = ShardDType.forVocabulary(size: vocabSize)
         let train = SplitWriter(dir: output, prefix: "train", dtype: dtype, config: config)
         let val = SplitWriter(dir: output, prefix: "val", dtype: dtype, config: config)

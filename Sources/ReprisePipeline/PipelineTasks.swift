@@ -267,9 +267,10 @@ struct Context {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") {
             try fm.removeItem(atPath: out + "/" + name)
         }
+        try AtomicFile.removeStaleTemporaries(in: out)
         var o = Ingest.Options()
         o.threads = options.threads
         o.quiet = options.quiet
@@ -362,9 +363,10 @@ struct Context {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") {
             try fm.removeItem(atPath: out + "/" + name)
         }
+        try AtomicFile.removeStaleTemporaries(in: out)
         let loaded = try LoadedTokenizer.load(tokenizer)
         guard let eot = loaded.model.specials[SpecialTokens.endOfText] else {
             throw RepriseError("\(tokenizer): the tokenizer has no \(SpecialTokens.endOfText) token to join documents with")

@@ -185,7 +185,8 @@ public enum TokenizerStage {
 
     /// Trains the merges from pre-token counts and writes tokenizer.json, tokenizer.tiktoken and, last, the
     /// manifest. `train` calls it after counting; the merge of a partitioned run calls it with the tasks'
-    /// summed counts, so both write the same files for the same counts.
+    /// summed counts, so both write the same files for the same counts. The temporary files of killed runs go
+    /// first.
     static func finish(counter: PreTokenCounter, documents: Int, bytes: Int, inputs: [String], inputHash: String,
                        output: String, config: TokenizerConfig, quiet: Bool) throws -> TokenizerManifest {
         guard documents > 0, counter.distinctCount > 0 else {
@@ -193,6 +194,7 @@ public enum TokenizerStage {
         }
         try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
         unlink(output + "/manifest.json")
+        try AtomicFile.removeStaleTemporaries(in: output)
         let target = config.vocabSize - 256 - config.specialTokens.count
         let merges = Progress("tokenizer: training", totalItems: target, quiet: quiet)
         let model = try BPETrainer.train(counts: counter, vocabSize: config.vocabSize, specialTokens: config.specialTokens) { done in

@@ -228,9 +228,10 @@ public enum ScheduleBuilder {
         try checkPlanSize(epochs: config.epochs, sequences: n, bytesPerRow: config.objective.isDiffusion ? 6 : 4,
                           freeBytes: freeDiskBytes(output), output: output)
         unlink(output + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") || name.contains(".tmp-") {
+        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") {
             try fm.removeItem(atPath: output + "/" + name)
         }
+        try AtomicFile.removeStaleTemporaries(in: output)
 
         var tableEntry: PlanFileEntry?
         if config.objective.isDiffusion {

@@ -277,13 +277,14 @@ public enum Cloze {
 
     // MARK: storing
 
-    /// Writes `set` into SHARDS/cloze/ (items.jsonl, then manifest.json, each atomically). The shards'
-    /// files and manifest are not touched.
+    /// Writes `set` into SHARDS/cloze/ (items.jsonl, then manifest.json, each atomically; the temporary
+    /// files of killed runs go first). The shards' files and manifest are not touched.
     @discardableResult
     public static func store(_ set: ClozeSet, shards: String) throws -> ClozeManifest {
         let dir = shards + "/" + directory
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         unlink(dir + "/manifest.json")
+        try AtomicFile.removeStaleTemporaries(in: dir)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var bytes: [UInt8] = []

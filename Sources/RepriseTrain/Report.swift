@@ -351,7 +351,8 @@ public enum Report {
         public init() {}
     }
 
-    /// Loads the runs, renders the report, writes it atomically; returns the runs read.
+    /// Loads the runs, renders the report, writes it atomically; returns the runs read. The temporary files a
+    /// killed writer left of the report (and in `figures`) go first; nothing else next to the report is touched.
     @discardableResult
     public static func write(runs paths: [String], output: String, options: Options = Options(),
                              figures: String? = nil) throws -> [ReportRun] {
@@ -360,9 +361,11 @@ public enum Report {
         let html = render(runs, options: options)
         let dir = (output as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
+        try AtomicFile.removeStaleTemporaries(of: output)
         try AtomicFileWriter.write(Array(html.utf8), to: output)
         if let figures {
             try FileManager.default.createDirectory(atPath: figures, withIntermediateDirectories: true)
+            try AtomicFile.removeStaleTemporaries(in: figures)
             for f in Self.figures(html) {
                 try AtomicFileWriter.write(Array(("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + f.svg + "\n").utf8),
                                            to: figures + "/" + f.id + ".svg")

@@ -71,16 +71,32 @@ public struct TrainState: Codable, Sendable, Equatable {
 /// Checkpoints of a run: RUN/checkpoints/step-NNNNNNNN/{model.safetensors, optimizer.safetensors,
 /// [extra.safetensors (gaussian),] state.json}, and RUN/checkpoint.json naming the latest complete one
 /// (written after its files).
+///
+/// A save writes, each atomically: the safetensors files, then state.json (a checkpoint directory's final
+/// file), then checkpoint.json (the commit: from then on the run resumes from this checkpoint), then deletes
+/// the checkpoints older than the `kept` latest. A kill at any point of a save leaves the previous checkpoint
+/// the one named, and `recover` turns what it left into the files of an uninterrupted run.
 public enum Checkpoints {
     struct Pointer: Codable { var latest: String; var step: Int }
 
+    /// How many of the latest checkpoints a run keeps.
+    public static let kept = 2
+
     public static func name(_ step: Int) -> String { String(format: "step-%08d", step) }
+
+    /// The step of a checkpoint directory's name (`step-NNNNNNNN`), nil for other names.
+    static func step(ofName name: String) -> Int? {
+        guard name.hasPrefix("step-"), name.utf8.count >= 13 else { return nil }
+        let digits = name.dropFirst(5)
+        guard digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else { return nil }
+        return Int(digits)
+    }
 
     /// `extra`, when given, writes an objective's own files into the checkpoint directory and returns the
     /// SHA-256 recorded as `extra_sha256` (before state.json and the pointer, so a killed save leaves the
     /// previous checkpoint the latest).
     public static func save(run: String, model: Transformer, optimizer: AdamW, state: TrainState,
-                            keep: Int = 2, metadata: [String: String] = [:],
+                            keep: Int = kept, metadata: [String: String] = [:],
                             extra: ((_ dir: String) throws -> String)? = nil) throws -> String {
         let name = name(state.step)
         let dir = run + "/checkpoints/" + name
@@ -126,6 +142,38 @@ public enum Checkpoints {
         for t in model.layout.tensors {
             try file.copy(t.name, into: UnsafeMutableBufferPointer(rebasing: model.params.buffer[t.range]), shape: t.shape)
         }
+    }
+
+    /// Makes RUN/checkpoints what an uninterrupted run has after saving the checkpoint that checkpoint.json
+    /// names, before a run resumes from it. A killed save or deletion can leave: a directory of a later step
+    /// (not committed: the save of that step is done again), a directory without its state.json (its save or
+    /// its deletion did not finish), more than `keep` checkpoints (killed after the commit, before the old ones
+    /// were deleted), temporary files. All of those go; the named checkpoint always stays. Without a
+    /// checkpoint.json no checkpoint was committed and every directory goes. Other names in checkpoints/ are
+    /// left alone.
+    public static func recover(run: String, keep: Int = kept) throws {
+        let fm = FileManager.default
+        let dir = run + "/checkpoints"
+        guard fm.isDirectory(dir) else { return }
+        let pointerPath = run + "/checkpoint.json"
+        let pointer = fm.fileExists(atPath: pointerPath) ? try CanonicalJSON.decode(Pointer.self, from: pointerPath) : nil
+        let latest = pointer.flatMap { step(ofName: $0.latest) }
+        var complete: [(step: Int, name: String)] = []
+        for name in try fm.contentsOfDirectory(atPath: dir) {
+            guard let s = step(ofName: name), fm.isDirectory(dir + "/" + name) else { continue }
+            let committed = name == pointer?.latest
+            let older = latest.map { s < $0 } ?? false
+            if committed || (older && fm.fileExists(atPath: dir + "/" + name + "/state.json")) {
+                complete.append((s, name))
+            } else {
+                try fm.removeItem(atPath: dir + "/" + name)
+            }
+        }
+        complete.sort { $0.step < $1.step }
+        for old in complete.dropLast(keep) where old.name != pointer?.latest {
+            try fm.removeItem(atPath: dir + "/" + old.name)
+        }
+        for c in complete.suffix(keep) { try AtomicFile.removeStaleTemporaries(in: dir + "/" + c.name) }
     }
 
     /// The latest complete checkpoint's directory and state, nil when there is none.

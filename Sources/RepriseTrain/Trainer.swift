@@ -71,6 +71,12 @@ public enum Trainer {
             seqLen: schedule.manifest.seqLen, maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
     }
 
+    /// RUN/config.json: the model as HuggingFace's LlamaConfig.
+    static func writeConfig(_ job: TrainJob, run: String) throws {
+        try AtomicFileWriter.write(try job.model.huggingFaceConfigJSON(bosTokenId: job.tokens.endOfTextId,
+                                                                        eosTokenId: job.tokens.endOfTextId), to: run + "/config.json")
+    }
+
     public static func run(_ job: TrainJob) throws -> RunSummary {
         let config = job.config
         try config.validate()
@@ -118,12 +124,17 @@ public enum Trainer {
             if old != manifest {
                 throw RepriseError("\(run) holds a run with other settings (model, data, schedule, threads or training config); it can only be resumed with the same ones")
             }
+            // What a killed process left: temporary files, config.json not yet written (killed right after
+            // run.json), checkpoint directories it had not finished, committed or deleted.
+            try AtomicFile.removeStaleTemporaries(in: run)
+            if !fm.fileExists(atPath: run + "/config.json") { try writeConfig(job, run: run) }
+            try Checkpoints.recover(run: run)
         } else {
             try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
+            try AtomicFile.removeStaleTemporaries(in: run)
             for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "checkpoints"] { try? fm.removeItem(atPath: run + "/" + stale) }
             try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: runPath)
-            try AtomicFileWriter.write(try job.model.huggingFaceConfigJSON(bosTokenId: job.tokens.endOfTextId,
-                                                                            eosTokenId: job.tokens.endOfTextId), to: run + "/config.json")
+            try writeConfig(job, run: run)
         }
 
         let model = Transformer(config: job.model, maxBatch: B, maxSeq: L, threads: job.threads)

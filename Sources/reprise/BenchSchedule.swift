@@ -69,6 +69,7 @@ struct BenchScheduleCommand: ParsableCommand {
         if let m = try? PackManifest.load(shards), m.train.tokens == tokens, m.config.seqLen == seqLen { return 0 }
         let t0 = Date()
         try FileManager.default.createDirectory(atPath: shards, withIntermediateDirectories: true)
+        try AtomicFile.removeStaleTemporaries(in: shards)
         // Zipf(1) over 32,768 ids, sampled by inverting a 65,536-entry table of the CDF.
         let vocab = 32_768
         var cdf = [Double](repeating: 0, count: vocab)

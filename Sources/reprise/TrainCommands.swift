@@ -275,6 +275,9 @@ struct ExportCommand: ParsableCommand {
                 logLine("note: \(runDir) trained the \(manifest.objective.rawValue) objective (bidirectional attention); LlamaForCausalLM runs it with causal attention")
             }
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
+            for name in ["config.json", "model.safetensors", "tokenizer.json"] {
+                try AtomicFile.removeStaleTemporaries(of: output + "/" + name)
+            }
             try AtomicFileWriter.write(try manifest.model.huggingFaceConfigJSON(bosTokenId: manifest.endOfTextId, eosTokenId: manifest.endOfTextId),
                                        to: output + "/config.json")
             try Checkpoints.writeModel(model, to: output + "/model.safetensors")

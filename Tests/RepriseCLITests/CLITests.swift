@@ -104,7 +104,7 @@ final class CLITests: XCTestCase {
         makeCorpus(files: 6, paragraphsPerFile: 1000)
         let clean = try reprise(["ingest", "in", "-o", "clean", "--quiet"])
         XCTAssertEqual(clean.status, 0, clean.stderr)
-        let expected = try snapshot("clean")
+        let expected = try tree("clean")
         XCTAssertTrue(expected.keys.contains("manifest.json"))
         let started = Date()
         _ = try reprise(["ingest", "in", "-o", "timing", "--quiet"])
@@ -116,9 +116,13 @@ final class CLITests: XCTestCase {
             p.waitUntilExit()
             let rerun = try reprise(["ingest", "in", "-o", "killed", "--quiet"])
             XCTAssertEqual(rerun.status, 0, rerun.stderr)
-            let got = try snapshot("killed")
-            XCTAssertEqual(got.keys.sorted(), expected.keys.sorted(), "after a kill at \(fraction) of the run")
-            XCTAssertTrue(got == expected, "after a kill at \(fraction) of the run the bytes differ")
+            assertSameFiles(try tree("killed"), expected, "after a kill at \(fraction) of the run")
+        }
+        // Kills in the middle of writing an output file and the manifest.
+        for point in ["before:docs-00000.jsonl.zst@1", "before:manifest.json@1"] {
+            try reprise(["ingest", "in", "-o", "killed", "--quiet"], killedAt: point, leaving: "killed")
+            XCTAssertEqual(try reprise(["ingest", "in", "-o", "killed", "--quiet"]).status, 0)
+            assertSameFiles(try tree("killed"), expected, "after a kill \(point)")
         }
     }
 
@@ -377,7 +381,7 @@ final class CLITests: XCTestCase {
         let started = Date()
         XCTAssertEqual(try reprise(args + ["clean"]).status, 0)
         let duration = Date().timeIntervalSince(started)
-        let expected = try snapshot("clean")
+        let expected = try tree("clean")
         XCTAssertGreaterThan(expected.count, 3, "several shards")
         for fraction in [0.2, 0.5, 0.8] {
             let p = try launch(args + ["killed"])
@@ -385,7 +389,12 @@ final class CLITests: XCTestCase {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
-            XCTAssertTrue(try snapshot("killed") == expected, "after a kill at \(fraction) of the run the bytes differ")
+            assertSameFiles(try tree("killed"), expected, "after a kill at \(fraction) of the run")
+        }
+        for point in ["before:train-00001.shard@1", "before:manifest.json@1"] {
+            try reprise(args + ["killed"], killedAt: point, leaving: "killed")
+            XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
+            assertSameFiles(try tree("killed"), expected, "after a kill \(point)")
         }
     }
 
@@ -450,7 +459,7 @@ final class CLITests: XCTestCase {
         let started = Date()
         XCTAssertEqual(try reprise(args + ["clean"]).status, 0)
         let duration = Date().timeIntervalSince(started)
-        let expected = try snapshot("clean")
+        let expected = try tree("clean")
         XCTAssertEqual(expected.count, 403)
         for fraction in [0.3, 0.7] {
             let p = try launch(args + ["killed"])
@@ -458,7 +467,12 @@ final class CLITests: XCTestCase {
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
             XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
-            XCTAssertTrue(try snapshot("killed") == expected, "after a kill at \(fraction) of the run the bytes differ")
+            assertSameFiles(try tree("killed"), expected, "after a kill at \(fraction) of the run")
+        }
+        for point in ["before:noise.table@1", "before:epoch-00123.plan@1", "before:manifest.json@1"] {
+            try reprise(args + ["killed"], killedAt: point, leaving: "killed")
+            XCTAssertEqual(try reprise(args + ["killed"]).status, 0)
+            assertSameFiles(try tree("killed"), expected, "after a kill \(point)")
         }
     }
 
@@ -478,11 +492,15 @@ final class CLITests: XCTestCase {
           pack: {config: {seq_len: 32, val_fraction: 0.1}}
           schedules:
             ar: {objective: ar, epochs: 2, batch_size: 8, seed: 3}
+            mdlm: {objective: mdlm, epochs: 2, batch_size: 8, seed: 3, val_draws: 2}
         """)
         XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"]).status, 0)
         write("m.json", #"{"preset": "tiny", "dim": 32, "layers": 2, "heads": 2, "context": 32}"#)
-        let args = ["train", "--shards", "work/shards", "--schedule", "work/schedules/ar", "--model", "m.json",
-                    "--checkpoint-every", "7", "--eval-every", "20", "--eval-sequences", "16", "--threads", "2", "--quiet", "-o"]
+        let trainArgs = { (plan: String) in
+            ["train", "--shards", "work/shards", "--schedule", "work/schedules/" + plan, "--model", "m.json",
+             "--checkpoint-every", "7", "--eval-every", "20", "--eval-sequences", "16", "--threads", "2", "--quiet", "-o"]
+        }
+        let args = trainArgs("ar")
         let started = Date()
         let clean = try reprise(args + ["clean"])
         XCTAssertEqual(clean.status, 0, clean.stderr)
@@ -504,6 +522,11 @@ final class CLITests: XCTestCase {
         XCTAssertTrue(final == again, "the last checkpoints hold the same bytes")
         let summary = try String(contentsOfFile: root + "/killed/summary.json", encoding: .utf8)
         XCTAssertEqual(summary, try String(contentsOfFile: root + "/clean/summary.json", encoding: .utf8))
+        assertSameFiles(try runFiles("killed"), try runFiles("clean"), "the run killed at random moments")
+        // Kills inside the checkpoint writes of an AR and an mdlm run.
+        try assertKillsInCheckpointWritesEndAsACleanRun(trainArgs("ar"), clean: "clean", killed: "hooked")
+        XCTAssertEqual(try reprise(trainArgs("mdlm") + ["clean-mdlm"]).status, 0)
+        try assertKillsInCheckpointWritesEndAsACleanRun(trainArgs("mdlm"), clean: "clean-mdlm", killed: "hooked-mdlm")
         // eval, sample and export read the run.
         let eval = try reprise(["eval", "clean", "--sequences", "8"])
         XCTAssertEqual(eval.status, 0, eval.stderr)
@@ -521,6 +544,9 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(config["model_type"] as? String, "llama")
         XCTAssertEqual(config["hidden_size"] as? Int, 32)
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/hf/tokenizer.json"))
+        try reprise(["export", "clean", "--format", "hf", "-o", "hf2"], killedAt: "before:model.safetensors@1", leaving: "hf2")
+        XCTAssertEqual(try reprise(["export", "clean", "--format", "hf", "-o", "hf2"]).status, 0)
+        assertSameFiles(try tree("hf2"), try tree("hf"), "an export killed and run again")
         // Running a finished run again without --resume is refused; shards of another dataset are named.
         let again2 = try reprise(args + ["clean"])
         XCTAssertEqual(again2.status, 1)
@@ -598,17 +624,25 @@ final class CLITests: XCTestCase {
         let expected = try outputs()
         XCTAssertGreaterThan(expected.count, 20)
         try FileManager.default.moveItem(atPath: root + "/work", toPath: root + "/clean")
+        // Kills at exact points, each run going on from where the last one stopped: in the tokenizer's files,
+        // in the AR run's checkpoint writes, before its summary, in the mdlm run's first checkpoint.
+        let points = ["before:tokenizer.tiktoken@1", "before:optimizer.safetensors@2", "before:state.json@1",
+                      "after:checkpoint.json@1", "before:summary.json@1", "before:state.json@1"]
+        for point in points {
+            try reprise(["run", "p.yaml", "--quiet"], killedAt: point, leaving: point.hasPrefix("before:") ? "work" : nil)
+        }
+        XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/work/runs/mdlm/run.json"), "the last kill was in the mdlm run")
+        // Then kills at moments of the time a whole run takes, and one while the report is written.
         for fraction in [0.15, 0.45, 0.75] {
             let p = try launch(["run", "p.yaml", "--quiet"])
             usleep(useconds_t(duration * fraction * 1e6))
             kill(p.processIdentifier, SIGKILL)
             p.waitUntilExit()
         }
+        try reprise(["run", "p.yaml", "--quiet"], killedAt: "before:report.html@1", leaving: "work")
         let finish = try reprise(["run", "p.yaml", "--quiet"])
         XCTAssertEqual(finish.status, 0, finish.stderr)
-        let got = try outputs()
-        XCTAssertEqual(Set(got.keys), Set(expected.keys))
-        for (k, v) in expected where got[k] != v { XCTFail("\(k) differs after kills and a rerun") }
+        assertSameFiles(try outputs(), expected, "the pipeline after kills and a rerun")
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/work/report.html"))
     }
 }

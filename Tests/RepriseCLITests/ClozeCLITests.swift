@@ -46,6 +46,12 @@ extension CLITests {
         XCTAssertEqual(build.status, 0, build.stderr)
         XCTAssertTrue(build.stdout.contains("cloze: 30 items (context 28, endings 4 tokens, 4 choices)"), build.stdout)
         let items = try Data(contentsOf: URL(fileURLWithPath: root + "/work/shards/cloze/items.jsonl"))
+        let storedFiles = try tree("work/shards/cloze")
+        for point in ["before:items.jsonl@1", "before:manifest.json@1"] {
+            try reprise(["cloze", "build", "work/shards", "--items", "30"], killedAt: point, leaving: "work/shards/cloze")
+            XCTAssertEqual(try reprise(["cloze", "build", "work/shards", "--items", "30"]).status, 0)
+            assertSameFiles(try tree("work/shards/cloze"), storedFiles, "cloze items rebuilt after a kill \(point)")
+        }
         XCTAssertEqual(try reprise(["cloze", "build", "work/shards", "--items", "30"]).status, 0)
         XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: root + "/work/shards/cloze/items.jsonl")), items, "the same items again")
         let verify = try reprise(["verify", "work/shards"])

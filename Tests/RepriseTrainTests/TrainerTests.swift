@@ -134,26 +134,77 @@ final class TrainerTests: XCTestCase {
         XCTAssertThrowsError(try Trainer.run(other)) { XCTAssertTrue("\($0)".contains("other settings"), "\($0)") }
     }
 
-    /// A run killed after its second-to-last checkpoint (with metrics written past it) and resumed ends with
-    /// the same metrics, summary and weights as the run that was not interrupted.
+    /// Every file below `run` (relative path → bytes), metrics.jsonl without its wall-clock columns.
+    func files(_ run: String) throws -> [String: Data] {
+        var out: [String: Data] = [:]
+        let fm = FileManager.default
+        for case let path as String in fm.enumerator(atPath: run)! where !fm.isDirectory(run + "/" + path) {
+            out[path] = path == "metrics.jsonl" ? Data(try metrics(run).joined(separator: "\n").utf8) : fm.contents(atPath: run + "/" + path)
+        }
+        return out
+    }
+
+    func assertSameFiles(_ got: [String: Data], _ expected: [String: Data], _ context: String,
+                         file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(got.keys.sorted(), expected.keys.sorted(), context, file: file, line: line)
+        let differ = expected.keys.filter { got[$0] != nil && got[$0] != expected[$0] }.sorted()
+        XCTAssertTrue(differ.isEmpty, "\(context): files that differ: \(differ)", file: file, line: line)
+    }
+
+    /// The id of a process that has exited and been waited for: what a killed writer's id is to its successor.
+    func deadPid() throws -> Int32 {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/bin/true")
+        try p.run()
+        p.waitUntilExit()
+        return p.processIdentifier
+    }
+
+    /// A run killed at points of its checkpoint writes and resumed ends with the files of the run that was
+    /// not interrupted (the same metrics, summary and weights), and no others. The killed states are made
+    /// from the finished run's files as a killed process leaves them:
+    /// - after its second-to-last checkpoint, in the last one's save: the weights written, the optimizer state
+    ///   still under its temporary name, no state.json; metrics written past the pointer; the pointer's and
+    ///   the metrics' temporary files; and an older checkpoint that deleting old checkpoints left half-removed;
+    /// - after the last checkpoint's pointer was written, before the older checkpoints were deleted;
+    /// - between run.json and config.json, before any step.
     func assertKilledRunResumesBitForBit(plan: String, full: RunSummary, fullRun: String, killed: String) throws {
-        let lines = try metrics(fullRun)
-        try FileManager.default.copyItem(atPath: fullRun, toPath: killed)
-        let ckpts = try FileManager.default.contentsOfDirectory(atPath: killed + "/checkpoints").sorted()
+        let fm = FileManager.default
+        let expected = try files(fullRun)
+        let dead = try deadPid()
+        var resume = job(plan, output: killed)
+        resume.resume = true
+        try fm.copyItem(atPath: fullRun, toPath: killed)
+        let ckpts = try fm.contentsOfDirectory(atPath: killed + "/checkpoints").sorted()
         XCTAssertEqual(ckpts.count, 2, "the last two checkpoints are kept")
         let kept = ckpts[0], keptStep = Int(kept.dropFirst(5))!
         XCTAssertLessThan(keptStep, full.steps)
-        try FileManager.default.removeItem(atPath: killed + "/checkpoints/" + ckpts[1])
+        let last = killed + "/checkpoints/" + ckpts[1]
+        try fm.removeItem(atPath: last + "/state.json")
+        try fm.moveItem(atPath: last + "/optimizer.safetensors", toPath: last + "/optimizer.safetensors.tmp-\(dead)")
+        let older = killed + "/checkpoints/" + Checkpoints.name(keptStep - 1)
+        try fm.createDirectory(atPath: older, withIntermediateDirectories: true)
+        try fm.copyItem(atPath: killed + "/checkpoints/" + kept + "/optimizer.safetensors", toPath: older + "/optimizer.safetensors")
         let pointer = #"{"latest": "\#(kept)", "step": \#(keptStep)}"#
         try AtomicFileWriter.write(Array(pointer.utf8), to: killed + "/checkpoint.json")
-        try FileManager.default.removeItem(atPath: killed + "/summary.json")
-        var resume = job(plan, output: killed)
-        resume.resume = true
+        try fm.copyItem(atPath: killed + "/checkpoint.json", toPath: killed + "/checkpoint.json.tmp-\(dead)")
+        try fm.copyItem(atPath: killed + "/metrics.jsonl", toPath: killed + "/metrics.jsonl.tmp-\(dead)")
+        try fm.removeItem(atPath: killed + "/summary.json")
         let resumed = try Trainer.run(resume)
-        XCTAssertEqual(try metrics(killed), lines)
         XCTAssertEqual(resumed, full)
-        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: killed + "/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")),
-                       try Data(contentsOf: URL(fileURLWithPath: fullRun + "/checkpoints/" + Checkpoints.name(full.steps) + "/model.safetensors")))
+        assertSameFiles(try files(killed), expected, "killed in the last checkpoint's save and resumed")
+
+        // Killed after the last pointer: three checkpoints, no summary.
+        try fm.removeItem(atPath: killed + "/summary.json")
+        try fm.copyItem(atPath: killed + "/checkpoints/" + kept, toPath: older)
+        XCTAssertEqual(try Trainer.run(resume), full)
+        assertSameFiles(try files(killed), expected, "killed before the old checkpoints were deleted and resumed")
+
+        // Killed before config.json was renamed into place.
+        for name in ["metrics.jsonl", "checkpoint.json", "summary.json", "checkpoints"] { try fm.removeItem(atPath: killed + "/" + name) }
+        try fm.moveItem(atPath: killed + "/config.json", toPath: killed + "/config.json.tmp-\(dead)")
+        XCTAssertEqual(try Trainer.run(resume), full)
+        assertSameFiles(try files(killed), expected, "killed before its first step and resumed")
     }
 
     func testMaskedDiffusionTrainsAndReportsABound() throws {
