@@ -158,6 +158,54 @@ public enum Gzip {
     public static let magic: [UInt8] = [0x1F, 0x8B]
 }
 
+extension Gzip {
+    /// Decodes an HTTP body sent with `Content-Encoding: gzip` or `deflate`: a gzip member, a zlib stream
+    /// or (what some servers send for `deflate`) raw deflate data, told apart by their headers. Returns nil
+    /// when the decoded body would exceed `limit` bytes; throws when the data is not decodable. A stream
+    /// cut short (a crawler's truncated download) yields what was decoded.
+    public static func inflateHTTPBody(_ data: [UInt8], limit: Int) throws -> [UInt8]? {
+        let looksWrapped = data.starts(with: magic) || (data.count >= 2 && data[0] & 0x0F == 8
+            && (UInt16(data[0]) << 8 | UInt16(data[1])) % 31 == 0)
+        // 15 + 32: gzip or zlib header detected automatically; -15: raw deflate.
+        return try inflate(data, windowBits: looksWrapped ? 15 + 32 : -15, limit: limit)
+    }
+
+    private static func inflate(_ data: [UInt8], windowBits: Int32, limit: Int) throws -> [UInt8]? {
+        var stream = z_stream()
+        guard inflateInit2_(&stream, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
+            throw RepriseError("cannot initialise zlib")
+        }
+        defer { inflateEnd(&stream) }
+        var out: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 1 << 16)
+        return try data.withUnsafeBytes { src -> [UInt8]? in
+            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
+            stream.avail_in = UInt32(src.count)
+            while true {
+                let (code, produced) = chunk.withUnsafeMutableBytes { dst -> (Int32, Int) in
+                    stream.next_out = dst.baseAddress!.assumingMemoryBound(to: Bytef.self)
+                    stream.avail_out = UInt32(dst.count)
+                    let code = zlibInflate(&stream, Z_NO_FLUSH)
+                    return (code, dst.count - Int(stream.avail_out))
+                }
+                if out.count + produced > limit { return nil }
+                out += chunk[0..<produced]
+                switch code {
+                case Z_STREAM_END: return out
+                case Z_OK: continue
+                case Z_BUF_ERROR: return out // input used up before the end of the stream
+                default:
+                    let detail = stream.msg.map { String(cString: $0) } ?? "code \(code)"
+                    throw RepriseError("corrupt compressed HTTP body: \(detail)")
+                }
+            }
+        }
+    }
+}
+
+/// zlib's `inflate`, under a name the extension's own `inflate` does not shadow.
+private func zlibInflate(_ stream: UnsafeMutablePointer<z_stream>, _ flush: Int32) -> Int32 { inflate(stream, flush) }
+
 /// One-shot decompression of whole deflate streams (gzip or zlib wrapper, detected per stream) with one
 /// reused zlib context, for blocks that are compressed one by one (Parquet pages).
 public final class InflateBlockDecoder {
@@ -208,48 +256,6 @@ public final class InflateBlockDecoder {
         default:
             let detail = stream.msg.map { String(cString: $0) } ?? "code \(code)"
             throw RepriseError("gzip decompression failed: \(detail)")
-
-extension Gzip {
-    /// Decodes an HTTP body sent with `Content-Encoding: gzip` or `deflate`: a gzip member, a zlib stream
-    /// or (what some servers send for `deflate`) raw deflate data, told apart by their headers. Returns nil
-    /// when the decoded body would exceed `limit` bytes; throws when the data is not decodable. A stream
-    /// cut short (a crawler's truncated download) yields what was decoded.
-    public static func inflateHTTPBody(_ data: [UInt8], limit: Int) throws -> [UInt8]? {
-        let looksWrapped = data.starts(with: magic) || (data.count >= 2 && data[0] & 0x0F == 8
-            && (UInt16(data[0]) << 8 | UInt16(data[1])) % 31 == 0)
-        // 15 + 32: gzip or zlib header detected automatically; -15: raw deflate.
-        return try inflate(data, windowBits: looksWrapped ? 15 + 32 : -15, limit: limit)
-    }
-
-    private static func inflate(_ data: [UInt8], windowBits: Int32, limit: Int) throws -> [UInt8]? {
-        var stream = z_stream()
-        guard inflateInit2_(&stream, windowBits, ZLIB_VERSION, Int32(MemoryLayout<z_stream>.size)) == Z_OK else {
-            throw RepriseError("cannot initialise zlib")
-        }
-        defer { inflateEnd(&stream) }
-        var out: [UInt8] = []
-        var chunk = [UInt8](repeating: 0, count: 1 << 16)
-        return try data.withUnsafeBytes { src -> [UInt8]? in
-            stream.next_in = UnsafeMutablePointer(mutating: src.baseAddress?.assumingMemoryBound(to: Bytef.self))
-            stream.avail_in = UInt32(src.count)
-            while true {
-                let (code, produced) = chunk.withUnsafeMutableBytes { dst -> (Int32, Int) in
-                    stream.next_out = dst.baseAddress!.assumingMemoryBound(to: Bytef.self)
-                    stream.avail_out = UInt32(dst.count)
-                    let code = zlibInflate(&stream, Z_NO_FLUSH)
-                    return (code, dst.count - Int(stream.avail_out))
-                }
-                if out.count + produced > limit { return nil }
-                out += chunk[0..<produced]
-                switch code {
-                case Z_STREAM_END: return out
-                case Z_OK: continue
-                case Z_BUF_ERROR: return out // input used up before the end of the stream
-                default:
-                    let detail = stream.msg.map { String(cString: $0) } ?? "code \(code)"
-                    throw RepriseError("corrupt compressed HTTP body: \(detail)")
-                }
-            }
         }
     }
 }
@@ -269,6 +275,3 @@ public enum CRC32 {
         return UInt32(truncatingIfNeeded: crc)
     }
 }
-
-/// zlib's `inflate`, under a name the extension's own `inflate` does not shadow.
-private func zlibInflate(_ stream: UnsafeMutablePointer<z_stream>, _ flush: Int32) -> Int32 { inflate(stream, flush) }

@@ -64,7 +64,7 @@ public enum TrainStage {
         if fm.fileExists(atPath: runPath) {
             let old = try? CanonicalJSON.decode(RunManifest.self, from: runPath)
             let expected = try Trainer.manifest(for: job)
-            if force || old != expected {
+            if force || !(old?.isSameRun(as: expected) ?? false) {
                 try fm.removeItem(atPath: job.output)
             } else {
                 job.resume = true

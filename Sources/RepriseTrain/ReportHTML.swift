@@ -11,6 +11,17 @@ extension Report {
     static let palette = ["#1b63b4", "#d9541e", "#239a55", "#8a3fb0", "#b8860b", "#17a2b8", "#c2185b",
                           "#5b6770", "#7cb342", "#6d4c41"]
 
+    /// Colours of a run: a hue per objective (AR blue, MDLM orange, Gaussian green), darker for more epochs,
+    /// so AR and MDLM runs never share a colour even when they differ only in objective.
+    static let shades: [Objective: [String]] = [
+        .ar: ["#6baed6", "#3182bd", "#1b63b4", "#08519c", "#08306b"],
+        .mdlm: ["#fdae6b", "#fd8d3c", "#e6550d", "#a63603", "#7f2704"],
+        .gaussian: ["#74c476", "#41ab5d", "#238b45", "#006d2c", "#00441b"],
+    ]
+
+    /// Loss plots never zoom in further than this many nats: differences smaller than that are noise here.
+    static let minimumLossSpan = 0.1
+
     static func stroke(_ o: Objective) -> LinePlot.Stroke {
         switch o {
         case .ar: return .solid
@@ -36,7 +47,10 @@ extension Report {
         let epochValues = Set(ordered.map { ($0.plannedEpochs * 1000).rounded() / 1000 }).sorted()
         let colorOf = { (r: ReportRun) -> String in
             let i = epochValues.firstIndex(of: (r.plannedEpochs * 1000).rounded() / 1000) ?? 0
-            return palette[i % palette.count]
+            let family = shades[r.objective]!
+            // Spread the epoch counts over the shades, lightest for the fewest epochs.
+            let k = epochValues.count <= 1 ? family.count / 2 : i * (family.count - 1) / (epochValues.count - 1)
+            return family[k]
         }
         let complete = ordered.filter(\.isComplete).count
         var h = "<!DOCTYPE html>\n"
@@ -117,6 +131,7 @@ extension Report {
         var plot = LinePlot(id: "plot-epochs-best", title: "Best validation loss against epochs of the run",
                             xLabel: "epochs over the same unique tokens", yLabel: "best validation loss (nats/token; DLM: bound)")
         plot.xScale = .log
+        plot.minimumYSpan = minimumLossSpan
         var findings: [String] = []
         for (gi, g) in groups.enumerated() {
             let multi = groups.count > 1
@@ -143,7 +158,12 @@ extension Report {
             findings.append("<h3>\(htmlEscape(g.label))</h3><ul class=\"findings\">" +
                             items.map { "<li>\(htmlEscape($0))</li>" }.joined() + "</ul>")
         }
-        h += figure(plot, caption: "AR solid, MDLM dashed, Gaussian diffusion dotted; log-scale x. A curve that turns up shows the objective overfitting the repeated data.")
+        let epochCounts = Set(plot.series.flatMap { $0.points.map(\.x) })
+        if epochCounts.count >= 2 {
+            h += figure(plot, caption: "AR blue and solid, MDLM orange and dashed, Gaussian diffusion green and dotted; log-scale x. A curve that turns up shows the objective overfitting the repeated data.")
+        } else {
+            h += "<p class=\"muted\">No curve yet: the complete runs cover \(epochCounts.count) epoch count\(epochCounts.count == 1 ? "" : "s"); runs at two or more are needed.</p>\n"
+        }
         h += "<div class=\"findings\">" + findings.joined(separator: "\n") + "</div>\n"
         return h
     }
@@ -167,7 +187,9 @@ extension Report {
         }
         byEpoch.xScale = LinePlot.scale(for: runs.flatMap { $0.validation.map(\.epoch) })
         byTokens.xScale = LinePlot.scale(for: runs.flatMap { $0.validation.map { Double($0.tokens) } })
-        let note = "Colour: epochs the run was set up for; AR solid, MDLM dashed, Gaussian diffusion dotted (its own loss, ε MSE + rounding cross-entropy, not in nats/token). The x axis is logarithmic when the values span more than 10×."
+        byEpoch.minimumYSpan = minimumLossSpan
+        byTokens.minimumYSpan = minimumLossSpan
+        let note = "Colour: the objective (AR blue, MDLM orange, Gaussian diffusion green), darker for runs set up for more epochs; AR solid, MDLM dashed, Gaussian dotted (its own loss, ε MSE + rounding cross-entropy, not in nats/token). The x axis is logarithmic when the values span more than 10×; the y axis spans at least \(minimumLossSpan) nats."
         h += figure(byEpoch, caption: note)
         h += figure(byTokens, caption: "Tokens seen counts every token position fed, repeats included.")
         return h
@@ -188,7 +210,7 @@ extension Report {
         let longest = runs.map(\.train.count).max() ?? 0
         let window = min(200, max(1, longest / 50))
         let beta = 1 - 1 / Double(window)
-        var plot = LinePlot(id: "plot-train", title: "Training loss (smoothed)", xLabel: "epoch",
+        var plot = LinePlot(id: "plot-train", title: "Training loss (smoothed)", xLabel: "step",
                             yLabel: "training loss (nats/token; DLM: weighted bound)")
         var cutAt = -Double.infinity, lowest = Double.infinity, highest = -Double.infinity
         for r in runs {
@@ -196,8 +218,8 @@ extension Report {
             // At most about 400 points per line: every k-th smoothed value, and the last one.
             let k = max(1, (sm.count + 399) / 400)
             var pts: [LinePlot.Point] = []
-            for i in stride(from: 0, to: sm.count, by: k) { pts.append(.init(r.train[i].epoch, sm[i])) }
-            if let last = sm.indices.last, last % k != 0 { pts.append(.init(r.train[last].epoch, sm[last])) }
+            for i in stride(from: 0, to: sm.count, by: k) { pts.append(.init(Double(r.train[i].step), sm[i])) }
+            if let last = sm.indices.last, last % k != 0 { pts.append(.init(Double(r.train[last].step), sm[last])) }
             plot.series.append(.init(name: runLabel(r), points: pts, color: color(r), stroke: stroke(r.objective)))
             // The top of the plot leaves out the first 5% of each run, where the loss falls from log(vocab).
             if !sm.isEmpty {
@@ -206,7 +228,8 @@ extension Report {
                 highest = max(highest, sm.max()!)
             }
         }
-        plot.xScale = LinePlot.scale(for: runs.flatMap { $0.train.map(\.epoch) })
+        plot.xScale = .linear  // steps: where the learning-rate schedule and the loss's fall are read
+        plot.minimumYSpan = minimumLossSpan
         var caption = window > 1
             ? "Exponential moving average of the per-step loss with β = \(String(format: "%.3f", beta)) (about \(window) steps), bias-corrected at the start."
             : "Per-step loss, not smoothed (runs of fewer than 100 steps)."

@@ -39,6 +39,14 @@ public struct RunManifest: Codable, Sendable, Equatable {
         case maskTokenId = "mask_token_id", endOfTextId = "end_of_text_id"
     }
 
+    /// The same run: everything but where its inputs were found (their content is in the SHA-256 fields).
+    public func isSameRun(as other: RunManifest) -> Bool {
+        var a = self, b = other
+        (a.shardsDir, a.scheduleDir, a.tokenizerDir) = ("", "", "")
+        (b.shardsDir, b.scheduleDir, b.tokenizerDir) = ("", "", "")
+        return a == b
+    }
+
     public static func load(_ run: String) throws -> RunManifest {
         var manifest = try StageDirectory.load(RunManifest.self, dir: run, file: "run.json", format: "reprise.run",
                                                missing: "give the --output directory of `reprise train`, or run `reprise train ... --output \(run)` first")

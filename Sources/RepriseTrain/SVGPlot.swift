@@ -53,6 +53,9 @@ public struct LinePlot: Sendable {
     public var series: [Series] = []
     /// Fixes the y range instead of fitting it to the data; points outside are clipped.
     public var yRange: ClosedRange<Double>?
+    /// The y axis spans at least this much (centred on the data) when `yRange` is not set, so that values
+    /// that differ only by noise are not stretched over the whole plot.
+    public var minimumYSpan = 0.0
     public var width = 760
     public var plotHeight = 300
 
@@ -98,7 +101,12 @@ public struct LinePlot: Sendable {
         // Axes' domains and ticks.
         let xs = all.map(\.x), ys = all.map(\.y)
         let xAxis: Axis = xScale == .log ? Axis.log(xs.min()!, xs.max()!) : Axis.linear(xs.min()!, xs.max()!)
-        let yAxis: Axis = yRange.map { Axis.linear($0.lowerBound, $0.upperBound, exact: true) } ?? Axis.linear(ys.min()!, ys.max()!)
+        var (yLo, yHi) = (ys.min()!, ys.max()!)
+        if yHi - yLo < minimumYSpan {
+            let mid = (yLo + yHi) / 2
+            (yLo, yHi) = (mid - minimumYSpan / 2, mid + minimumYSpan / 2)
+        }
+        let yAxis: Axis = yRange.map { Axis.linear($0.lowerBound, $0.upperBound, exact: true) } ?? Axis.linear(yLo, yHi)
         let px = { (x: Double) -> Double in x0 + xAxis.fraction(x) * plotW }
         let py = { (y: Double) -> Double in y1 - yAxis.fraction(y) * H }
 

@@ -121,9 +121,11 @@ public enum Trainer {
             if old.blasKernel != manifest.blasKernel {
                 throw RepriseError("\(run) was trained with the OpenBLAS kernel \(old.blasKernel), this process has \(manifest.blasKernel); results would not be bit-identical (set OPENBLAS_CORETYPE=\(old.blasKernel) to resume it)")
             }
-            if old != manifest {
+            if !old.isSameRun(as: manifest) {
                 throw RepriseError("\(run) holds a run with other settings (model, data, schedule, threads or training config); it can only be resumed with the same ones")
             }
+            // The same run with its inputs reached by other paths (moved or copied): record where they are now.
+            if old != manifest { try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: runPath) }
             // What a killed process left: temporary files, config.json not yet written (killed right after
             // run.json), checkpoint directories it had not finished, committed or deleted.
             try AtomicFile.removeStaleTemporaries(in: run)

@@ -54,6 +54,8 @@ struct PackCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             try WorkerThreads.check(threads)
+            let lock = try DirectoryLock(output, purpose: "choose another --output")
+            defer { lock.release() }
             let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: try makeConfig(),
                                        threads: threads, quiet: quiet)
             print("packed \(m.train.documents + m.val.documents) documents: train \(m.train.tokens) tokens in \(m.train.shards.count) shards, validation \(m.val.tokens) tokens; \(m.dtype); output in \(output)")

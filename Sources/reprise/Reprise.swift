@@ -113,7 +113,13 @@ struct RunCommand: ParsableCommand {
             let file = try PipelineFile.load(pipeline)
             var o = PipelineRunner.Options()
             o.force = force; o.threads = threads; o.quiet = quiet
-            if let mode = try split.mode() {
+            // One writer per work directory; the tasks of a split run write side by side (each its own share),
+            // so only the merge and whole runs take the lock.
+            let mode = try split.mode()
+            var lock: DirectoryLock?
+            if case .task = mode {} else { lock = try DirectoryLock(file.workDir, purpose: "run another pipeline's work_dir") }
+            defer { lock?.release() }
+            if let mode {
                 for line in try PipelineTasks.run(file, mode: mode, pipelinePath: pipeline, options: o) { print(line) }
                 return
             }
@@ -184,6 +190,8 @@ struct IngestCommand: ParsableCommand {
             let cfg = try config.map { try ConfigFile.load(IngestConfig.self, from: $0) } ?? IngestConfig()
             var o = Ingest.Options()
             o.threads = threads; o.quiet = quiet
+            let lock = try DirectoryLock(output, purpose: "choose another --output")
+            defer { lock.release() }
             let m = try Ingest.run(inputs: inputs, output: output, config: cfg, options: o)
             let dropped = m.counts.dropped.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", ")
             print("read \(m.counts.read) documents: kept \(m.counts.kept), dropped \(m.counts.read - m.counts.kept)\(dropped.isEmpty ? "" : " (\(dropped))")")

@@ -87,6 +87,8 @@ struct ScheduleBuildCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             try WorkerThreads.check(threads)
+            let lock = try DirectoryLock(output, purpose: "choose another --output")
+            defer { lock.release() }
             let m: ScheduleManifest
             do {
                 m = try ScheduleBuilder.build(shards: shards, config: try makeConfig(), output: output,

@@ -61,6 +61,8 @@ struct TokenizerTrain: ParsableCommand {
     func run() throws {
         try runReporting {
             try WorkerThreads.check(threads)
+            let lock = try DirectoryLock(output, purpose: "choose another --output")
+            defer { lock.release() }
             let m = try TokenizerStage.train(inputs: inputs, output: output, config: try makeConfig(),
                                              threads: threads, quiet: quiet)
             print("trained \(m.vocabSize) tokens (\(m.merges) merges) on \(m.documents) documents, \(m.bytes) bytes, \(m.distinctPreTokens) distinct pre-tokens; output in \(output)")

@@ -91,6 +91,8 @@ struct TrainCommand: ParsableCommand {
         BLASRuntime.ensureFastKernel()
         try runReporting {
             try WorkerThreads.check(threads)
+            let lock = try DirectoryLock(output, purpose: "train into another --output")
+            defer { lock.release() }
             let pack = try PackManifest.load(shards)
             let tokDir = tokenizer ?? pack.tokenizerDir
             let tok = try LoadedTokenizer.load(tokDir)

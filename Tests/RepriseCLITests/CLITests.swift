@@ -129,7 +129,8 @@ final class CLITests: XCTestCase {
     func testStrictTurnsFailedInputsIntoAnErrorExit() throws {
         write("in/good.txt", "fine words here")
         write("in/bad.jsonl", "not json\n")
-        let relaxed = try reprise(["ingest", "in", "-o", "out"])
+        write("loose.yaml", "quality: {enabled: false}\nrepetition: {enabled: false}\n")
+        let relaxed = try reprise(["ingest", "in", "-o", "out", "--config", "loose.yaml"])
         XCTAssertEqual(relaxed.status, 0)
         XCTAssertTrue(relaxed.stderr.contains("in/bad.jsonl:1:1: not a JSON object"), relaxed.stderr)
         XCTAssertTrue(relaxed.stdout.contains("1 failed"), relaxed.stdout)

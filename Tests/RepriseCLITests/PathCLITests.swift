@@ -186,3 +186,35 @@ extension CLITests {
         XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/keep/precious.txt"))
     }
 }
+
+extension CLITests {
+    /// One writer per directory: a second ingest into the same output, or a second run of the same work
+    /// directory, stops at once naming the first one's PID; the lock file goes with the writer.
+    func testOneWriterPerDirectory() throws {
+        makeCorpus(files: 6, paragraphsPerFile: 1500)
+        write("p.yaml", "work_dir: w\nstages:\n  ingest: {inputs: [in]}\n")
+        for (first, second, dir) in [(["ingest", "in", "-o", "out", "--quiet"], ["ingest", "in", "-o", "out", "--quiet"], "out"),
+                                     (["run", "p.yaml", "--quiet"], ["run", "p.yaml", "--quiet"], "w")] {
+            let p = try launch(first)
+            let lockFile = root + "/" + dir + "/.reprise.lock"
+            let deadline = Date().addingTimeInterval(30)
+            while !FileManager.default.fileExists(atPath: lockFile) && Date() < deadline { usleep(2000) }
+            let r = try reprise(second)
+            let stillRunning = p.isRunning
+            p.waitUntilExit()
+            XCTAssertTrue(stillRunning, "the first writer finished before the second started; the test needs a longer run")
+            XCTAssertNotEqual(r.status, 0)
+            XCTAssertTrue(r.stderr.contains("\(dir) is in use by another reprise process (PID \(p.processIdentifier))"), r.stderr)
+            XCTAssertEqual(p.terminationStatus, 0, "the first writer is not disturbed")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: lockFile), "the lock file goes with its writer")
+        }
+        // A killed writer leaves the file but not the lock: the next run takes it over.
+        let p = try launch(["ingest", "in", "-o", "out", "--quiet"])
+        while !FileManager.default.fileExists(atPath: root + "/out/.reprise.lock") { usleep(2000) }
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+        let again = try reprise(["ingest", "in", "-o", "out", "--quiet"])
+        XCTAssertEqual(again.status, 0, again.stderr)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/out/.reprise.lock"))
+    }
+}

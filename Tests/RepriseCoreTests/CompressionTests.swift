@@ -59,6 +59,30 @@ final class CompressionTests: XCTestCase {
         XCTAssertThrowsError(try GzipDecoder(MemorySource(garbage), name: "bad.gz").readAll())
     }
 
+    /// Compresses `data` with a command-line tool (`bzip2`, `xz`), which reads a file and writes FILE.EXT.
+    private func compressWithTool(_ tool: String, _ args: [String], ext: String, _ data: [UInt8]) throws -> [UInt8] {
+        let path = NSTemporaryDirectory() + "reprise-\(ext)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        defer { try? FileManager.default.removeItem(atPath: path + "." + ext) }
+        try Data(data).write(to: URL(fileURLWithPath: path))
+        let proc = Process()
+        proc.executableURL = URL(fileURLWithPath: tool)
+        proc.arguments = args + ["-f", path]
+        try proc.run(); proc.waitUntilExit()
+        XCTAssertEqual(proc.terminationStatus, 0, "\(tool) failed")
+        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "." + ext)))
+    }
+
+    /// Reads a source to the end in reads of `chunk` bytes.
+    private func drain(_ source: ByteSource, chunk: Int = 777) throws -> [UInt8] {
+        var out: [UInt8] = []
+        var buf = [UInt8](repeating: 0, count: chunk)
+        while true {
+            let n = try buf.withUnsafeMutableBytes { try source.read(into: $0) }
+            if n == 0 { return out }
+            out += buf[0..<n]
+        }
+    }
+
     /// The one-shot decoders of Parquet pages: whole blocks into a buffer of the announced size.
     func testBlockDecodersAndCRC32() throws {
         // Snappy, from the format description: length 17, a 6-byte literal, then a copy of 11 bytes at offset 6.
@@ -99,31 +123,6 @@ final class CompressionTests: XCTestCase {
                 XCTAssertThrowsError(try inflate(gz, capacity: data.count - 1)) { XCTAssertTrue($0.oneLine.contains("more than"), $0.oneLine) }
                 XCTAssertThrowsError(try inflate(Array(gz[0..<(gz.count / 2)]), capacity: data.count))
             }
-        }
-    }
-
-
-    /// Compresses `data` with a command-line tool (`bzip2`, `xz`), which reads a file and writes FILE.EXT.
-    private func compressWithTool(_ tool: String, _ args: [String], ext: String, _ data: [UInt8]) throws -> [UInt8] {
-        let path = NSTemporaryDirectory() + "reprise-\(ext)-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        defer { try? FileManager.default.removeItem(atPath: path + "." + ext) }
-        try Data(data).write(to: URL(fileURLWithPath: path))
-        let proc = Process()
-        proc.executableURL = URL(fileURLWithPath: tool)
-        proc.arguments = args + ["-f", path]
-        try proc.run(); proc.waitUntilExit()
-        XCTAssertEqual(proc.terminationStatus, 0, "\(tool) failed")
-        return [UInt8](try Data(contentsOf: URL(fileURLWithPath: path + "." + ext)))
-    }
-
-    /// Reads a source to the end in reads of `chunk` bytes.
-    private func drain(_ source: ByteSource, chunk: Int = 777) throws -> [UInt8] {
-        var out: [UInt8] = []
-        var buf = [UInt8](repeating: 0, count: chunk)
-        while true {
-            let n = try buf.withUnsafeMutableBytes { try source.read(into: $0) }
-            if n == 0 { return out }
-            out += buf[0..<n]
         }
     }
 

@@ -292,6 +292,42 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(Report.smooth([1, 3], beta: 0.5)[1], (0.25 + 1.5) / 0.75, accuracy: 1e-12)
     }
 
+    /// AR and MDLM runs of the same epochs differ in colour as well as stroke; a plot of values that differ
+    /// by noise keeps a sensible span; the training loss is drawn against steps on a linear axis; a comparison
+    /// over a single epoch count draws no curve.
+    func testSeriesAreTellableApartAndAxesDoNotMagnifyNoise() throws {
+        let runs = [try fakeRun("ar", .ar, epochs: 2) { 3.5 + 0.001 * Double($0) },
+                    try fakeRun("mdlm", .mdlm, epochs: 2) { 3.52 - 0.001 * Double($0) }]
+        let html = Report.render(try runs.map { try ReportRun.load($0) })
+        func colours(_ plot: String) throws -> [String] {
+            let start = try XCTUnwrap(html.range(of: "id=\"\(plot)\""))
+            let svg = html[start.lowerBound...].prefix { $0 != "§" }.components(separatedBy: "</svg>")[0]
+            return svg.components(separatedBy: "class=\"series\"").dropFirst().compactMap { part in
+                part.range(of: #"stroke="(#[0-9a-f]{6})""#, options: .regularExpression).map { String(part[$0].dropFirst(8).dropLast()) }
+            }
+        }
+        let val = try colours("plot-val-epochs")
+        XCTAssertEqual(val.count, 2)
+        XCTAssertNotEqual(val[0], val[1], "AR and MDLM runs of the same epochs get different colours")
+        XCTAssertEqual(try colours("plot-train").count, 2)
+
+        // All validation values lie within 0.03 nats: the axis spans at least 0.1, not 0.03.
+        var p = LinePlot(id: "n", title: "noise", xLabel: "x", yLabel: "y")
+        p.series = [.init(name: "a", points: [.init(1, 3.50), .init(2, 3.53)], color: "#000")]
+        p.minimumYSpan = 0.1
+        let labels = p.svg().components(separatedBy: "text-anchor=\"end\"").dropFirst().compactMap { part -> Double? in
+            guard let gt = part.firstIndex(of: ">"), let lt = part.firstIndex(of: "<") else { return nil }
+            return Double(part[part.index(after: gt)..<lt])
+        }
+        XCTAssertGreaterThanOrEqual((labels.max() ?? 0) - (labels.min() ?? 0), 0.1 - 1e-9, "\(labels)")
+
+        XCTAssertTrue(html.contains(#"id="plot-train""#))
+        let train = html.components(separatedBy: #"id="plot-train""#)[1].components(separatedBy: "</svg>")[0]
+        XCTAssertTrue(train.contains(">step<") && !train.contains("log scale"), "training loss against steps, linear")
+        XCTAssertFalse(html.contains(#"id="plot-epochs-best""#), "one epoch count: no comparison curve")
+        XCTAssertTrue(html.contains("runs at two or more are needed"))
+    }
+
     func testMissingRunAndUnreadableLines() throws {
         XCTAssertThrowsError(try Report.write(runs: [dir], output: dir + "/r.html")) {
             XCTAssertTrue("\($0)".contains("no run.json in"), "\($0)")
@@ -426,7 +462,7 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(row["tokens-seen"], Report.grouped(ledger.totalTokens))
         }
         XCTAssertEqual(doc.seriesPerPlot["plot-val-epochs"]?.count, 2)
-        XCTAssertEqual(doc.seriesPerPlot["plot-epochs-best"], ["AR", "MDLM"])
+        XCTAssertNil(doc.seriesPerPlot["plot-epochs-best"], "one epoch count: no curve over epochs")
         XCTAssertTrue(html.contains("Both were measured at 2 epochs only"))
     }
 }
