@@ -34,13 +34,21 @@ final class CLITests: XCTestCase {
         return p
     }
 
-    /// Runs the binary with `args` in `root` (or its subdirectory `dir`).
+    /// Runs the binary with `args` in `root` (or its subdirectory `dir`), with `stdin` (a path, relative to
+    /// `root` unless absolute) as its standard input, optionally as the unprivileged user `nobody` (through
+    /// setpriv when this process is root, so that file modes apply).
     @discardableResult
-    func reprise(_ args: [String], in dir: String? = nil) throws -> Result {
+    func reprise(_ args: [String], in dir: String? = nil, stdin: String? = nil, unprivileged: Bool = false) throws -> Result {
         let p = Process()
-        p.executableURL = URL(fileURLWithPath: Self.binary)
-        p.arguments = args
+        if unprivileged && getuid() == 0 {
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary] + args
+        } else {
+            p.executableURL = URL(fileURLWithPath: Self.binary)
+            p.arguments = args
+        }
         p.currentDirectoryURL = URL(fileURLWithPath: dir.map { root + "/" + $0 } ?? root)
+        if let stdin { p.standardInput = FileHandle(forReadingAtPath: stdin.hasPrefix("/") ? stdin : root + "/" + stdin) }
         let out = Pipe(), err = Pipe()
         p.standardOutput = out
         p.standardError = err

@@ -4,33 +4,6 @@ import XCTest
 
 /// How `reprise ingest` finds, names and reads its inputs, through the real binary.
 extension CLITests {
-    /// Runs the binary with `stdin` as its standard input, optionally as the unprivileged user `nobody`
-    /// (through setpriv when this process is root, so that file modes apply).
-    func reprise(_ args: [String], stdin: String? = nil, unprivileged: Bool = false) throws -> Result {
-        let p = Process()
-        if unprivileged && getuid() == 0 {
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
-            p.arguments = ["--reuid=65534", "--regid=65534", "--clear-groups", Self.binary] + args
-        } else {
-            p.executableURL = URL(fileURLWithPath: Self.binary)
-            p.arguments = args
-        }
-        p.currentDirectoryURL = URL(fileURLWithPath: root)
-        if let stdin { p.standardInput = FileHandle(forReadingAtPath: stdin.hasPrefix("/") ? stdin : root + "/" + stdin) }
-        let out = Pipe(), err = Pipe()
-        p.standardOutput = out
-        p.standardError = err
-        try p.run()
-        nonisolated(unsafe) var errData = Data()
-        let t = Thread { errData = err.fileHandleForReading.readDataToEndOfFile() }
-        t.start()
-        let outData = out.fileHandleForReading.readDataToEndOfFile()
-        p.waitUntilExit()
-        while t.isExecuting || !t.isFinished { usleep(1000) }
-        return Result(status: p.terminationStatus, stdout: String(decoding: outData, as: UTF8.self),
-                      stderr: String(decoding: errData, as: UTF8.self))
-    }
-
     func manifest(_ dir: String) throws -> [String: Any] {
         let data = try XCTUnwrap(FileManager.default.contents(atPath: root + "/" + dir + "/manifest.json"), dir)
         return try JSONSerialization.jsonObject(with: data) as! [String: Any]
