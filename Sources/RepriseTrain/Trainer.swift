@@ -71,6 +71,16 @@ public enum Trainer {
             seqLen: schedule.manifest.seqLen, maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
     }
 
+    /// A run goes into a new or empty directory, or one holding a run (run.json, written first): anything
+    /// else may be the user's own files, which a run must never overwrite or delete. Hidden files (a lock)
+    /// and temporary files a killed writer left (`*.tmp-PID`) do not count.
+    static func refuseForeignDirectory(_ run: String) throws {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: run) else { return }
+        if names.contains(where: { !$0.hasPrefix(".") && !$0.contains(".tmp-") }) {
+            throw RepriseError("\(run) exists and is not a training run (no run.json): choose another --output, or remove it")
+        }
+    }
+
     public static func run(_ job: TrainJob) throws -> RunSummary {
         let config = job.config
         try config.validate()
@@ -119,8 +129,8 @@ public enum Trainer {
                 throw RepriseError("\(run) holds a run with other settings (model, data, schedule, threads or training config); it can only be resumed with the same ones")
             }
         } else {
+            try refuseForeignDirectory(run)
             try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
-            for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "checkpoints"] { try? fm.removeItem(atPath: run + "/" + stale) }
             try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: runPath)
             try AtomicFileWriter.write(try job.model.huggingFaceConfigJSON(bosTokenId: job.tokens.endOfTextId,
                                                                             eosTokenId: job.tokens.endOfTextId), to: run + "/config.json")
