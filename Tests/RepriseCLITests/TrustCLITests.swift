@@ -219,3 +219,27 @@ extension CLITests {
         }
     }
 }
+
+extension CLITests {
+    func testTaskPackShareRefusesAnEditedDocsFile() throws {
+        makeCorpus(files: 4, paragraphsPerFile: 20)
+        write("t.yaml", """
+        work_dir: work
+        stages:
+          ingest: {inputs: [in], config: {quality: {enabled: false}, docs_per_file: 30}}
+          tokenizer: {config: {vocab_size: 300}}
+          pack: {config: {seq_len: 32, val_fraction: 0.2}}
+        """)
+        for t in 0..<2 { XCTAssertEqual(try reprise(["run", "t.yaml", "--task", "\(t)", "--tasks", "2", "--quiet"]).status, 0) }
+        let merge = try reprise(["run", "t.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(merge.status, 0, merge.stderr)
+        let path = root + "/work/ingest/docs-00001.jsonl.zst"
+        var text = try Zstd.decompress(Array(try Data(contentsOf: URL(fileURLWithPath: path))))
+        text[try XCTUnwrap(text.firstIndex(of: UInt8(ascii: "w")))] = UInt8(ascii: "W")
+        try Data(try ZstdEncoder.compress(text)).write(to: URL(fileURLWithPath: path))
+        let share = try reprise(["run", "t.yaml", "--task", "1", "--tasks", "2", "--quiet"])
+        XCTAssertNotEqual(share.status, 0)
+        XCTAssertTrue(share.stderr.contains("work/ingest/docs-00001.jsonl.zst: SHA-256 differs from the ingest manifest"), share.stderr)
+        XCTAssertFalse(exists("work/tasks/00001-of-00002/pack/manifest.json"))
+    }
+}

@@ -159,10 +159,10 @@ final class TrainerTests: XCTestCase {
     func testMaskedDiffusionTrainsAndReportsABound() throws {
         _ = try makeShards(constant: true)
         let plan = try schedule(.mdlm, epochs: 6, name: "mdlm")
-        let s = try Trainer.run(job(plan, output: dir + "/mdlm"))
+        let s = try Trainer.run(job(plan, output: dir + "/mdlm-run"))
         XCTAssertTrue(s.valIsBound)
         XCTAssertTrue(s.valLoss.isFinite && s.valLoss > 0)
-        let losses = try metrics(dir + "/mdlm").compactMap { line -> Double? in
+        let losses = try metrics(dir + "/mdlm-run").compactMap { line -> Double? in
             guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             return obj["loss"] as? Double
         }
@@ -184,10 +184,10 @@ final class TrainerTests: XCTestCase {
         }
         XCTAssertEqual(short, s.manifest.ledger.shortBatches)
         XCTAssertGreaterThan(short, 3)
-        let full = try Trainer.run(job(plan, output: dir + "/short"))
+        let full = try Trainer.run(job(plan, output: dir + "/short-run"))
         XCTAssertTrue(full.finalTrainLoss.isFinite && full.valLoss.isFinite)
         XCTAssertEqual(full.steps, s.steps)
-        let rows = try metrics(dir + "/short").compactMap { line -> (step: Int, tokens: Int)? in
+        let rows = try metrics(dir + "/short-run").compactMap { line -> (step: Int, tokens: Int)? in
             guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["loss"] != nil else { return nil }
             return (o["step"] as! Int, o["tokens"] as! Int)
         }
@@ -195,7 +195,7 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(rows.map(\.tokens), expected)
         XCTAssertEqual(full.tokensSeen, total)
         XCTAssertLessThan(total, s.manifest.trainSequences * 3 * seqLen)
-        try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/short", killed: dir + "/short-killed")
+        try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/short-run", killed: dir + "/short-killed")
     }
 
     func testObjectiveBatches() {
