@@ -45,3 +45,60 @@ public enum StageDirectory {
         guard FileManager.default.fileExists(atPath: dir + "/" + file) else { throw RepriseError("no \(file) in \(dir)/: \(missing)") }
     }
 }
+
+/// A stage's manifest as the stages after it read it: the files it lists, and the values it can check
+/// against each other. A manifest that contradicts itself was edited or damaged; its readers refuse it
+/// instead of believing any of its numbers.
+public protocol StageManifest: Decodable {
+    /// Every file the manifest lists, relative to its directory, with the size it records.
+    var listedFiles: [(file: String, bytes: Int)] { get }
+    /// One line per value that differs from what the rest of the manifest makes of it: the field, the
+    /// recorded and the recomputed value ("counts.read is 12, kept + dropped make 10"); empty when none.
+    var inconsistencies: [String] { get }
+}
+
+extension StageManifest {
+    public var inconsistencies: [String] { [] }
+
+    /// The listed files' names that could lead out of the directory (absolute, `..`, or a subdirectory).
+    public var badFileNames: [String] {
+        listedFiles.map(\.file).filter { $0.isEmpty || $0.contains("/") || $0 == "." || $0 == ".." }
+    }
+}
+
+extension StageDirectory {
+    /// Decodes `dir/file` after checking it (`check`), then refuses a manifest whose values contradict each
+    /// other (`StageManifest.inconsistencies`) or that lists a file outside `dir`.
+    public static func load<T: StageManifest>(_ type: T.Type, dir: String, file: String = "manifest.json",
+                                              format expected: String, missing: String) throws -> T {
+        try check(dir, file: file, format: expected, missing: missing)
+        let manifest = try CanonicalJSON.decode(type, from: dir + "/" + file)
+        try checkConsistency(manifest, path: dir + "/" + file, format: expected)
+        return manifest
+    }
+
+    /// Throws the first inconsistency of `manifest` (read from `path`) as one line naming the file, the
+    /// field, the recorded and the recomputed value, and what to run.
+    public static func checkConsistency(_ manifest: some StageManifest, path: String, format: String) throws {
+        let rerun = kinds[format].map { "; run `\($0.command)` again" } ?? ""
+        if let bad = manifest.badFileNames.first {
+            throw RepriseError("\(path): lists the file '\(bad)', which is not a plain file name of its directory (the manifest was edited or damaged)\(rerun)")
+        }
+        if let first = manifest.inconsistencies.first {
+            throw RepriseError("\(path): \(first) (the manifest was edited or damaged)\(rerun)")
+        }
+    }
+
+    /// The first file `manifest` lists that is missing from `dir` or has another size than recorded, as
+    /// "DIR/FILE is missing" or "DIR/FILE has N bytes, the manifest says M"; nil when every one is there.
+    /// A `stat` per file: cheap enough for every status check.
+    public static func missingOutput(_ dir: String, _ manifest: some StageManifest) -> String? {
+        for (file, bytes) in manifest.listedFiles {
+            let path = dir + "/" + file
+            var st = stat()
+            guard stat(path, &st) == 0, (st.st_mode & S_IFMT) == S_IFREG else { return "\(path) is missing" }
+            if Int(st.st_size) != bytes { return "\(path) has \(st.st_size) bytes, the manifest says \(bytes)" }
+        }
+        return nil
+    }
+}

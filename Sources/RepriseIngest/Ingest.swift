@@ -102,6 +102,39 @@ public struct IngestManifest: Codable, Sendable, Equatable {
     }
 }
 
+extension IngestManifest: StageManifest {
+    public var listedFiles: [(file: String, bytes: Int)] { (outputs + excluded).map { ($0.file, $0.bytes) } }
+
+    /// Every document read is kept or dropped for a reason; the kept ones are the output files' documents,
+    /// the dropped ones the exclusion files'.
+    public var inconsistencies: [String] {
+        var out: [String] = []
+        let dropped = counts.dropped.values.reduce(0, &+)
+        if counts.read != counts.kept &+ dropped {
+            out.append("counts.read is \(counts.read), kept + dropped = \(counts.kept &+ dropped)")
+        }
+        let kept = outputs.reduce(0) { $0 &+ $1.documents }
+        if kept != counts.kept { out.append("counts.kept is \(counts.kept), the documents of outputs = \(kept)") }
+        let excludedDocuments = excluded.reduce(0) { $0 &+ $1.documents }
+        if excludedDocuments != dropped {
+            out.append("counts.dropped add up to \(dropped), the documents of excluded = \(excludedDocuments)")
+        }
+        let fromInputs = inputs.reduce(0) { $0 &+ $1.documents }
+        if fromInputs != counts.read { out.append("counts.read is \(counts.read), the documents of inputs = \(fromInputs)") }
+        if let bad = (counts.dropped.values + outputs.map(\.documents) + [counts.read, counts.kept]).first(where: { $0 < 0 }) {
+            out.append("a count is negative (\(bad))")
+        }
+        return out
+    }
+
+    /// The manifest of an ingest output directory, checked (`StageManifest`), with an error that says what
+    /// to do when there is none.
+    public static func load(_ dir: String) throws -> IngestManifest {
+        try StageDirectory.load(IngestManifest.self, dir: dir, format: formatName,
+                                missing: "it is not a complete ingest output; run `reprise ingest ... --output \(dir)` first")
+    }
+}
+
 /// The ingest stage: raw documents in, clean deduplicated text out.
 public enum Ingest {
     public struct Options: Sendable {

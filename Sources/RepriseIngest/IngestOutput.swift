@@ -3,13 +3,10 @@ import RepriseCore
 
 /// Reads the documents of an ingest output directory, for the stages after ingest.
 public enum IngestOutput {
-    /// The `docs-*.jsonl.zst` files of `dir`, in order; an error that says what to run when the directory
-    /// is not a complete ingest output.
+    /// The `docs-*.jsonl.zst` files of `dir`, in order, as its (checked) manifest lists them; an error that
+    /// says what to run when the directory is not a complete ingest output.
     public static func documentFiles(_ dir: String) throws -> [String] {
-        try StageDirectory.check(dir, format: IngestManifest.formatName,
-                                 missing: "it is not a complete ingest output; run `reprise ingest ... --output \(dir)` first")
-        let names = try FileManager.default.contentsOfDirectory(atPath: dir)
-        return names.filter { $0.hasPrefix("docs-") && $0.hasSuffix(".jsonl.zst") }.sorted().map { dir + "/" + $0 }
+        try IngestManifest.load(dir).outputs.map { dir + "/" + $0.file }
     }
 
     /// SHA-256 of the directory's manifest: the identity of the whole ingest output.
@@ -17,14 +14,18 @@ public enum IngestOutput {
         try Hashing.sha256Hex(file: dir + "/manifest.json")
     }
 
-    /// Calls `body` with the id and the UTF-8 text of every document, in order.
+    /// Calls `body` with the id and the UTF-8 text of every document, in order; every file is checked
+    /// against the manifest as it is read (see `forEachRecord`).
     public static func forEachDocument(_ dir: String, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
-        for file in try documentFiles(dir) { try forEachDocument(inFile: file, body) }
+        let manifest = try IngestManifest.load(dir)
+        for entry in manifest.outputs { try forEachDocument(dir: dir, entry: entry, body) }
     }
 
-    /// Calls `body` with the id and the UTF-8 text of every document of one `docs-*.jsonl.zst` file, in order.
-    public static func forEachDocument(inFile file: String, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
-        try forEachRecord(inFile: file, kind: "document") { record, lineNo in
+    /// Calls `body` with the id and the UTF-8 text of every document of the file `entry` of the ingest
+    /// manifest of `dir`, in order.
+    public static func forEachDocument(dir: String, entry: OutputFile, _ body: (_ id: String, _ text: [UInt8]) throws -> Void) throws {
+        let file = dir + "/" + entry.file
+        try forEachRecord(dir: dir, entry: entry, kind: "document") { record, lineNo in
             guard let text = record.text else { throw RepriseError("\(file):\(lineNo): record without text") }
             var id = ""
             if let raw = record.metadata.first(where: { $0.key == "id" })?.json {
@@ -37,22 +38,40 @@ public enum IngestOutput {
         }
     }
 
-    /// Calls `body` with every record of a zstd-compressed JSONL output file (documents or exclusions) and
-    /// its line number; a line that is not a record is an error naming the file, line and column.
-    static func forEachRecord(inFile file: String, kind: String,
+    /// Calls `body` with every record of the zstd-compressed JSONL output file `entry` (documents or
+    /// exclusions) of the ingest manifest of `dir`, and its line number; a line that is not a record is an
+    /// error naming the file, line and column. The compressed bytes are hashed as they are read: at the end
+    /// of the file, a SHA-256 or a record count other than the manifest's is an error, so a file changed
+    /// after ingest is never used silently (the caller has seen its records, but writes nothing final
+    /// before this returns). A file that fails to decode and differs from the manifest is reported as
+    /// changed, the cause, rather than by the decoding error.
+    static func forEachRecord(dir: String, entry: OutputFile, kind: String,
                               _ body: (_ record: JSONObjectScanner.Record, _ line: Int) throws -> Void) throws {
-        var lines = LineSplitter(ZstdDecoder(try FileSource(path: file), name: file), maxLine: Int.max / 4)
-        var lineNo = 0
-        while let line = try lines.next() {
-            lineNo += 1
-            guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
-            let record: JSONObjectScanner.Record
-            do {
-                record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, fields: .plainText) }
-            } catch let e as JSONObjectScanner.Failure {
-                throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not \(kind == "exclusion" ? "an" : "a") \(kind) record: \(e.reason)")
+        let file = dir + "/" + entry.file
+        let changed = RepriseError("\(file): SHA-256 differs from the ingest manifest (the file was changed after ingest); rerun `reprise ingest`")
+        let hashing = try HashingFileSource(path: file)
+        var lineNo = 0, records = 0
+        do {
+            var lines = LineSplitter(ZstdDecoder(hashing, name: file), maxLine: Int.max / 4)
+            while let line = try lines.next() {
+                lineNo += 1
+                guard case .line(let bytes) = line, !bytes.isEmpty else { continue }
+                let record: JSONObjectScanner.Record
+                do {
+                    record = try bytes.withUnsafeBytes { try JSONObjectScanner.scan($0, fields: .plainText) }
+                } catch let e as JSONObjectScanner.Failure {
+                    throw RepriseError("\(file):\(lineNo):\(e.offset + 1): not \(kind == "exclusion" ? "an" : "a") \(kind) record: \(e.reason)")
+                }
+                records += 1
+                try body(record, lineNo)
             }
-            try body(record, lineNo)
+        } catch {
+            if let sha = try? hashing.finishHex(), sha != entry.sha256 { throw changed }
+            throw error
+        }
+        guard try hashing.finishHex() == entry.sha256 else { throw changed }
+        guard records == entry.documents else {
+            throw RepriseError("\(file): \(records) records, the ingest manifest says \(entry.documents); rerun `reprise ingest`")
         }
     }
 }

@@ -139,11 +139,11 @@ public enum IngestTasks {
     /// (`exact_duplicate`, `near_duplicate`), in order: the documents a task counted for the tokenizer that
     /// the merged output does not keep.
     public static func forEachDuplicate(_ dir: String, _ body: ([UInt8]) throws -> Void) throws {
-        let manifest = try CanonicalJSON.decode(IngestManifest.self, from: dir + "/manifest.json")
+        let manifest = try IngestManifest.load(dir)
         let reasons: Set<[UInt8]> = [Array("\"exact_duplicate\"".utf8), Array("\"near_duplicate\"".utf8)]
         for entry in manifest.excluded where entry.documents > 0 {
             let file = dir + "/" + entry.file
-            try IngestOutput.forEachRecord(inFile: file, kind: "exclusion") { record, lineNo in
+            try IngestOutput.forEachRecord(dir: dir, entry: entry, kind: "exclusion") { record, lineNo in
                 guard let reason = record.metadata.first(where: { $0.key == "reason" })?.json else {
                     throw RepriseError("\(file):\(lineNo): exclusion record without a reason")
                 }

@@ -138,22 +138,40 @@ public enum PackStage {
         return try m.dataset(dir, split: split).sequence(index)
     }
 
-    /// Checks every shard of a dataset against the manifest (size, SHA-256) and every frame (checksum,
-    /// size). Returns one line per fault; empty when all is well.
+    /// Checks every shard of a dataset against the manifest (size, SHA-256, tokens and documents from the
+    /// shard's own index) and every frame (checksum, size), the manifest's totals against each other and
+    /// against what the shards hold. Returns one line per fault; empty when all is well.
     public static func verify(_ dir: String) throws -> (faults: [String], summary: String) {
-        let m = try PackManifest.load(dir)
-        var faults: [String] = []
+        // Read unchecked: an inconsistent manifest is a fault to list with the others, not the end of it.
+        try StageDirectory.check(dir, format: "reprise.shards", missing: "run `reprise pack` first")
+        let path = dir + "/manifest.json"
+        let m = try CanonicalJSON.decode(PackManifest.self, from: path)
+        var faults = (m.badFileNames + m.inconsistencies).map { "\(path): \($0)" }
         var tokens = 0, bytes = 0
-        for entry in m.train.shards + m.val.shards {
-            let file = dir + "/" + entry.file
-            do {
-                let s = try ShardReader.verify(path: file)
-                if s.sha256 != entry.sha256 { faults.append("\(file): SHA-256 differs from the manifest") }
-                if s.tokenCount != entry.tokens { faults.append("\(file): \(s.tokenCount) tokens, the manifest says \(entry.tokens)") }
-                tokens += s.tokenCount
-                bytes += s.byteSize
-            } catch {
-                faults.append(error.oneLine)
+        for (name, split) in [("train", m.train), ("val", m.val)] {
+            var held = 0, documents = 0, complete = true
+            for entry in split.shards {
+                let file = dir + "/" + entry.file
+                do {
+                    let s = try ShardReader.verify(path: file)
+                    if s.sha256 != entry.sha256 { faults.append("\(file): SHA-256 differs from the manifest") }
+                    if s.tokenCount != entry.tokens { faults.append("\(file): \(s.tokenCount) tokens, the manifest says \(entry.tokens)") }
+                    if s.documentCount != entry.documents { faults.append("\(file): \(s.documentCount) documents, the manifest says \(entry.documents)") }
+                    held += s.tokenCount
+                    documents += s.documentCount
+                    bytes += s.byteSize
+                } catch {
+                    faults.append(error.oneLine)
+                    complete = false
+                }
+            }
+            tokens += held
+            guard complete else { continue }
+            if held != split.tokens { faults.append("\(path): \(name).tokens is \(split.tokens), the tokens its shards hold = \(held)") }
+            if documents != split.documents { faults.append("\(path): \(name).documents is \(split.documents), the documents its shards hold = \(documents)") }
+            let sequences = max(0, (held - 1) / max(1, m.config.seqLen))
+            if sequences != split.sequences {
+                faults.append("\(path): \(name).sequences is \(split.sequences), (tokens its shards hold - 1) / seq_len = \(sequences)")
             }
         }
         let shards = m.train.shards.count + m.val.shards.count

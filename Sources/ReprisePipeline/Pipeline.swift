@@ -351,19 +351,22 @@ public enum PipelineRunner {
         public init() {}
     }
 
-    /// A stage's state from its output manifest: missing, stale (config or inputs changed) or up to date.
-    /// `hashes` reads the manifest's config and input hashes; `inputHash` computes the current inputs' one
-    /// (only when the config matches, since it may read every input).
-    static func stageState<M: Decodable>(_ type: M.Type, output: String, config: some Encodable,
-                                         hashes: (M) -> (config: String, input: String),
-                                         inputHash: () throws -> String) throws -> StageState {
+    /// A stage's state from its output manifest: missing, stale (config or inputs changed, the manifest
+    /// contradicts itself, or a file it lists is missing or of another size) or up to date. `hashes` reads
+    /// the manifest's config and input hashes; `inputHash` computes the current inputs' one (only when the
+    /// config matches and the outputs are all there, since it may read every input).
+    static func stageState<M: StageManifest>(_ type: M.Type, output: String, config: some Encodable,
+                                             hashes: (M) -> (config: String, input: String),
+                                             inputHash: () throws -> String) throws -> StageState {
         let manifestPath = output + "/manifest.json"
         guard FileManager.default.fileExists(atPath: manifestPath) else { return .missing }
         guard let manifest = try? CanonicalJSON.decode(M.self, from: manifestPath) else {
             return .stale("its manifest is unreadable or of another version")
         }
+        if let problem = manifest.inconsistencies.first { return .stale("\(manifestPath): \(problem)") }
         let recorded = hashes(manifest)
         if recorded.config != (try CanonicalJSON.hash(config)) { return .stale("its config changed") }
+        if let missing = StageDirectory.missingOutput(output, manifest) { return .stale(missing) }
         if recorded.input != (try? inputHash()) { return .stale("its inputs changed") }
         return .upToDate
     }

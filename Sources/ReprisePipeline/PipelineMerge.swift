@@ -113,7 +113,7 @@ extension Context {
     /// (round 2 has not run); an error naming each missing or stale one otherwise.
     func packMarkers(tokenizer: String, justMerged: Bool) throws -> [PackTaskManifest]? {
         let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
-        let documents = try CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json").counts.kept
+        let documents = try IngestManifest.load(docsDir).counts.kept
         var markers: [PackTaskManifest] = []
         var problems: [String] = []
         for t in 0..<n {

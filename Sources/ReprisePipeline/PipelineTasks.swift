@@ -320,10 +320,13 @@ struct Context {
     // MARK: Round 2: pack share
 
     /// The merged ingest output when it was built from the current input list and config and holds this
-    /// task's files with the content the task read.
-    func mergedIngest(matching marker: IngestTaskManifest) -> IngestManifest? {
-        guard let m = try? CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json"),
-              m.configHash == (try? CanonicalJSON.hash(ingest.config)),
+    /// task's files with the content the task read; an error when its manifest contradicts itself.
+    func mergedIngest(matching marker: IngestTaskManifest) throws -> IngestManifest? {
+        guard FileManager.default.fileExists(atPath: docsDir + "/manifest.json"),
+              StageDirectory.format(of: docsDir) == IngestManifest.formatName else { return nil }
+        guard let m = try? CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json") else { return nil }
+        try StageDirectory.checkConsistency(m, path: docsDir + "/manifest.json", format: IngestManifest.formatName)
+        guard m.configHash == (try? CanonicalJSON.hash(ingest.config)),
               IngestTasks.listHash(m.inputs.map { ($0.path, $0.bytes) }, missing: m.missingInputs) == listHash,
               m.inputs.count == paths.count else { return nil }
         for f in marker.share.files where m.inputs[f.index].sha256 != f.input?.sha256 { return nil }
@@ -350,7 +353,7 @@ struct Context {
         guard let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return "no pack stage" }
         let tokenizer = pipeline.path(tok.output)
         let waiting = "pack share waits for the merged ingest output and tokenizer: when all \(n) tasks have finished, run `reprise run \(path) --merge`, then run the tasks again"
-        guard let global = mergedIngest(matching: marker),
+        guard let global = try mergedIngest(matching: marker),
               try TokenizerStage.state(inputs: tok.inputs ?? [docsDir], output: tokenizer, config: tok.config) == .upToDate
         else { return waiting }
         let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
@@ -402,7 +405,7 @@ struct Context {
             if !fileRange.overlaps(range) { continue }
             let path = docsDir + "/" + entry.file
             var j = fileRange.lowerBound
-            try IngestOutput.forEachDocument(inFile: path) { id, text in
+            try IngestOutput.forEachDocument(dir: docsDir, entry: entry) { id, text in
                 defer { j += 1 }
                 guard range.contains(j) else { return }
                 batch.append((id, text))

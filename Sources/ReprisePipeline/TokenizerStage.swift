@@ -75,6 +75,20 @@ public struct TokenizerManifest: Codable, Sendable, Equatable {
     }
 }
 
+extension TokenizerManifest: StageManifest {
+    public var listedFiles: [(file: String, bytes: Int)] { files.map { ($0.file, $0.bytes) } }
+
+    public var inconsistencies: [String] {
+        var out: [String] = []
+        let made = 256 &+ merges &+ config.specialTokens.count
+        if vocabSize != made { out.append("vocab_size is \(vocabSize), 256 + merges + special tokens = \(made)") }
+        if specialTokens.count != config.specialTokens.count {
+            out.append("special_tokens has \(specialTokens.count) tokens, the config names \(config.specialTokens.count)")
+        }
+        return out
+    }
+}
+
 /// A trained tokenizer loaded from its directory: the model, its pre-tokenizer and manifest.
 public struct LoadedTokenizer: Sendable {
     public var model: BPEModel
@@ -88,9 +102,14 @@ public struct LoadedTokenizer: Sendable {
     /// A tokenizer directory's identity, as a dataset manifest records it: SHA-256 over the SHA-256 of
     /// tokenizer.tiktoken and of manifest.json.
     public static func identity(_ dir: String) throws -> String {
+        identity(tiktoken: try Hashing.sha256Hex(file: dir + "/tokenizer.tiktoken"),
+                 manifest: try Hashing.sha256Hex(file: dir + "/manifest.json"))
+    }
+
+    static func identity(tiktoken: String, manifest: String) -> String {
         var t = SHA256Stream()
-        t.update(try Hashing.sha256Hex(file: dir + "/tokenizer.tiktoken"))
-        t.update(try Hashing.sha256Hex(file: dir + "/manifest.json"))
+        t.update(tiktoken)
+        t.update(manifest)
         return t.finalizeHex()
     }
 
@@ -102,11 +121,31 @@ public struct LoadedTokenizer: Sendable {
         return (model.vocabSize, specials[SpecialTokens.mask].map(Int.init), Int(specials[SpecialTokens.endOfText] ?? 0), lengths)
     }
 
-    public static func load(_ dir: String) throws -> LoadedTokenizer {
+    /// Loads a tokenizer directory; tokenizer.tiktoken is checked against the SHA-256 its manifest records
+    /// (hashed from the bytes read), so an edited vocabulary (two tokens that exchanged ranks) is refused.
+    /// With `identity` (a run's or dataset's `tokenizer_sha256`), the directory must also be exactly that
+    /// tokenizer (`identity(_:)`); `expected` says which one it is, for the error.
+    public static func load(_ dir: String, identity: String? = nil,
+                            expected: String = "the expected tokenizer") throws -> LoadedTokenizer {
         let manifest = try StageDirectory.load(TokenizerManifest.self, dir: dir, format: "reprise.tokenizer",
                                                missing: "run `reprise tokenizer train ... --output \(dir)` first")
-        let model = try TokenizerFiles.readTiktoken(path: dir + "/tokenizer.tiktoken",
-                                                    specialTokens: manifest.config.specialTokens)
+        let path = dir + "/tokenizer.tiktoken"
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw RepriseError("\(path): cannot read the tokenizer file")
+        }
+        let sha = Hashing.sha256Hex([UInt8](data))
+        if let entry = manifest.files.first(where: { $0.file == "tokenizer.tiktoken" }), entry.sha256 != sha {
+            throw RepriseError("\(path): SHA-256 differs from the tokenizer's manifest (the file was changed after `reprise tokenizer train`); train the tokenizer again")
+        }
+        if let identity {
+            guard Self.identity(tiktoken: sha, manifest: try Hashing.sha256Hex(file: dir + "/manifest.json")) == identity else {
+                throw RepriseError("\(path): not \(expected) (this tokenizer.tiktoken or its manifest.json differs)")
+            }
+        }
+        let model = try TokenizerFiles.readTiktoken(data: data, name: path, specialTokens: manifest.config.specialTokens)
+        guard model.vocabSize == manifest.vocabSize else {
+            throw RepriseError("\(path): \(model.vocabSize) tokens, the tokenizer's manifest says vocab_size \(manifest.vocabSize)")
+        }
         return LoadedTokenizer(model: model, preTokenizer: PreTokenizer(manifest.config.pattern), manifest: manifest)
     }
 }

@@ -83,6 +83,55 @@ public struct ScheduleManifest: Codable, Sendable, Equatable {
     }
 }
 
+extension ScheduleManifest: StageManifest {
+    public var listedFiles: [(file: String, bytes: Int)] {
+        (epochFiles + [validationFile, noiseTableFile].compactMap { $0 }).map { ($0.file, $0.bytes) }
+    }
+
+    /// The ledger and the plan's shape recomputed from the config and the sequence count as
+    /// `ScheduleBuilder.build` makes them (wrapping arithmetic: edited values must not crash the check).
+    public var inconsistencies: [String] {
+        var out: [String] = []
+        func expect(_ field: String, _ recorded: Int, _ how: String, _ made: Int) {
+            if recorded != made { out.append("\(field) is \(recorded), \(how) = \(made)") }
+        }
+        let n = trainSequences, E = config.epochs, L = seqLen, B = max(1, config.batchSize)
+        let diffusion = config.objective.isDiffusion
+        if n < 1 || L < 1 || blockSequences < 1 { out.append("train_sequences, seq_len and block_sequences must be at least 1 (they are \(n), \(L), \(blockSequences))") }
+        if config.sequences > 0 {
+            expect("train_sequences", n, "the config's sequences", config.sequences)
+            if let split = splitSequences, split < n { out.append("split_sequences is \(split), less than train_sequences \(n)") }
+            if splitSequences == nil { out.append("split_sequences is absent, the config's sequences (\(config.sequences)) make it required") }
+        } else if let split = splitSequences {
+            out.append("split_sequences is \(split), a plan without a budget has none")
+        }
+        expect("window_blocks", windowBlocks, "the config's shuffle_window", config.shuffleWindow)
+        expect("epoch_files", epochFiles.count, "the config's epochs", E)
+        if diffusion != (validationFile != nil) || diffusion != (noiseTableFile != nil) {
+            out.append("validation_file and noise_table_file are \(diffusion ? "required" : "absent") for the \(config.objective.rawValue) objective")
+        }
+        if !diffusion { expect("val_sequences", valSequences, "for the ar objective", 0) }
+        let l = ledger
+        let batches = (n &+ B &- 1) / B
+        expect("ledger.epochs", l.epochs, "the config's epochs", E)
+        expect("ledger.sequences_per_epoch", l.sequencesPerEpoch, "train_sequences", n)
+        expect("ledger.tokens_per_sequence", l.tokensPerSequence, "seq_len", L)
+        expect("ledger.tokens_per_epoch", l.tokensPerEpoch, "train_sequences × seq_len", n &* L)
+        expect("ledger.unique_tokens", l.uniqueTokens, "train_sequences × seq_len", n &* L)
+        expect("ledger.total_tokens", l.totalTokens, "epochs × train_sequences × seq_len", E &* n &* L)
+        expect("ledger.repetitions_per_sequence", l.repetitionsPerSequence, "the config's epochs", E)
+        expect("ledger.batches_per_epoch", l.batchesPerEpoch, "train_sequences / batch_size (rounded up)", batches)
+        expect("ledger.steps", l.steps, "epochs × batches_per_epoch", E &* batches)
+        expect("ledger.plan_bytes_per_sequence_epoch", l.planBytesPerSequenceEpoch, "for the \(config.objective.rawValue) objective", diffusion ? 6 : 4)
+        if (config.objective == .mdlm) != (l.shortBatches != nil) {
+            out.append("ledger.short_batches is \(l.shortBatches.map(String.init) ?? "absent"), \(config.objective == .mdlm ? "required" : "absent") for the \(config.objective.rawValue) objective")
+        } else if let short = l.shortBatches, short < 0 || short > E &* batches {
+            out.append("ledger.short_batches is \(short), more than the \(E &* batches) steps or negative")
+        }
+        return out
+    }
+}
+
 /// The plan of one epoch: the order of the training sequences and, for diffusion, each row's t code.
 public struct EpochPlan: Sendable {
     public var epoch: Int
@@ -209,6 +258,8 @@ public enum ScheduleBuilder {
                              threads: Int = defaultThreadCount, quiet: Bool = false) throws -> ScheduleManifest {
         let config = try config.resolved()
         let pack = try PackManifest.load(shards)
+        // The counts planned from are the ones the shards hold (their indexes, not the manifest's word).
+        try pack.checkShards(shards)
         let inputHash = try inputHash(shards: shards)
         let splitSequences = pack.train.sequences
         var n = splitSequences
@@ -371,6 +422,24 @@ public final class Schedule: @unchecked Sendable {
         let hash = try ScheduleBuilder.inputHash(shards: shards)
         guard hash == manifest.inputHash else {
             throw RepriseError("\(dir): this schedule was built for another dataset than \(shards) (its shards manifest differs); rebuild it with `reprise schedule \(shards) ...`")
+        }
+        // The dataset is the one the plan was built from: what the plan took from it must be what it holds.
+        let pack = try PackManifest.load(shards)
+        let m = manifest, path = dir + "/manifest.json"
+        var problems: [String] = []
+        func expect(_ field: String, _ recorded: Int, _ how: String, _ made: Int) {
+            if recorded != made { problems.append("\(field) is \(recorded), \(how) = \(made)") }
+        }
+        expect("seq_len", m.seqLen, "the dataset's seq_len", pack.config.seqLen)
+        expect("block_sequences", m.blockSequences, "the dataset's frame_tokens / seq_len", max(1, pack.config.frameTokens / max(1, pack.config.seqLen)))
+        expect(m.splitSequences == nil ? "train_sequences" : "split_sequences", m.splitSequences ?? m.trainSequences,
+               "the dataset's train.sequences", pack.train.sequences)
+        if config.objective.isDiffusion {
+            expect("val_sequences", m.valSequences, "the dataset's val.sequences with the config's val_sequences",
+                   config.valSequences == 0 ? pack.val.sequences : min(config.valSequences, pack.val.sequences))
+        }
+        if let first = problems.first {
+            throw RepriseError("\(path): \(first) (the manifest was edited or damaged); run `reprise schedule` again")
         }
     }
 

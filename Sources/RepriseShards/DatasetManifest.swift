@@ -112,8 +112,32 @@ public struct PackManifest: Codable, Sendable, Equatable {
     }
 }
 
+extension PackManifest: StageManifest {
+    public var listedFiles: [(file: String, bytes: Int)] { (train.shards + val.shards).map { ($0.file, $0.bytes) } }
+
+    /// Each split's totals are the sums over its shards, and its sequence count follows from its tokens.
+    public var inconsistencies: [String] {
+        var out: [String] = []
+        let width = ShardDType.forVocabulary(size: vocabSize) == .uint16 ? "uint16" : "uint32"
+        if dtype != width { out.append("dtype is \(dtype), for vocab_size \(vocabSize) = \(width)") }
+        for (name, s) in [("train", train), ("val", val)] {
+            let tokens = s.shards.reduce(0) { $0 &+ $1.tokens }
+            if s.tokens != tokens { out.append("\(name).tokens is \(s.tokens), the sum over its shards = \(tokens)") }
+            let documents = s.shards.reduce(0) { $0 &+ $1.documents }
+            if s.documents != documents { out.append("\(name).documents is \(s.documents), the sum over its shards = \(documents)") }
+            let sequences = max(0, (s.tokens &- 1) / max(1, config.seqLen))
+            if s.sequences != sequences { out.append("\(name).sequences is \(s.sequences), (tokens - 1) / seq_len = \(sequences)") }
+            if let bad = s.shards.first(where: { $0.tokens < 0 || $0.documents < 0 || $0.bytes < 0 }) {
+                out.append("\(name): shard \(bad.file) has a negative count")
+            }
+        }
+        return out
+    }
+}
+
 extension PackManifest {
-    /// The manifest of a shards directory, with an error that says what to do when there is none.
+    /// The manifest of a shards directory, checked (`StageManifest`), with an error that says what to do
+    /// when there is none.
     public static func load(_ dir: String) throws -> PackManifest {
         var manifest = try StageDirectory.load(PackManifest.self, dir: dir, format: "reprise.shards",
                                                missing: "run `reprise pack` first")
@@ -124,9 +148,21 @@ extension PackManifest {
 
     public func split(_ name: String) -> SplitSummary { name == "val" ? val : train }
 
-    /// The shards of one split as a dataset of sequences of `config.seqLen` (+ 1) tokens.
+    /// The shards of one split as a dataset of sequences of `config.seqLen` (+ 1) tokens. Each shard's
+    /// token count, read from its index, must be the manifest's: a dataset is never read past its data.
     public func dataset(_ dir: String, split name: String, cacheFrames: Int = 2) throws -> ShardDataset {
-        try ShardDataset(paths: split(name).shards.map { dir + "/" + $0.file }, seqLen: config.seqLen,
-                         cacheFrames: cacheFrames)
+        let shards = split(name).shards
+        let dataset = try ShardDataset(paths: shards.map { dir + "/" + $0.file }, seqLen: config.seqLen,
+                                       cacheFrames: cacheFrames)
+        for (entry, tokens) in zip(shards, dataset.shardTokenCounts) where tokens != entry.tokens {
+            throw RepriseError("\(dir)/\(entry.file): \(tokens) tokens, the manifest says \(entry.tokens) (the manifest was edited, or the shard replaced); run `reprise pack` again")
+        }
+        return dataset
+    }
+
+    /// Opens every shard of both splits (their headers and indexes, not the frames) and checks their token
+    /// counts against the manifest (see `dataset`).
+    public func checkShards(_ dir: String) throws {
+        for name in ["train", "val"] { _ = try dataset(dir, split: name, cacheFrames: 1) }
     }
 }

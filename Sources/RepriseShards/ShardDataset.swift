@@ -12,6 +12,8 @@ public final class ShardDataset {
     public let seqLen: Int
     public let tokenCount: Int
     public var sequenceCount: Int { max(0, (tokenCount - 1) / seqLen) }
+    /// Tokens of each shard, in order, as their indexes give them.
+    public var shardTokenCounts: [Int] { readers.map(\.tokenCount) }
     private let readers: [ShardReader]
     /// Global index of each shard's first token.
     private let shardStarts: [Int]

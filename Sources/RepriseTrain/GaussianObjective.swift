@@ -424,7 +424,7 @@ public final class GaussianObjective {
     }
 
     /// The objective of a gaussian run's checkpoint (eval, sample): noise schedule from the run's schedule,
-    /// parameters from DIR/extra.safetensors (checked against DIR/state.json when present).
+    /// parameters from DIR/extra.safetensors (checked against DIR/state.json).
     public static func load(run manifest: RunManifest, checkpointDir dir: String, model: Transformer,
                             maxRows: Int, maxSeq: Int) throws -> GaussianObjective {
         let schedule = try Schedule(manifest.scheduleDir)
@@ -433,8 +433,11 @@ public final class GaussianObjective {
         }
         let g = GaussianObjective(model: model, maxRows: maxRows, maxSeq: maxSeq, noise: noise, excludedId: manifest.maskTokenId,
                                   weightDecay: Float(manifest.train.weightDecay))
-        let state = try? CanonicalJSON.decode(TrainState.self, from: dir + "/state.json")
-        try g.load(dir: dir, sha256: state?.extraSha256, optimizer: false)
+        let state = try Checkpoints.state(dir: dir)
+        guard let sha256 = state.extraSha256 else {
+            throw RepriseError("\(dir)/state.json: no extra_sha256, which a gaussian run's checkpoint records for \(fileName)")
+        }
+        try g.load(dir: dir, sha256: sha256, optimizer: false)
         return g
     }
 

@@ -190,7 +190,16 @@ public enum Checkpoints {
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let p = try CanonicalJSON.decode(Pointer.self, from: path)
         let dir = run + "/checkpoints/" + p.latest
-        return (dir, try CanonicalJSON.decode(TrainState.self, from: dir + "/state.json"))
+        return (dir, try state(dir: dir))
+    }
+
+    /// A checkpoint directory's state.json, which holds the SHA-256 its files are checked against.
+    public static func state(dir: String) throws -> TrainState {
+        let path = dir + "/state.json"
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw RepriseError("\(path): missing; a checkpoint's files are checked against the SHA-256 it records (an incomplete or foreign checkpoint directory)")
+        }
+        return try CanonicalJSON.decode(TrainState.self, from: path)
     }
 
     /// Loads weights and optimizer state, checking both files against the state's hashes.

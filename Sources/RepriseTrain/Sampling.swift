@@ -4,19 +4,21 @@ import RepriseModel
 
 public enum RunModel {
     /// A run's model with the weights of its latest checkpoint, or of `checkpoint` (a step-NNNNNNNN name or
-    /// a directory holding model.safetensors).
+    /// a checkpoint directory), checked against the checkpoint's state.json as `train --resume` checks them
+    /// (`Checkpoints.load`).
     public static func load(run: String, checkpoint: String? = nil, maxBatch: Int = 1, threads: Int = defaultThreadCount) throws -> (RunManifest, Transformer, String) {
         let manifest = try RunManifest.load(run)
-        let dir: String
+        let dir: String, state: TrainState
         if let checkpoint {
             dir = FileManager.default.fileExists(atPath: checkpoint + "/model.safetensors") ? checkpoint : run + "/checkpoints/" + checkpoint
+            state = try Checkpoints.state(dir: dir)
         } else if let latest = try Checkpoints.latest(run: run) {
-            dir = latest.dir
+            (dir, state) = latest
         } else {
             throw RepriseError("\(run) has no checkpoint yet: let `reprise train` reach its first checkpoint")
         }
         let model = Transformer(config: manifest.model, maxBatch: maxBatch, maxSeq: manifest.model.context, threads: threads)
-        try Checkpoints.readModel(model, from: dir + "/model.safetensors")
+        try Checkpoints.load(dir: dir, state: state, model: model, optimizer: nil)
         return (manifest, model, dir)
     }
 }

@@ -71,6 +71,16 @@ public enum Trainer {
             seqLen: schedule.manifest.seqLen, maskTokenId: job.tokens.maskId, endOfTextId: job.tokens.endOfTextId)
     }
 
+    /// A run goes into a new or empty directory, or one holding a run (run.json, written first): anything
+    /// else may be the user's own files, which a run must never overwrite or delete. Hidden files (a lock)
+    /// and temporary files a killed writer left (`*.tmp-PID`) do not count.
+    static func refuseForeignDirectory(_ run: String) throws {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: run) else { return }
+        if names.contains(where: { !$0.hasPrefix(".") && AtomicFile.temporaryOwner($0) == nil }) {
+            throw RepriseError("\(run) exists and is not a training run (no run.json): choose another --output, or remove it")
+        }
+    }
+
     /// RUN/config.json: the model as HuggingFace's LlamaConfig.
     static func writeConfig(_ job: TrainJob, run: String) throws {
         try AtomicFileWriter.write(try job.model.huggingFaceConfigJSON(bosTokenId: job.tokens.endOfTextId,
@@ -132,9 +142,9 @@ public enum Trainer {
             if !fm.fileExists(atPath: run + "/config.json") { try writeConfig(job, run: run) }
             try Checkpoints.recover(run: run)
         } else {
+            try refuseForeignDirectory(run)
             try fm.createDirectory(atPath: run, withIntermediateDirectories: true)
             try AtomicFile.removeStaleTemporaries(in: run)
-            for stale in ["metrics.jsonl", "checkpoint.json", "summary.json", "checkpoints"] { try? fm.removeItem(atPath: run + "/" + stale) }
             try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: runPath)
             try writeConfig(job, run: run)
         }

@@ -114,7 +114,7 @@ struct ClozeEvalOptions: ParsableArguments {
 func evaluateCloze(run: String, checkpoint: String?, threads: Int, options: ClozeEvalOptions) throws {
     let manifest = try RunManifest.load(run)
     let (_, model, dir) = try RunModel.load(run: run, checkpoint: checkpoint, maxBatch: manifest.batchSize, threads: threads)
-    let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+    let tok = try runTokenizer(manifest, run: run)
     let (set, stored) = try Cloze.items(shards: manifest.shardsDir, config: options.items.config)
     if set.manifest.shardsSha256 != manifest.shardsSha256 {
         logLine("note: \(manifest.shardsDir) is not the dataset \(run) was trained on (its manifest changed since)")
@@ -145,7 +145,7 @@ struct DiffusionSampleOptions: ParsableArguments {
 func sampleDiffusion(run: String, manifest: RunManifest, model: Transformer, prompt: String, maxTokens: Int,
                      temperature: Double, topK: Int, seed: Int, options: DiffusionSampleOptions) throws {
     guard let maskId = manifest.maskTokenId else { throw RepriseError("\(run)/run.json names no <|mask|> token id") }
-    let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+    let tok = try runTokenizer(manifest, run: run)
     var ids = tok.model.encode(Array(prompt.utf8), split: tok.split)
     // An empty prompt starts a document, as for AR runs.
     if ids.isEmpty { ids = [UInt32(manifest.endOfTextId)] }

@@ -15,7 +15,7 @@ enum GaussianCommands {
                        clamp: Bool, threads: Int) throws {
         let manifest = try RunManifest.load(runDir)
         let (_, model, dir) = try RunModel.load(run: runDir, checkpoint: checkpoint, maxBatch: 1, threads: threads)
-        let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+        let tok = try runTokenizer(manifest, run: runDir)
         let ids = tok.model.encode(Array(prompt.utf8), split: tok.split)
         guard maxTokens > 0 else { throw RepriseError("--max-tokens must be at least 1") }
         guard steps > 0 else { throw RepriseError("--steps must be at least 1") }

@@ -16,6 +16,13 @@ func tokenInfo(_ tok: LoadedTokenizer) -> TokenInfo {
     return TokenInfo(vocabSize: i.vocabSize, maskId: i.maskId, endOfTextId: i.endOfTextId, byteLengths: i.byteLengths)
 }
 
+/// A run's tokenizer, refused unless it is the one the run was trained with (run.json's
+/// `tokenizer_sha256`, the identity `train` checks against the dataset).
+func runTokenizer(_ manifest: RunManifest, run: String) throws -> LoadedTokenizer {
+    try LoadedTokenizer.load(manifest.tokenizerDir, identity: manifest.tokenizerSha256,
+                             expected: "the tokenizer \(run) was trained with")
+}
+
 struct TrainCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "train",
@@ -164,13 +171,13 @@ struct EvalCommand: ParsableCommand {
                     throw RepriseError("--text scores with an AR model; \(runDir) trained the \(manifest.objective.rawValue) objective")
                 }
                 guard let data = FileManager.default.contents(atPath: text) else { throw RepriseError("\(text): cannot read the file") }
-                let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+                let tok = try runTokenizer(manifest, run: runDir)
                 let ids = tok.model.encode([UInt8](data), split: tok.split)
                 let (count, nll) = Evaluation.scoreText(model: model, tokens: ids)
                 print(String(format: "%d tokens scored, total NLL %.6f nats, mean %.6f nats/token", count, nll, count > 0 ? nll / Double(count) : 0))
                 return
             }
-            let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+            let tok = try runTokenizer(manifest, run: runDir)
             let schedule = try Schedule(manifest.scheduleDir)
             let r = try Evaluation.validate(model: model, objective: manifest.objective, schedule: schedule, shards: manifest.shardsDir,
                                             tokens: tokenInfo(tok), sequences: sequences, batchSize: manifest.batchSize)
@@ -240,7 +247,7 @@ struct SampleCommand: ParsableCommand {
             guard manifest.objective == .ar else {
                 throw RepriseError("\(runDir) trained the \(manifest.objective.rawValue) objective; sampling it comes with a later version (ar and mdlm runs sample)")
             }
-            let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
+            let tok = try runTokenizer(manifest, run: runDir)
             var ids = tok.model.encode(Array(prompt.utf8), split: tok.split)
             if ids.isEmpty { ids = [UInt32(manifest.endOfTextId)] }
             let excluded = Set(tok.model.specials.values.map(Int.init)).subtracting([manifest.endOfTextId])
@@ -273,6 +280,14 @@ struct ExportCommand: ParsableCommand {
     func run() throws {
         try runReporting {
             let (manifest, model, dir) = try RunModel.load(run: runDir, checkpoint: checkpoint, threads: 1)
+            // Both checked before anything is written.
+            let tok = try runTokenizer(manifest, run: runDir)
+            guard let tj = FileManager.default.contents(atPath: manifest.tokenizerDir + "/tokenizer.json") else {
+                throw RepriseError("\(manifest.tokenizerDir)/tokenizer.json: cannot read the tokenizer to export")
+            }
+            if let entry = tok.manifest.files.first(where: { $0.file == "tokenizer.json" }), entry.sha256 != Hashing.sha256Hex([UInt8](tj)) {
+                throw RepriseError("\(manifest.tokenizerDir)/tokenizer.json: SHA-256 differs from the tokenizer's manifest (the file was changed after `reprise tokenizer train`)")
+            }
             if manifest.objective != .ar {
                 logLine("note: \(runDir) trained the \(manifest.objective.rawValue) objective (bidirectional attention); LlamaForCausalLM runs it with causal attention")
             }
@@ -283,11 +298,7 @@ struct ExportCommand: ParsableCommand {
             try AtomicFileWriter.write(try manifest.model.huggingFaceConfigJSON(bosTokenId: manifest.endOfTextId, eosTokenId: manifest.endOfTextId),
                                        to: output + "/config.json")
             try Checkpoints.writeModel(model, to: output + "/model.safetensors")
-            guard let tj = FileManager.default.contents(atPath: manifest.tokenizerDir + "/tokenizer.json") else {
-                throw RepriseError("\(manifest.tokenizerDir)/tokenizer.json: cannot read the tokenizer to export")
-            }
             try AtomicFileWriter.write([UInt8](tj), to: output + "/tokenizer.json")
-            let tok = try LoadedTokenizer.load(manifest.tokenizerDir)
             let files = try TokenizerFiles.huggingFaceTokenizerConfig(tok.model, maxLength: manifest.model.context)
             try AtomicFileWriter.write(files.config, to: output + "/tokenizer_config.json")
             try AtomicFileWriter.write(files.specialTokensMap, to: output + "/special_tokens_map.json")

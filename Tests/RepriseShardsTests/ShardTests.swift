@@ -240,3 +240,51 @@ final class ShardTests: XCTestCase {
         XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), [])
     }
 }
+
+/// The dataset manifest's totals are checked against each other and against the shards' own indexes.
+final class DatasetManifestTests: XCTestCase {
+    func testInconsistentTotalsAndShardCountsAreRefused() throws {
+        let dir = NSTemporaryDirectory() + "reprise-dataset-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var split = SplitSummary()
+        for i in 0..<2 {
+            let w = try ShardWriter(path: dir + "/train-0000\(i).shard", dtype: .uint16, frameTokens: 64)
+            for d in 0..<3 { try w.appendDocument((0..<(50 + 10 * d)).map { UInt32($0 % 90) }) }
+            let r = try w.finish()
+            split.shards.append(ShardEntry(file: "train-0000\(i).shard", tokens: r.tokenCount, documents: 3, bytes: r.byteSize, sha256: r.sha256))
+            split.tokens += r.tokenCount
+            split.documents += 3
+        }
+        var config = PackConfig()
+        config.seqLen = 16
+        split.sequences = (split.tokens - 1) / 16
+        let m = PackManifest(config: config, configHash: "c", inputHash: "i", ingestManifestSha256: "x", tokenizerSha256: "t",
+                             docsDir: "docs", tokenizerDir: "tok", vocabSize: 100, dtype: "uint16", endOfTextId: 99,
+                             train: split, val: SplitSummary())
+        XCTAssertEqual(m.inconsistencies, [])
+        XCTAssertNoThrow(try m.checkShards(dir))
+
+        var raised = m
+        raised.train.sequences += 7
+        XCTAssertEqual(raised.inconsistencies, ["train.sequences is \(m.train.sequences + 7), (tokens - 1) / seq_len = \(m.train.sequences)"])
+        raised = m
+        raised.train.tokens += 16
+        XCTAssertEqual(raised.inconsistencies.first, "train.tokens is \(m.train.tokens + 16), the sum over its shards = \(m.train.tokens)")
+        raised = m
+        raised.dtype = "uint32"
+        XCTAssertEqual(raised.inconsistencies, ["dtype is uint32, for vocab_size 100 = uint16"])
+        try AtomicFileWriter.write(try CanonicalJSON.encode(raised), to: dir + "/manifest.json")
+        XCTAssertThrowsError(try PackManifest.load(dir)) { XCTAssertTrue($0.oneLine.contains("\(dir)/manifest.json: dtype is uint32"), $0.oneLine) }
+
+        // Raised consistently in the manifest: only the shard's index tells.
+        raised = m
+        raised.train.shards[1].tokens += 100
+        raised.train.tokens += 100
+        raised.train.sequences = (raised.train.tokens - 1) / 16
+        XCTAssertEqual(raised.inconsistencies, [])
+        XCTAssertThrowsError(try raised.dataset(dir, split: "train")) {
+            XCTAssertTrue($0.oneLine.contains("\(dir)/train-00001.shard: \(m.train.shards[1].tokens) tokens, the manifest says \(m.train.shards[1].tokens + 100)"), $0.oneLine)
+        }
+    }
+}

@@ -209,10 +209,10 @@ final class TrainerTests: XCTestCase {
     func testMaskedDiffusionTrainsAndReportsABound() throws {
         _ = try makeShards(constant: true)
         let plan = try schedule(.mdlm, epochs: 6, name: "mdlm")
-        let s = try Trainer.run(job(plan, output: dir + "/mdlm"))
+        let s = try Trainer.run(job(plan, output: dir + "/mdlm-run"))
         XCTAssertTrue(s.valIsBound)
         XCTAssertTrue(s.valLoss.isFinite && s.valLoss > 0)
-        let losses = try metrics(dir + "/mdlm").compactMap { line -> Double? in
+        let losses = try metrics(dir + "/mdlm-run").compactMap { line -> Double? in
             guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             return obj["loss"] as? Double
         }
