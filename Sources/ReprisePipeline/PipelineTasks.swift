@@ -124,21 +124,41 @@ public enum PipelineTasks {
 struct CountingConfig: Codable, Equatable, Sendable {
     var pattern: SplitPattern
     var maxDocChars: Int?
-    enum CodingKeys: String, CodingKey { case pattern, maxDocChars = "max_doc_chars" }
+    /// Number of partition files the counts are split into by a hash of the pre-token (see
+    /// `PreTokenCounter.write(partitions:paths:)`); absent means 1.
+    var partitions: Int?
+    enum CodingKeys: String, CodingKey { case pattern, partitions, maxDocChars = "max_doc_chars" }
+
+    /// One partition per `bytesPerPartition` of input; `REPRISE_PRETOKEN_PARTITIONS` sets the number.
+    static let bytesPerPartition = 2 << 30
+
+    static func partitions(inputBytes: Int, environment: [String: String]) throws -> Int {
+        if let raw = environment["REPRISE_PRETOKEN_PARTITIONS"] {
+            guard let p = Int(raw), (1...4096).contains(p) else {
+                throw RepriseError("REPRISE_PRETOKEN_PARTITIONS='\(raw)' must be a number from 1 to 4096")
+            }
+            return p
+        }
+        return max(1, (inputBytes + bytesPerPartition - 1) / bytesPerPartition)
+    }
+
+    /// Partition p's file in a task's ingest directory: `pretokens.bin.zst` alone, else `pretokens-PPPPP.bin.zst`.
+    static func fileName(_ p: Int, of partitions: Int) -> String {
+        partitions == 1 ? "pretokens.bin.zst" : String(format: "pretokens-%05d.bin.zst", p)
+    }
 }
 
-/// A task's pre-token counts file.
+/// A task's pre-token counts files.
 struct CountsFile: Codable, Equatable, Sendable {
-    var file: String
-    var bytes: Int
-    var sha256: String
+    /// One file per partition; `documents` is the number of distinct pre-tokens in it.
+    var files: [OutputFile]
     /// Documents counted and their bytes (after `max_doc_chars`).
     var documents: Int
     var textBytes: Int
     var preTokens: UInt64
     var distinctPreTokens: Int
     enum CodingKeys: String, CodingKey {
-        case file, bytes, sha256, documents
+        case files, documents
         case textBytes = "text_bytes", preTokens = "pre_tokens", distinctPreTokens = "distinct_pre_tokens"
     }
 }
@@ -243,7 +263,8 @@ struct Context {
         dedupBuckets = DiskDedup.usesDisk(ingest.config.dedup, inputBytes: inputBytes)
             ? DiskDedup.bucketCount(ingest.config.dedup, inputBytes: inputBytes) : nil
         if let tok = pipeline.stages.tokenizer, tok.inputs == nil {
-            counting = CountingConfig(pattern: tok.config.pattern, maxDocChars: tok.config.maxDocChars)
+            let p = try CountingConfig.partitions(inputBytes: inputBytes, environment: ProcessInfo.processInfo.environment)
+            counting = CountingConfig(pattern: tok.config.pattern, maxDocChars: tok.config.maxDocChars, partitions: p == 1 ? nil : p)
         } else {
             counting = nil
         }
@@ -332,11 +353,13 @@ struct Context {
         }
         flush()
         var counts: CountsFile?
-        if counting != nil {
-            let name = "pretokens.bin.zst"
-            let written = try counter.write(to: out + "/" + name)
-            counts = CountsFile(file: name, bytes: written.bytes, sha256: written.sha256, documents: documents,
-                                textBytes: textBytes, preTokens: counter.totalCount, distinctPreTokens: counter.distinctCount)
+        if let c = counting {
+            let p = c.partitions ?? 1
+            let names = (0..<p).map { CountingConfig.fileName($0, of: p) }
+            let written = try counter.write(partitions: p, paths: names.map { out + "/" + $0 })
+            counts = CountsFile(files: zip(names, written).map { OutputFile(file: $0, bytes: $1.bytes, sha256: $1.sha256, documents: $1.entries) },
+                                documents: documents, textBytes: textBytes, preTokens: counter.totalCount,
+                                distinctPreTokens: counter.distinctCount)
         }
         let marker = IngestTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(ingest.config),
                                         listHash: listHash, inputCount: paths.count, missingInputs: missing,

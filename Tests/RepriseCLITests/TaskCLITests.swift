@@ -15,11 +15,15 @@ extension CLITests {
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        let errPath = root + "/stderr-\(UInt32.random(in: 0...UInt32.max)).txt"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { unlink(errPath) }
+        p.standardError = FileHandle(forWritingAtPath: errPath)
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: "")
+        let err = FileManager.default.contents(atPath: errPath) ?? Data()
+        return Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 
     func testTasksAndMergeEndWithTheOutputsOfOneRun() throws {
@@ -143,13 +147,16 @@ extension CLITests {
         try FileManager.default.moveItem(atPath: root + "/work", toPath: root + "/single")
         write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "disk"))
 
-        let task = { (t: Int) in try self.reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "3", "--quiet"]) }
+        // The tasks' pre-token counts in 3 partitions, summed partition by partition by the merge.
+        let env = ["REPRISE_PRETOKEN_PARTITIONS": "3"]
+        let task = { (t: Int) in try self.reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "3", "--quiet"], environment: env) }
         let first = try task(0)
         XCTAssertEqual(first.status, 0)
         XCTAssertTrue(first.stdout.contains("task 0 of 3: dedup buckets wait for all 3 ingest shares"), first.stdout)
         XCTAssertEqual(try tree("work/tasks/00000-of-00003").keys.filter { $0.contains("dedup-bucket-") }.count, 4)
+        XCTAssertEqual(try tree("work/tasks/00000-of-00003").keys.filter { $0.contains("pretokens-") }.count, 3)
         for t in [1, 2] { XCTAssertEqual(try task(t).status, 0) }
-        let early = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        let early = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
         XCTAssertEqual(early.status, 1)
         // Task 2, the last of round 1, found all shares and ran its buckets at once.
         XCTAssertTrue(early.stderr.contains("2 of 3 bucket rounds missing or stale: task 0 (00000-of-00003) has not run its dedup buckets"), early.stderr)
@@ -158,7 +165,7 @@ extension CLITests {
             XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share up to date"), r.stdout)
             XCTAssertTrue(r.stdout.contains(t == 2 ? "task 2 of 3: dedup buckets up to date" : "task \(t) of 3: dedup buckets: "), r.stdout)
         }
-        let merge1 = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        let merge1 = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
         XCTAssertEqual(merge1.status, 0, merge1.stderr)
         XCTAssertTrue(merge1.stdout.contains("merge: ingest: disk deduplication: "), merge1.stdout)
         XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
@@ -167,13 +174,13 @@ extension CLITests {
             let r = try task(t)
             XCTAssertTrue(r.stdout.contains("task \(t) of 3: dedup buckets up to date") && r.stdout.contains("pack share: documents"), r.stdout)
         }
-        XCTAssertEqual(try reprise(["run", "p.yaml", "--merge", "--quiet"]).status, 0)
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env).status, 0)
         XCTAssertTrue(try tree("work/shards") == (try tree("single/shards")), "merged shards differ from one run")
         XCTAssertTrue(try tree("work/schedules") == (try tree("single/schedules")), "schedules differ from one run")
 
         // Back to memory mode: the shares were built for disk buckets and are named stale.
         write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "memory"))
-        let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
         XCTAssertEqual(stale.status, 1)
         XCTAssertTrue(stale.stderr.contains("it was built for disk deduplication with 4 buckets, the config asks for deduplication in memory"), stale.stderr)
     }
