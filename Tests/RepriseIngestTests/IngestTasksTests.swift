@@ -231,4 +231,25 @@ final class IngestTasksTests: XCTestCase {
         XCTAssertTrue(DiskDedup.usesDisk(b.dedup, inputBytes: 10))
         XCTAssertEqual(DiskDedup.bucketCount(IngestConfig().dedup, inputBytes: 3 * DiskDedup.bytesPerBucket + 1), 4)
     }
+
+    func testADamagedBucketFileIsNamed() throws {
+        let s = Scratch()
+        try corpus(s)
+        let list = try InputFiles.expand([s.inputDir])
+        var o = Ingest.Options()
+        o.quiet = true
+        var config = IngestConfig()
+        config.minChars = 20
+        _ = try IngestTasks.runShare(files: list.files.enumerated().map { ($0.offset, $0.element) }, dir: s.root + "/t",
+                                     config: config, options: o, dedupBuckets: 2)
+        let path = s.root + "/t/" + DiskDedup.bucketFile(1)
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertEqual(bytes.count % 26, 0)
+        XCTAssertGreaterThan(bytes.count, 0)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 3)))
+        XCTAssertThrowsError(try DiskDedup.findEdges(dirs: [s.root + "/t"], buckets: [0, 1], output: s.root + "/edges.bin.zst")) { e in
+            XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("truncated"), e.oneLine)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/edges.bin.zst"), "no edges file after a failure")
+    }
 }
