@@ -156,7 +156,9 @@ extension Context {
     /// documents, and training gives the tokenizer a single run trains.
     ///
     /// The tasks' counts are split into partitions by a hash of the pre-token; they are summed and corrected
-    /// one partition at a time, so no step holds the counts of every task at once, or two copies of the sum.
+    /// one partition at a time. Training needs every distinct pre-token of the kept documents, so the result
+    /// is whole; besides it the merge holds one partition's sum at a time (not the whole sum and a corrected
+    /// copy of it).
     func mergeTokenizer(markers: [IngestTaskManifest], output: String, config: TokenizerConfig) throws -> TokenizerManifest {
         try config.validate()
         var documents = 0, bytes = 0
