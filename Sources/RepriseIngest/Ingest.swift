@@ -360,14 +360,14 @@ public enum Ingest {
 final class IngestWriter {
     let output: String
     let config: IngestConfig
-    private let dedup: Deduplicator
+    private let dedup: DuplicateChecker
     private let docs: RotatingJSONLWriter
     private let excluded: RotatingJSONLWriter
     private(set) var counts = IngestCounts()
 
     /// Prepares `output`: the old manifest goes first, so an interrupted run is never mistaken for a complete
     /// one, then the old output files and the temporary files of killed runs.
-    init(output: String, config: IngestConfig) throws {
+    init(output: String, config: IngestConfig, dedup: DuplicateChecker? = nil) throws {
         self.output = output
         self.config = config
         let fm = FileManager.default
@@ -377,7 +377,7 @@ final class IngestWriter {
             try fm.removeItem(atPath: output + "/" + name)
         }
         try AtomicFile.removeStaleTemporaries(in: output)
-        dedup = Deduplicator(config.dedup)
+        self.dedup = dedup ?? Deduplicator(config.dedup)
         docs = RotatingJSONLWriter(dir: output, prefix: "docs", perFile: config.docsPerFile, level: config.zstdLevel)
         excluded = RotatingJSONLWriter(dir: output, prefix: "excluded", perFile: config.docsPerFile, level: config.zstdLevel)
     }

@@ -154,6 +154,7 @@ public struct IngestConfig: Codable, Sendable, Equatable {
                  "dedup.bands × dedup.rows", "at least 1 each, at most 1024 hashes in all")
         try need(dedup.ngram >= 1, "dedup.ngram", "at least 1", dedup.ngram)
         try fraction(dedup.threshold, "dedup.threshold")
+        try need((0...65536).contains(dedup.buckets), "dedup.buckets", "between 0 (automatic) and 65536", dedup.buckets)
         try positive(quality.minAvgWordLength, "quality.min_avg_word_length")
         try positive(quality.maxAvgWordLength, "quality.max_avg_word_length")
         try positive(quality.maxSymbolWordRatio, "quality.max_symbol_word_ratio")
@@ -183,9 +184,18 @@ public struct DedupConfig: LayeredConfig, Sendable, Equatable {
     /// not duplicates.
     public var threshold = 0.8
     public var seed: UInt64 = 1
+    /// How a partitioned run (`reprise run --task I --tasks N`) decides duplicates: `memory` (the merge keeps
+    /// every kept document's keys), `disk` (bucket files and a round of bucket tasks, see `DiskDedup`) or
+    /// `auto` (disk when the inputs total at least `DiskDedup.autoBytes`). Both give the same decisions, so
+    /// neither this nor `buckets` is part of the encoded config or its hash. One-process runs use memory.
+    public var mode = Mode.auto
+    /// Disk mode: number of bucket files; 0 chooses one per `DiskDedup.bytesPerBucket` of input.
+    public var buckets = 0
+
+    public enum Mode: String, Codable, Sendable { case memory, disk, auto }
 
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case exact, minhash, ngram, bands, rows, threshold, seed }
+    enum CodingKeys: String, CodingKey, CaseIterable { case exact, minhash, ngram, bands, rows, threshold, seed, mode, buckets }
     public init(from decoder: Decoder) throws { try self.init(from: decoder, base: DedupConfig()) }
 
     /// Omitted keys take their values from `base` (a preset's settings).
@@ -200,5 +210,19 @@ public struct DedupConfig: LayeredConfig, Sendable, Equatable {
         rows = try c.decodeIfPresent(Int.self, forKey: .rows) ?? d.rows
         threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? d.threshold
         seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
+        mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? d.mode
+        buckets = try c.decodeIfPresent(Int.self, forKey: .buckets) ?? d.buckets
+    }
+
+    /// The keys that decide what is kept; `mode` and `buckets` only choose how (see above).
+    public func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(exact, forKey: .exact)
+        try c.encode(minhash, forKey: .minhash)
+        try c.encode(ngram, forKey: .ngram)
+        try c.encode(bands, forKey: .bands)
+        try c.encode(rows, forKey: .rows)
+        try c.encode(threshold, forKey: .threshold)
+        try c.encode(seed, forKey: .seed)
     }
 }

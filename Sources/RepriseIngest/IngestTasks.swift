@@ -48,8 +48,11 @@ public enum IngestTasks {
     /// Reads and cleans one task's files (`files`: position in the expanded list and file, in list order) and
     /// writes `dir/candidates.bin.zst`. `candidate` sees the text of every document that passed the filters
     /// (what a single run would deduplicate), in order, for the tokenizer's pre-token counts.
+    ///
+    /// With `dedupBuckets`, it also writes the documents' dedup keys into that many bucket files
+    /// (`DiskDedup.BucketWriter`) for disk deduplication.
     public static func runShare(files: [(index: Int, file: InputFile)], dir: String, config: IngestConfig,
-                                options: Ingest.Options = Ingest.Options(),
+                                options: Ingest.Options = Ingest.Options(), dedupBuckets: Int? = nil,
                                 candidate: ([UInt8]) throws -> Void = { _ in }) throws -> IngestShare {
         try config.validate()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -59,8 +62,9 @@ public enum IngestTasks {
         // it is at least one.
         let encoder = ZstdEncoder(level: Int32(config.zstdLevel), checksum: true, threads: 1) { try file.write($0) }
         var entries = files.map { TaskInputFile(index: $0.index, offset: 0, frameBytes: 0) }
-        var current = -1, documents = 0
+        var current = -1, documents = 0, inFile = 0
         var w = BinaryWriter()
+        let buckets = try dedupBuckets.map { try DiskDedup.BucketWriter(dir: dir, buckets: $0, config: config.dedup) }
         func closeFrame() throws {
             guard current >= 0 else { return }
             try encoder.write(w.bytes)
@@ -72,14 +76,20 @@ public enum IngestTasks {
             if index != current {
                 try closeFrame()
                 current = index
+                inFile = 0
                 entries[index].offset = file.bytesWritten
             }
+            if let buckets, doc.dropReason == nil {
+                try buckets.add(doc.keys, position: try DiskDedup.position(file: files[index].index, document: inFile))
+            }
+            inFile += 1
             CandidateCodec.encode(doc, into: &w)
             if w.bytes.count >= 1 << 20 { try encoder.write(w.bytes); w.bytes.removeAll(keepingCapacity: true) }
             documents += 1
             if doc.dropReason == nil { try candidate(Array(doc.text.utf8)) }
         }
         try closeFrame()
+        try buckets?.finish()
         for (i, r) in records.enumerated() { entries[i].input = r }
         let bytes = file.bytesWritten
         let sha = try file.commit()
@@ -87,11 +97,14 @@ public enum IngestTasks {
     }
 
     /// Builds the ingest output in `output` from the shares of all tasks (`shares[t]` written into `dirs[t]`
-    /// by task t of `shares.count`), exactly as `Ingest.run` over the whole input list would.
+    /// by task t of `shares.count`), exactly as `Ingest.run` over the whole input list would. With `dedup`
+    /// (disk deduplication), the components it was built from decide duplicates instead of one
+    /// `Deduplicator` over every document; the decisions are the same.
     @discardableResult
     public static func merge(shares: [IngestShare], dirs: [String], inputCount: Int, missing: [String],
                              skippedLinks: [String] = [], output: String,
-                             config: IngestConfig, quiet: Bool = false) throws -> IngestManifest {
+                             config: IngestConfig, dedup: DiskDedup.ComponentDeduplicator? = nil,
+                             quiet: Bool = false) throws -> IngestManifest {
         try config.validate()
         let n = shares.count
         precondition(n == dirs.count && n > 0)
@@ -106,7 +119,7 @@ public enum IngestTasks {
                 throw RepriseError("\(path): \(size) bytes, the task's manifest says \(shares[t].candidates.bytes); rerun the task")
             }
         }
-        let writer = try IngestWriter(output: output, config: config)
+        let writer = try IngestWriter(output: output, config: config, dedup: dedup)
         let total = shares.reduce(0) { $0 + $1.candidates.documents }
         let progress = Progress("ingest merge", totalItems: total, quiet: quiet)
         var records: [InputRecord] = []
@@ -122,7 +135,8 @@ public enum IngestTasks {
             let name = "\(path) (documents of \(input.path))"
             let reader = BinaryReader(ZstdDecoder(try FileRangeSource(path: path, offset: entry.offset, count: entry.frameBytes),
                                                   name: name), name: name)
-            for _ in 0..<input.documents {
+            for j in 0..<input.documents {
+                if let dedup { dedup.position = try DiskDedup.position(file: k, document: j) }
                 try writer.add(try CandidateCodec.decode(reader))
             }
             guard try reader.atEnd() else {

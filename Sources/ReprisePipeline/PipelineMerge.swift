@@ -30,8 +30,18 @@ extension Context {
         if !options.force, let m = current, m.configHash == (try CanonicalJSON.hash(ingest.config)), m.inputHash == derivedHash {
             lines.append("merge: ingest: up to date (\(docsDir))")
         } else {
+            var dedup: DiskDedup.ComponentDeduplicator?
+            if dedupBuckets != nil {
+                let rounds = try dedupMarkers()
+                dedup = try DiskDedup.ComponentDeduplicator(edgeFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.edges.file },
+                                                            config: ingest.config.dedup)
+            }
             let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
-                                          skippedLinks: skippedLinks, output: docsDir, config: ingest.config, quiet: options.quiet)
+                                          skippedLinks: skippedLinks, output: docsDir, config: ingest.config, dedup: dedup,
+                                          quiet: options.quiet)
+            if let d = dedup {
+                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, in \(d.components) groups")
+            }
             lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
             changed = true
         }
@@ -144,21 +154,24 @@ extension Context {
     /// that passed the filters; the merged output keeps those minus the duplicates, whose texts are in the
     /// exclusion files, so their counts are taken out again: the counts are then exactly those of the kept
     /// documents, and training gives the tokenizer a single run trains.
+    ///
+    /// The tasks' counts are split into partitions by a hash of the pre-token; they are summed and corrected
+    /// one partition at a time. Training needs every distinct pre-token of the kept documents, so the result
+    /// is whole; besides it the merge holds one partition's sum at a time (not the whole sum and a corrected
+    /// copy of it).
     func mergeTokenizer(markers: [IngestTaskManifest], output: String, config: TokenizerConfig) throws -> TokenizerManifest {
         try config.validate()
-        let total = PreTokenCounter()
         var documents = 0, bytes = 0
+        let partitions = counting?.partitions ?? 1
         for (t, m) in markers.enumerated() {
             guard let c = m.counts else { throw RepriseError("\(dir(t))/ingest: the task counted no pre-tokens; rerun it (\(taskHint))") }
-            let path = dir(t) + "/ingest/" + c.file
-            let part = try PreTokenCounter.read(path: path)
-            guard part.totalCount == c.preTokens else {
-                throw RepriseError("\(path): \(part.totalCount) pre-tokens, the task's manifest says \(c.preTokens); rerun the task")
+            guard c.files.count == partitions else {
+                throw RepriseError("\(dir(t))/ingest/manifest.json: \(c.files.count) pre-token count files, expected \(partitions); rerun the task (\(taskHint))")
             }
-            total.merge(part)
             documents += c.documents
             bytes += c.textBytes
         }
+        // The documents deduplication dropped after the tasks counted them.
         let preTokenizer = PreTokenizer(config.pattern)
         let split: PreTokenSplitter = { preTokenizer.split($0, $1) }
         let duplicates = PreTokenCounter()
@@ -177,7 +190,25 @@ extension Context {
             }
         }
         duplicates.add(documents: batch, threads: options.threads, split: split)
-        let counter = try total.subtracting(duplicates)
+        batch = []
+        var counter = PreTokenCounter()
+        for p in 0..<partitions {
+            let sum = PreTokenCounter()
+            for (t, m) in markers.enumerated() {
+                let path = dir(t) + "/ingest/" + m.counts!.files[p].file
+                let part = try PreTokenCounter.read(path: path)
+                guard part.distinctCount == m.counts!.files[p].documents else {
+                    throw RepriseError("\(path): \(part.distinctCount) pre-tokens, the task's manifest says \(m.counts!.files[p].documents); rerun the task")
+                }
+                sum.merge(part)
+            }
+            let left = try sum.subtracting(partitions == 1 ? duplicates : duplicates.partition(p, of: partitions))
+            if partitions == 1 { counter = left } else { counter.merge(left) }
+        }
+        let total = markers.reduce(UInt64(0)) { $0 + $1.counts!.preTokens }
+        guard counter.totalCount + duplicates.totalCount == total else {
+            throw RepriseError("\(dir(0))/ingest: the tasks' count files sum to \(counter.totalCount + duplicates.totalCount) pre-tokens, their manifests say \(total); rerun the tasks (\(taskHint))")
+        }
         return try TokenizerStage.finish(counter: counter, documents: documents, bytes: bytes, inputs: [docsDir],
                                          inputHash: try TokenizerStage.inputHash([docsDir]), output: output,
                                          config: config, quiet: options.quiet)

@@ -124,21 +124,41 @@ public enum PipelineTasks {
 struct CountingConfig: Codable, Equatable, Sendable {
     var pattern: SplitPattern
     var maxDocChars: Int?
-    enum CodingKeys: String, CodingKey { case pattern, maxDocChars = "max_doc_chars" }
+    /// Number of partition files the counts are split into by a hash of the pre-token (see
+    /// `PreTokenCounter.write(partitions:paths:)`); absent means 1.
+    var partitions: Int?
+    enum CodingKeys: String, CodingKey { case pattern, partitions, maxDocChars = "max_doc_chars" }
+
+    /// One partition per `bytesPerPartition` of input; `REPRISE_PRETOKEN_PARTITIONS` sets the number.
+    static let bytesPerPartition = 2 << 30
+
+    static func partitions(inputBytes: Int, environment: [String: String]) throws -> Int {
+        if let raw = environment["REPRISE_PRETOKEN_PARTITIONS"] {
+            guard let p = Int(raw), (1...4096).contains(p) else {
+                throw RepriseError("REPRISE_PRETOKEN_PARTITIONS='\(raw)' must be a number from 1 to 4096")
+            }
+            return p
+        }
+        return max(1, (inputBytes + bytesPerPartition - 1) / bytesPerPartition)
+    }
+
+    /// Partition p's file in a task's ingest directory: `pretokens.bin.zst` alone, else `pretokens-PPPPP.bin.zst`.
+    static func fileName(_ p: Int, of partitions: Int) -> String {
+        partitions == 1 ? "pretokens.bin.zst" : String(format: "pretokens-%05d.bin.zst", p)
+    }
 }
 
-/// A task's pre-token counts file.
+/// A task's pre-token counts files.
 struct CountsFile: Codable, Equatable, Sendable {
-    var file: String
-    var bytes: Int
-    var sha256: String
+    /// One file per partition; `documents` is the number of distinct pre-tokens in it.
+    var files: [OutputFile]
     /// Documents counted and their bytes (after `max_doc_chars`).
     var documents: Int
     var textBytes: Int
     var preTokens: UInt64
     var distinctPreTokens: Int
     enum CodingKeys: String, CodingKey {
-        case file, bytes, sha256, documents
+        case files, documents
         case textBytes = "text_bytes", preTokens = "pre_tokens", distinctPreTokens = "distinct_pre_tokens"
     }
 }
@@ -159,9 +179,32 @@ struct IngestTaskManifest: Codable, Equatable, Sendable {
     var counting: CountingConfig?
     var share: IngestShare
     var counts: CountsFile?
+    /// Disk deduplication: the number of bucket files the task wrote (absent in memory mode).
+    var dedupBuckets: Int?
     enum CodingKeys: String, CodingKey {
         case format, version, task, tasks, counting, share, counts
         case configHash = "config_hash", listHash = "list_hash", inputCount = "input_count", missingInputs = "missing_inputs"
+        case dedupBuckets = "dedup_buckets"
+    }
+}
+
+/// `tasks/IIIII-of-NNNNN/dedup/manifest.json`: the bucket round of disk deduplication (see `DiskDedup`).
+struct DedupTaskManifest: Codable, Equatable, Sendable {
+    static let formatName = "reprise.task.dedup"
+    var format = DedupTaskManifest.formatName
+    var version = 1
+    var task: Int
+    var tasks: Int
+    var buckets: Int
+    /// SHA-256 over the SHA-256 of every task's ingest manifest, in task order: the shares read.
+    var sharesHash: String
+    /// Bucket records read.
+    var records: Int
+    /// `dedup-edges.bin.zst`; `documents` is the number of edges.
+    var edges: OutputFile
+    enum CodingKeys: String, CodingKey {
+        case format, version, task, tasks, buckets, records, edges
+        case sharesHash = "shares_hash"
     }
 }
 
@@ -202,6 +245,8 @@ struct Context {
     let skippedLinks: [String]
     let listHash: String
     let counting: CountingConfig?
+    /// Disk deduplication's bucket count; nil when the merge deduplicates in memory.
+    let dedupBuckets: Int?
 
     init(_ pipeline: PipelineFile, path: String, tasks: Int, options: PipelineRunner.Options) throws {
         self.pipeline = pipeline
@@ -214,8 +259,12 @@ struct Context {
         missing = list.missing
         skippedLinks = list.skippedLinks
         listHash = IngestTasks.listHash(paths, missing: missing)
+        let inputBytes = paths.reduce(0) { $0 + InputFiles.size($1) }
+        dedupBuckets = DiskDedup.usesDisk(ingest.config.dedup, inputBytes: inputBytes)
+            ? DiskDedup.bucketCount(ingest.config.dedup, inputBytes: inputBytes) : nil
         if let tok = pipeline.stages.tokenizer, tok.inputs == nil {
-            counting = CountingConfig(pattern: tok.config.pattern, maxDocChars: tok.config.maxDocChars)
+            let p = try CountingConfig.partitions(inputBytes: inputBytes, environment: ProcessInfo.processInfo.environment)
+            counting = CountingConfig(pattern: tok.config.pattern, maxDocChars: tok.config.maxDocChars, partitions: p == 1 ? nil : p)
         } else {
             counting = nil
         }
@@ -235,6 +284,9 @@ struct Context {
         if m.configHash != (try CanonicalJSON.hash(ingest.config)) { return "it was built with another ingest config" }
         if m.listHash != listHash || m.inputCount != paths.count { return "its input list differs from the current one (files added, removed or resized since it ran)" }
         if m.counting != counting { return "it was built with other tokenizer counting settings (pattern, max_doc_chars)" }
+        if m.dedupBuckets != dedupBuckets {
+            return "it was built for \(m.dedupBuckets.map { "disk deduplication with \($0) buckets" } ?? "deduplication in memory"), the config asks for \(dedupBuckets.map { "disk deduplication with \($0) buckets" } ?? "deduplication in memory")"
+        }
         if m.share.files.map(\.index) != IngestTasks.files(ofTask: t, tasks: n, inputCount: paths.count) { return "its file list is not task \(t)'s" }
         return nil
     }
@@ -248,6 +300,7 @@ struct Context {
         var lines: [String] = []
         let (marker, line) = try ingestShare(t)
         lines.append("\(label): \(line)")
+        if dedupBuckets != nil { lines.append("\(label): \(try dedupShare(t))") }
         if pipeline.stages.pack != nil {
             lines.append("\(label): \(try packShare(t, marker: marker))")
         }
@@ -267,7 +320,7 @@ struct Context {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") {
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.hasPrefix("dedup-") {
             try fm.removeItem(atPath: out + "/" + name)
         }
         try AtomicFile.removeStaleTemporaries(in: out)
@@ -290,7 +343,7 @@ struct Context {
             batchBytes = 0
         }
         let share = try IngestTasks.runShare(files: mine.map { ($0, paths[$0]) }, dir: out, config: ingest.config,
-                                             options: o) { text in
+                                             options: o, dedupBuckets: dedupBuckets) { text in
             guard let c = counting else { return }
             let doc = c.maxDocChars.map { TokenizerStage.prefix(text, maxChars: $0) } ?? text
             documents += 1
@@ -301,20 +354,99 @@ struct Context {
         }
         flush()
         var counts: CountsFile?
-        if counting != nil {
-            let name = "pretokens.bin.zst"
-            let written = try counter.write(to: out + "/" + name)
-            counts = CountsFile(file: name, bytes: written.bytes, sha256: written.sha256, documents: documents,
-                                textBytes: textBytes, preTokens: counter.totalCount, distinctPreTokens: counter.distinctCount)
+        if let c = counting {
+            let p = c.partitions ?? 1
+            let names = (0..<p).map { CountingConfig.fileName($0, of: p) }
+            let written = try counter.write(partitions: p, paths: names.map { out + "/" + $0 })
+            counts = CountsFile(files: zip(names, written).map { OutputFile(file: $0, bytes: $1.bytes, sha256: $1.sha256, documents: $1.entries) },
+                                documents: documents, textBytes: textBytes, preTokens: counter.totalCount,
+                                distinctPreTokens: counter.distinctCount)
         }
         let marker = IngestTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(ingest.config),
                                         listHash: listHash, inputCount: paths.count, missingInputs: missing,
-                                        counting: counting, share: share, counts: counts)
+                                        counting: counting, share: share, counts: counts, dedupBuckets: dedupBuckets)
         try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
         let failed = share.files.filter { $0.input?.status != "ok" }.count
         var line = "ingest share: \(mine.count) of \(paths.count) input files, \(share.candidates.documents) documents read, \(failed) failed inputs"
         if let c = counts { line += ", \(c.preTokens) pre-tokens counted in \(c.documents) documents" }
         return (marker, line + " (\(out))")
+    }
+
+    // MARK: Disk deduplication: bucket round
+
+    /// SHA-256 over the SHA-256 of every task's ingest manifest; nil while one is missing or stale.
+    func sharesHash() throws -> String? {
+        var h = SHA256Stream()
+        for t in 0..<n {
+            let path = dir(t) + "/ingest/manifest.json"
+            guard let m = loadIngestMarker(t), try ingestStaleness(m, task: t) == nil,
+                  let hex = try? Hashing.sha256Hex(file: path) else { return nil }
+            h.update(hex + "\n")
+        }
+        return h.finalizeHex()
+    }
+
+    func dedupStaleness(_ m: DedupTaskManifest, task t: Int, sharesHash: String) -> String? {
+        if m.format != DedupTaskManifest.formatName || m.version != 1 { return "its manifest is of another version" }
+        if m.task != t || m.tasks != n { return "it was built as task \(m.task) of \(m.tasks)" }
+        if m.buckets != dedupBuckets { return "it was built with \(m.buckets) buckets" }
+        if m.sharesHash != sharesHash { return "the ingest shares changed since it ran" }
+        return nil
+    }
+
+    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-edges.bin.zst`; waits
+    /// (says so) until all N ingest shares exist.
+    func dedupShare(_ t: Int) throws -> String {
+        guard let buckets = dedupBuckets else { return "no disk deduplication" }
+        guard let shares = try sharesHash() else {
+            return "dedup buckets wait for all \(n) ingest shares: when all tasks have finished, run them again (\(taskHint))"
+        }
+        let out = dir(t) + "/dedup"
+        if !options.force, let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: out + "/manifest.json"),
+           dedupStaleness(m, task: t, sharesHash: shares) == nil {
+            return "dedup buckets up to date (\(out))"
+        }
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
+        unlink(out + "/manifest.json")
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
+            try fm.removeItem(atPath: out + "/" + name)
+        }
+        let mine = Array(stride(from: t, to: buckets, by: n))
+        let found = try DiskDedup.findEdges(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
+                                            output: out + "/dedup-edges.bin.zst")
+        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records, edges: found.file)
+        try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
+        return "dedup buckets: \(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.edges) links between documents (\(out))"
+    }
+
+    /// Every task's bucket-round manifest, or an error naming each missing or stale one.
+    func dedupMarkers() throws -> [DedupTaskManifest] {
+        guard let shares = try sharesHash() else { throw RepriseError("merge: the ingest shares are incomplete; run the tasks (\(taskHint))") }
+        var markers: [DedupTaskManifest] = []
+        var problems: [String] = []
+        for t in 0..<n {
+            let path = dir(t) + "/dedup/manifest.json"
+            guard let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: path) else {
+                problems.append("task \(t) (\(name(t))) has not run its dedup buckets: no \(path)")
+                continue
+            }
+            if let why = dedupStaleness(m, task: t, sharesHash: shares) {
+                problems.append("task \(t) (\(name(t)))'s dedup buckets are stale: \(why)")
+                continue
+            }
+            let edges = dir(t) + "/dedup/" + m.edges.file
+            let size = ((try? FileManager.default.attributesOfItem(atPath: edges))?[.size] as? Int) ?? -1
+            if size != m.edges.bytes {
+                problems.append("\(edges): \(size < 0 ? "missing" : "\(size) bytes"), its manifest says \(m.edges.bytes)")
+                continue
+            }
+            markers.append(m)
+        }
+        if !problems.isEmpty {
+            throw RepriseError("merge: disk deduplication: \(problems.count) of \(n) bucket rounds missing or stale: \(listed(problems)). Run the tasks again when all ingest shares exist (\(taskHint)), then merge again")
+        }
+        return markers
     }
 
     // MARK: Round 2: pack share

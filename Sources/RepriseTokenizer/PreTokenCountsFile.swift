@@ -13,23 +13,58 @@ extension PreTokenCounter {
     /// Writes the counts to `path` atomically; returns the file's SHA-256 (hex) and size.
     @discardableResult
     public func write(to path: String) throws -> (sha256: String, bytes: Int) {
-        let file = try AtomicFileWriter(path: path)
-        let encoder = ZstdEncoder(level: 3, checksum: true, threads: 0) { try file.write($0) }
+        let w = try write(partitions: 1, paths: [path])[0]
+        return (w.sha256, w.bytes)
+    }
+
+    /// The partition of a pre-token among `partitions`: a hash of its bytes, so that the counts of one
+    /// pre-token from every task fall into files of the same number.
+    public static func partition(of piece: UnsafeBufferPointer<UInt8>, partitions: Int) -> Int {
+        guard partitions > 1, let p = piece.baseAddress else { return 0 }
+        return Int(Hashing.mix64(hashBytes(p, piece.count)) % UInt64(partitions))
+    }
+
+    /// Writes the counts split by `partition(of:partitions:)` into `paths[p]` (each a complete counts file of
+    /// its pre-tokens, as `write(to:)` writes), atomically; returns each file's SHA-256 (hex), size and
+    /// number of distinct pre-tokens.
+    /// Summing the files of every task partition by partition gives the counts of the whole corpus without
+    /// any process holding every distinct pre-token at once.
+    public func write(partitions: Int, paths: [String]) throws -> [(sha256: String, bytes: Int, entries: Int)] {
+        precondition(partitions >= 1 && paths.count == partitions)
         let list = entries()
-        var w = BinaryWriter()
-        w.bytes += Self.fileMagic
-        w.u32(Self.fileVersion)
-        w.varint(list.count)
-        w.varint(totalCount)
-        for e in list {
-            w.data(e.bytes)
-            w.varint(e.count)
-            if w.bytes.count >= 1 << 20 { try encoder.write(w.bytes); w.bytes.removeAll(keepingCapacity: true) }
+        let part = list.map { e in e.bytes.withUnsafeBufferPointer { Self.partition(of: $0, partitions: partitions) } }
+        var sizes = [Int](repeating: 0, count: partitions), totals = [UInt64](repeating: 0, count: partitions)
+        for (e, p) in zip(list, part) { sizes[p] += 1; totals[p] += e.count }
+        var out: [(sha256: String, bytes: Int, entries: Int)] = []
+        for p in 0..<partitions {
+            let file = try AtomicFileWriter(path: paths[p])
+            let encoder = ZstdEncoder(level: 3, checksum: true, threads: 0) { try file.write($0) }
+            var w = BinaryWriter()
+            w.bytes += Self.fileMagic
+            w.u32(Self.fileVersion)
+            w.varint(sizes[p])
+            w.varint(totals[p])
+            for (e, q) in zip(list, part) where q == p {
+                w.data(e.bytes)
+                w.varint(e.count)
+                if w.bytes.count >= 1 << 20 { try encoder.write(w.bytes); w.bytes.removeAll(keepingCapacity: true) }
+            }
+            try encoder.write(w.bytes)
+            try encoder.finishFrame()
+            let size = file.bytesWritten
+            out.append((try file.commit(), size, sizes[p]))
         }
-        try encoder.write(w.bytes)
-        try encoder.finishFrame()
-        let size = file.bytesWritten
-        return (try file.commit(), size)
+        return out
+    }
+
+    /// The counts of the pre-tokens of partition `p` of `partitions`.
+    public func partition(_ p: Int, of partitions: Int) -> PreTokenCounter {
+        let out = PreTokenCounter()
+        for e in 0..<table.count {
+            let k = table.key(e)
+            if Self.partition(of: k, partitions: partitions) == p { out.add(k, count: table.value(e)) }
+        }
+        return out
     }
 
     /// Reads a file written by `write(to:)`.

@@ -15,11 +15,15 @@ extension CLITests {
         p.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
         let out = Pipe()
         p.standardOutput = out
-        p.standardError = FileHandle.nullDevice
+        let errPath = root + "/stderr-\(UInt32.random(in: 0...UInt32.max)).txt"
+        FileManager.default.createFile(atPath: errPath, contents: nil)
+        defer { unlink(errPath) }
+        p.standardError = FileHandle(forWritingAtPath: errPath)
         try p.run()
         let data = out.fileHandleForReading.readDataToEndOfFile()
         p.waitUntilExit()
-        return Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: "")
+        let err = FileManager.default.contents(atPath: errPath) ?? Data()
+        return Result(status: p.terminationStatus, stdout: String(decoding: data, as: UTF8.self), stderr: String(decoding: err, as: UTF8.self))
     }
 
     func testTasksAndMergeEndWithTheOutputsOfOneRun() throws {
@@ -123,6 +127,69 @@ extension CLITests {
         let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"])
         XCTAssertEqual(stale.status, 1)
         XCTAssertTrue(stale.stderr.contains("3 of 3 ingest shares missing or stale: task 0 (00000-of-00003) is stale: it was built with another ingest config"), stale.stderr)
+    }
+
+    /// `dedup.mode: disk`: the tasks write bucket files, run again for the bucket round, and the merge
+    /// decides from the edges; the outputs are those of one run (which deduplicates in memory).
+    func testDiskDedupTasksEndWithTheOutputsOfOneRun() throws {
+        makeCorpus(files: 4, paragraphsPerFile: 150)
+        try copyEmbeddedBooks()
+        let jonah = try String(contentsOfFile: root + "/in/32-jonah.txt", encoding: .utf8)
+        write("in/zz-copy.txt", jonah)
+        let obadiah = try String(contentsOfFile: root + "/in/31-obadiah.txt", encoding: .utf8)
+        write("in/zz-near.txt", obadiah.replacingOccurrences(of: "Edom", with: "Moab", options: [], range: obadiah.range(of: "Edom")))
+        let pipeline = """
+        work_dir: work
+        stages:
+          ingest:
+            inputs: [in]
+            config: {quality: {enabled: false}, repetition: {enabled: false}, min_chars: 60, docs_per_file: 100, dedup: {mode: MODE, buckets: 4}}
+          tokenizer: {config: {vocab_size: 600, max_doc_chars: 5000}}
+          pack: {config: {seq_len: 64, val_fraction: 0.2, shard_tokens: 6000}}
+          schedules:
+            ar: {objective: ar, epochs: 2, batch_size: 4, seed: 3}
+        """
+        write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "memory"))
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"]).status, 0)
+        try FileManager.default.moveItem(atPath: root + "/work", toPath: root + "/single")
+        write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "disk"))
+
+        // The tasks' pre-token counts in 3 partitions, summed partition by partition by the merge.
+        let env = ["REPRISE_PRETOKEN_PARTITIONS": "3"]
+        let task = { (t: Int) in try self.reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "3", "--quiet"], environment: env) }
+        let first = try task(0)
+        XCTAssertEqual(first.status, 0)
+        XCTAssertTrue(first.stdout.contains("task 0 of 3: dedup buckets wait for all 3 ingest shares"), first.stdout)
+        XCTAssertEqual(try tree("work/tasks/00000-of-00003").keys.filter { $0.contains("dedup-bucket-") }.count, 4)
+        XCTAssertEqual(try tree("work/tasks/00000-of-00003").keys.filter { $0.contains("pretokens-") }.count, 3)
+        for t in [1, 2] { XCTAssertEqual(try task(t).status, 0) }
+        let early = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
+        XCTAssertEqual(early.status, 1)
+        // Task 2, the last of round 1, found all shares and ran its buckets at once.
+        XCTAssertTrue(early.stderr.contains("2 of 3 bucket rounds missing or stale: task 0 (00000-of-00003) has not run its dedup buckets"), early.stderr)
+        for t in [2, 0, 1] {
+            let r = try task(t)
+            XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share up to date"), r.stdout)
+            XCTAssertTrue(r.stdout.contains(t == 2 ? "task 2 of 3: dedup buckets up to date" : "task \(t) of 3: dedup buckets: "), r.stdout)
+        }
+        let merge1 = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
+        XCTAssertEqual(merge1.status, 0, merge1.stderr)
+        XCTAssertTrue(merge1.stdout.contains("merge: ingest: disk deduplication: "), merge1.stdout)
+        XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
+        XCTAssertTrue(try tree("work/tokenizer") == (try tree("single/tokenizer")), "merged tokenizer differs from one run")
+        for t in 0..<3 {
+            let r = try task(t)
+            XCTAssertTrue(r.stdout.contains("task \(t) of 3: dedup buckets up to date") && r.stdout.contains("pack share: documents"), r.stdout)
+        }
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env).status, 0)
+        XCTAssertTrue(try tree("work/shards") == (try tree("single/shards")), "merged shards differ from one run")
+        XCTAssertTrue(try tree("work/schedules") == (try tree("single/schedules")), "schedules differ from one run")
+
+        // Back to memory mode: the shares were built for disk buckets and are named stale.
+        write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "memory"))
+        let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.stderr.contains("it was built for disk deduplication with 4 buckets, the config asks for deduplication in memory"), stale.stderr)
     }
 
     func testTaskFlagsAndSlurmVariables() throws {

@@ -91,4 +91,165 @@ final class IngestTasksTests: XCTestCase {
             XCTAssertTrue(e.oneLine.contains("rerun the task"), e.oneLine)
         }
     }
+
+    // MARK: Disk deduplication
+
+    /// Runs the tasks with bucket files, the bucket round and the merge with component deduplication, as a
+    /// partitioned run in disk mode does.
+    private func diskRun(_ inputs: [String], root: String, config: IngestConfig, tasks n: Int, buckets: Int) throws -> IngestManifest {
+        let list = try InputFiles.expand(inputs)
+        var shares: [IngestShare] = [], dirs: [String] = []
+        for t in 0..<n {
+            let dir = root + "/tasks/\(t)"
+            var o = Ingest.Options()
+            o.quiet = true
+            let files = IngestTasks.files(ofTask: t, tasks: n, inputCount: list.files.count).map { ($0, list.files[$0]) }
+            shares.append(try IngestTasks.runShare(files: files, dir: dir, config: config, options: o, dedupBuckets: buckets))
+            dirs.append(dir)
+        }
+        var edgeFiles: [String] = []
+        for t in (0..<n).reversed() {
+            let path = root + "/edges-\(t).bin.zst"
+            _ = try DiskDedup.findEdges(dirs: dirs, buckets: Array(stride(from: t, to: buckets, by: n)), output: path)
+            edgeFiles.append(path)
+        }
+        let dedup = try DiskDedup.ComponentDeduplicator(edgeFiles: edgeFiles, config: config.dedup)
+        return try IngestTasks.merge(shares: shares, dirs: dirs, inputCount: list.files.count, missing: list.missing,
+                                     output: root + "/merged", config: config, dedup: dedup, quiet: true)
+    }
+
+    /// (id, reason, duplicate_of) of every excluded record, and the kept ids, in order.
+    private func decisions(_ s: Scratch, _ output: String) throws -> (kept: [String], dropped: [String]) {
+        let kept = try s.records(output).map { $0["id"] as! String }
+        let dropped = try s.records(output, prefix: "excluded").map {
+            "\($0["id"] as! String) \($0["reason"] as! String) \($0["duplicate_of"] as? String ?? "-")"
+        }
+        return (kept, dropped)
+    }
+
+    private func assertDiskMatchesMemory(_ s: Scratch, inputs: [String], config: IngestConfig, taskCounts: [Int],
+                                         buckets: [Int], file: StaticString = #filePath, line: UInt = #line) throws {
+        let single = try s.ingest(inputs, output: "single", config: config)
+        let expected = try s.snapshot("single")
+        let expectedDecisions = try decisions(s, "single")
+        for n in taskCounts {
+            for b in buckets {
+                let out = "disk-\(n)-\(b)"
+                let merged = try diskRun(inputs, root: s.root + "/" + out, config: config, tasks: n, buckets: b)
+                XCTAssertEqual(merged, single, "\(n) tasks, \(b) buckets", file: file, line: line)
+                let got = try decisions(s, out + "/merged")
+                XCTAssertEqual(got.kept, expectedDecisions.kept, "\(n) tasks, \(b) buckets: kept ids", file: file, line: line)
+                XCTAssertEqual(got.dropped, expectedDecisions.dropped, "\(n) tasks, \(b) buckets: duplicate_of", file: file, line: line)
+                XCTAssertTrue(try s.snapshot(out + "/merged") == expected, "\(n) tasks, \(b) buckets: bytes differ", file: file, line: line)
+            }
+        }
+    }
+
+    /// Replaces `count` words of `text` (chosen by `seed`) with words no other text has.
+    private func mutate(_ text: String, _ count: Int, seed: UInt64) -> String {
+        var words = text.split(separator: " ", omittingEmptySubsequences: false).map(String.init)
+        var rng = SplitMix64(seed: seed)
+        for k in 0..<count { words[Int(rng.next() % UInt64(words.count))] = "zq\(seed)x\(k)" }
+        return words.joined(separator: " ")
+    }
+
+    /// Planted near duplicates: chains (each text a few words off the one before it, so neighbours are near
+    /// duplicates and the ends are not), clusters of variants of one text, exact copies of kept and of
+    /// dropped texts, spread over many files so that every group crosses task boundaries.
+    func testDiskDedupDecidesAsMemoryOnPlantedNearDuplicates() throws {
+        let s = Scratch()
+        var docs: [String] = []
+        for c in 0..<6 {
+            var t = englishParagraphs(4, seed: 500 + UInt64(c))
+            docs.append(t)
+            for step in 0..<6 {
+                t = mutate(t, 3 + c % 3, seed: UInt64(c * 100 + step))
+                docs.append(t)
+            }
+        }
+        for c in 0..<5 {
+            let base = englishParagraphs(4, seed: 700 + UInt64(c))
+            docs.append(base)
+            for v in 0..<8 { docs.append(mutate(base, 1 + v % 4, seed: UInt64(9000 + c * 10 + v))) }
+        }
+        for c in 0..<20 { docs.append(englishParagraphs(3, seed: 2000 + UInt64(c))) }
+        let copies = (0..<12).map { docs[($0 * 13) % docs.count] }
+        docs += copies
+        // Deterministic shuffle, then 16 JSONL files.
+        var rng = SplitMix64(seed: 42)
+        for i in stride(from: docs.count - 1, to: 0, by: -1) { docs.swapAt(i, Int(rng.next() % UInt64(i + 1))) }
+        for f in 0..<16 {
+            var jsonl = ""
+            for (i, d) in docs.enumerated() where i % 16 == f {
+                var rec: [UInt8] = []
+                JSONBytes.appendString(d, to: &rec)
+                jsonl += "{\"id\": \"d\(i)\", \"text\": \(String(decoding: rec, as: UTF8.self))}\n"
+            }
+            s.write(String(format: "f%02d.jsonl", f), jsonl)
+        }
+        var config = IngestConfig()
+        config.docsPerFile = 9
+        let single = try s.ingest(output: "probe", config: config)
+        XCTAssertGreaterThan(single.counts.dropped["near_duplicate"] ?? 0, 30)
+        XCTAssertGreaterThan(single.counts.dropped["exact_duplicate"] ?? 0, 3)
+        // Some chain end survives: the in-order rule compares with kept documents only.
+        XCTAssertGreaterThan(single.counts.kept, 20 + 11)
+        try assertDiskMatchesMemory(s, inputs: [s.inputDir], config: config, taskCounts: [1, 2, 3, 4], buckets: [1, 5])
+        var noExact = config
+        noExact.dedup.exact = false
+        try assertDiskMatchesMemory(s, inputs: [s.inputDir], config: noExact, taskCounts: [3], buckets: [4])
+    }
+
+    func testDiskDedupDecidesAsMemoryOnTheMixedCorpus() throws {
+        let s = Scratch()
+        try corpus(s)
+        var config = IngestConfig()
+        config.docsPerFile = 7
+        config.minChars = 20
+        try assertDiskMatchesMemory(s, inputs: [s.inputDir], config: config, taskCounts: [1, 2, 5], buckets: [1, 3])
+    }
+
+    func testDiskDedupDecidesAsMemoryOnTheEmbeddedCorpus() throws {
+        let s = Scratch()
+        let raw = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+            .appendingPathComponent("../../Corpora/raw").standardizedFileURL.path
+        var config = IngestConfig()
+        config.docsPerFile = 500
+        try assertDiskMatchesMemory(s, inputs: [raw], config: config, taskCounts: [1, 3], buckets: [2])
+    }
+
+    func testDedupModeIsNotPartOfTheConfigHash() throws {
+        var a = IngestConfig()
+        var b = a
+        b.dedup.mode = .disk
+        b.dedup.buckets = 12
+        XCTAssertEqual(try CanonicalJSON.hash(a), try CanonicalJSON.hash(b))
+        a.dedup.threshold = 0.7
+        XCTAssertNotEqual(try CanonicalJSON.hash(a), try CanonicalJSON.hash(b))
+        XCTAssertFalse(DiskDedup.usesDisk(IngestConfig().dedup, inputBytes: 1 << 30))
+        XCTAssertTrue(DiskDedup.usesDisk(IngestConfig().dedup, inputBytes: DiskDedup.autoBytes))
+        XCTAssertTrue(DiskDedup.usesDisk(b.dedup, inputBytes: 10))
+        XCTAssertEqual(DiskDedup.bucketCount(IngestConfig().dedup, inputBytes: 3 * DiskDedup.bytesPerBucket + 1), 4)
+    }
+
+    func testADamagedBucketFileIsNamed() throws {
+        let s = Scratch()
+        try corpus(s)
+        let list = try InputFiles.expand([s.inputDir])
+        var o = Ingest.Options()
+        o.quiet = true
+        var config = IngestConfig()
+        config.minChars = 20
+        _ = try IngestTasks.runShare(files: list.files.enumerated().map { ($0.offset, $0.element) }, dir: s.root + "/t",
+                                     config: config, options: o, dedupBuckets: 2)
+        let path = s.root + "/t/" + DiskDedup.bucketFile(1)
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertEqual(bytes.count % 26, 0)
+        XCTAssertGreaterThan(bytes.count, 0)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 3)))
+        XCTAssertThrowsError(try DiskDedup.findEdges(dirs: [s.root + "/t"], buckets: [0, 1], output: s.root + "/edges.bin.zst")) { e in
+            XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("truncated"), e.oneLine)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/edges.bin.zst"), "no edges file after a failure")
+    }
 }

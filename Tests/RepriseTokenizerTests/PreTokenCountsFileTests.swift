@@ -51,4 +51,42 @@ final class PreTokenCountsFileTests: XCTestCase {
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 5)))
         XCTAssertThrowsError(try PreTokenCounter.read(path: path)) { XCTAssertTrue($0.oneLine.contains(path), $0.oneLine) }
     }
+
+    /// Counts split into partitions by a hash of the pre-token: every task puts a pre-token into the file of
+    /// the same number, so summing partition by partition gives the whole counts, and partition 0 of 1 is
+    /// the file `write(to:)` writes.
+    func testPartitionedCountsSumToTheWhole() throws {
+        let corpus = (0..<300).map { "Text \($0) of the partition test, word\($0 % 17) and more \($0 % 5) ünïcödé 日本語 \($0 * 7919)." }
+        let whole = PreTokenCounter()
+        whole.add(documents: docs(corpus), threads: 1, split: split)
+        let dir = NSTemporaryDirectory() + "reprise-partitions-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let single = try whole.write(to: dir + "/one.bin.zst")
+        let oneOfOne = try whole.write(partitions: 1, paths: [dir + "/one-of-one.bin.zst"])
+        XCTAssertEqual(oneOfOne[0].sha256, single.sha256)
+        let partitions = 4
+        var paths: [[String]] = []
+        for t in 0..<3 {
+            let part = PreTokenCounter()
+            part.add(documents: docs(corpus.enumerated().filter { $0.offset % 3 == t }.map(\.element)), threads: 1, split: split)
+            let names = (0..<partitions).map { dir + "/t\(t)-p\($0).bin.zst" }
+            let written = try part.write(partitions: partitions, paths: names)
+            XCTAssertEqual(written.reduce(0) { $0 + $1.entries }, part.distinctCount)
+            XCTAssertTrue(written.allSatisfy { $0.entries > 0 }, "every partition gets pre-tokens")
+            paths.append(names)
+        }
+        let total = PreTokenCounter()
+        var seen = Set<[UInt8]>()
+        for p in 0..<partitions {
+            let sum = PreTokenCounter()
+            for t in 0..<3 { sum.merge(try PreTokenCounter.read(path: paths[t][p])) }
+            // A pre-token lies in one partition only.
+            for e in sum.entries() { XCTAssertTrue(seen.insert(e.bytes).inserted) }
+            XCTAssertTrue(sum.entries().elementsEqual(whole.partition(p, of: partitions).entries(), by: { $0.bytes == $1.bytes && $0.count == $1.count }))
+            total.merge(sum)
+        }
+        XCTAssertTrue(total.entries().elementsEqual(whole.entries(), by: { $0.bytes == $1.bytes && $0.count == $1.count }))
+        XCTAssertEqual(total.totalCount, whole.totalCount)
+    }
 }
