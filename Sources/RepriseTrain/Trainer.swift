@@ -43,12 +43,25 @@ public struct RunSummary: Codable, Sendable, Equatable {
     /// Cloze accuracy and its standard error after the last step, when `cloze_items` > 0.
     public var clozeAccuracy: Double? = nil
     public var clozeStderr: Double? = nil
+    /// The Monte-Carlo standard error of val_loss (mdlm's bound from its draws; 0 for AR's exact NLL), the
+    /// standard error over validation sequences, and for mdlm the draws per sequence and the estimator.
+    public var valLossStderr: Double? = nil
+    public var valLossStderrSequences: Double? = nil
+    public var valDraws: Int? = nil
+    public var valEstimator: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case steps, epochs
         case tokensSeen = "tokens_seen", finalTrainLoss = "final_train_loss", valLoss = "val_loss"
         case valBitsPerByte = "val_bits_per_byte", valIsBound = "val_is_bound", runSha256 = "run_sha256"
         case valNote = "val_note", clozeAccuracy = "cloze_accuracy", clozeStderr = "cloze_stderr"
+        case valLossStderr = "val_loss_stderr", valLossStderrSequences = "val_loss_stderr_sequences"
+        case valDraws = "val_draws", valEstimator = "val_estimator"
+    }
+    /// " ± SE" of the validation number when it has a Monte-Carlo error (mdlm), else "".
+    public var valStderrText: String {
+        guard let se = valLossStderr, se > 0 else { return "" }
+        return String(format: " ± %.4f", se)
     }
     /// ", cloze accuracy A ± SE" when the run was scored on the cloze task, else "" (for summary lines).
     public var clozeText: String {
@@ -170,7 +183,10 @@ public enum Trainer {
                                             tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
             metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("val_loss", r.loss),
                            ("val_perplexity", r.perplexity), ("val_bits_per_byte", r.bitsPerByte),
-                           ("val_bound", r.isBound ? 1 : 0)] + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
+                           ("val_bound", r.isBound ? 1 : 0), ("val_loss_stderr", r.stderr),
+                           ("val_loss_stderr_sequences", r.stderrSequences)]
+                          + (r.draws.map { [("val_draws", $0 as Any)] } ?? [])
+                          + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
             return r
         }
 
@@ -223,14 +239,15 @@ public enum Trainer {
                             detail: String(format: "epoch %.2f, loss %.4f, %.0f tokens/s", epochOf(step), loss, rate))
             let last = step == total
             var evaluated = false
-            if step % evalEvery == 0 || last {
+            if config.evaluates(afterStep: step, total: total, batchesPerEpoch: schedule.manifest.batchesPerEpoch) {
                 let t0 = Date()
                 let r = try evaluate()
                 lastEval = r
                 evaluationSeconds += Date().timeIntervalSince(t0)
                 evaluated = true
-                progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f nats/token, %.4f bits/byte",
-                                     step, epochOf(step), r.isBound ? "bound" : "loss", r.loss, r.bitsPerByte))
+                progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f%@ nats/token, %.4f bits/byte",
+                                     step, epochOf(step), r.isBound ? "bound" : "loss", r.loss,
+                                     r.stderr > 0 ? String(format: " ± %.4f", r.stderr) : "", r.bitsPerByte))
             }
             if last, let clozeSet { cloze = try evaluateCloze(clozeSet) }
             if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {
@@ -256,7 +273,9 @@ public enum Trainer {
         let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
                                  valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
                                  runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note,
-                                 clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr)
+                                 clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr,
+                                 valLossStderr: lastEval!.stderr, valLossStderrSequences: lastEval!.stderrSequences,
+                                 valDraws: lastEval!.draws, valEstimator: lastEval!.estimator)
         try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
         return summary
     }
