@@ -183,8 +183,8 @@ public enum Trainer {
                                             tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
             metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("val_loss", r.loss),
                            ("val_perplexity", r.perplexity), ("val_bits_per_byte", r.bitsPerByte),
-                           ("val_bound", r.isBound ? 1 : 0), ("val_loss_stderr", r.stderr),
-                           ("val_loss_stderr_sequences", r.stderrSequences)]
+                           ("val_bound", r.isBound ? 1 : 0)]
+                          + (r.isLikelihood ? [("val_loss_stderr", r.stderr), ("val_loss_stderr_sequences", r.stderrSequences)] : [])
                           + (r.draws.map { [("val_draws", $0 as Any)] } ?? [])
                           + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
             return r
@@ -274,7 +274,8 @@ public enum Trainer {
                                  valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
                                  runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note,
                                  clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr,
-                                 valLossStderr: lastEval!.stderr, valLossStderrSequences: lastEval!.stderrSequences,
+                                 valLossStderr: lastEval!.isLikelihood ? lastEval!.stderr : nil,
+                                 valLossStderrSequences: lastEval!.isLikelihood ? lastEval!.stderrSequences : nil,
                                  valDraws: lastEval!.draws, valEstimator: lastEval!.estimator)
         try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
         return summary
