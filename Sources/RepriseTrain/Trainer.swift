@@ -69,6 +69,14 @@ public struct RunSummary: Codable, Sendable, Equatable {
     }
 }
 
+/// RUN/best/best.json: the step and validation loss of the weights in RUN/best/model.safetensors, the
+/// lowest validation loss of the run (kept when the run scores cloze items).
+public struct BestWeights: Codable, Sendable, Equatable {
+    public var step: Int
+    public var valLoss: Double
+    enum CodingKeys: String, CodingKey { case step, valLoss = "val_loss" }
+}
+
 public enum Trainer {
     /// The run.json a job writes (and a resumed run must match).
     public static func manifest(for job: TrainJob, schedule: Schedule? = nil) throws -> RunManifest {
@@ -191,16 +199,49 @@ public enum Trainer {
         }
 
         // After the last evaluation: the cloze score of the final weights (the same number as
-        // `reprise eval RUN --cloze --items N --draws D`).
-        func evaluateCloze(_ set: ClozeSet) throws -> ClozeResult {
-            let r = try Cloze.evaluate(model: model, objective: objective, set: set, schedule: schedule, tokens: job.tokens,
-                                       draws: config.clozeDraws, padTo: L)
-            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("cloze_accuracy", r.accuracy),
-                           ("cloze_stderr", r.standardError), ("cloze_items", r.count),
-                           ("cloze_accuracy_per_byte", r.accuracyPerByte)])
+        // `reprise eval RUN --cloze --items N --draws D`), each item's outcome in cloze-final.jsonl; then
+        // that of the best weights (lowest validation loss, kept in RUN/best/) in cloze-best.jsonl, so that
+        // runs can be compared item by item, final against final and best against best.
+        func evaluateCloze(_ set: ClozeSet, best bestStep: Int? = nil) throws -> ClozeResult {
+            let scores = try Cloze.scores(model: model, objective: objective, set: set, schedule: schedule,
+                                          maskId: job.tokens.maskId, draws: config.clozeDraws, padTo: L)
+            let r = Cloze.result(scores: scores, set: set, byteLengths: job.tokens.byteLengths, isBound: objective == .mdlm)
+            try ClozeItemOutcome.write(Cloze.outcomes(scores: scores, set: set, byteLengths: job.tokens.byteLengths),
+                                       to: run + "/" + (bestStep == nil ? ClozeItemOutcome.finalFile : ClozeItemOutcome.bestFile))
+            let p = bestStep == nil ? "cloze" : "cloze_best"
+            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), (p + "_accuracy", r.accuracy),
+                           (p + "_stderr", r.standardError), (p + "_items", r.count),
+                           (p + "_accuracy_per_byte", r.accuracyPerByte)] + (bestStep.map { [("cloze_best_step", $0 as Any)] } ?? []))
             return r
         }
         var cloze: ClozeResult?
+        // The best weights' cloze outcomes: the final ones when the last evaluation was the best, otherwise
+        // scored on the weights kept in RUN/best/ (the model's weights are not needed after this).
+        func evaluateBestCloze(_ set: ClozeSet) throws {
+            guard let kept = try? CanonicalJSON.decode(BestWeights.self, from: bestDir + "/best.json") else { return }
+            if kept.step == step, let outcomes = try ClozeItemOutcome.read(run + "/" + ClozeItemOutcome.finalFile) {
+                try ClozeItemOutcome.write(outcomes, to: run + "/" + ClozeItemOutcome.bestFile)
+                let n = outcomes.count, acc = Double(outcomes.filter(\.correct).count) / Double(max(1, n))
+                metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("cloze_best_accuracy", acc),
+                               ("cloze_best_stderr", Cloze.standardError(accuracy: acc, count: n)), ("cloze_best_items", n),
+                               ("cloze_best_accuracy_per_byte", Double(outcomes.filter(\.correctPerByte).count) / Double(max(1, n))),
+                               ("cloze_best_step", step)])
+                return
+            }
+            try Checkpoints.readModel(model, from: bestDir + "/model.safetensors")
+            _ = try evaluateCloze(set, best: kept.step)
+        }
+        // The best validation loss so far (from the metrics kept on resume) and its weights, for the cloze
+        // score of the best checkpoint.
+        let bestDir = run + "/best"
+        var bestLoss = MetricsLog.values("val_loss", run: run).filter { $0.step <= step }.map(\.value).min() ?? .infinity
+        func keepIfBest(_ r: EvalResult) throws {
+            guard clozeSet != nil, r.loss < bestLoss else { return }
+            bestLoss = r.loss
+            try FileManager.default.createDirectory(atPath: bestDir, withIntermediateDirectories: true)
+            _ = try Checkpoints.writeModel(model, to: bestDir + "/model.safetensors")
+            try AtomicFileWriter.write(try CanonicalJSON.encode(BestWeights(step: step, valLoss: r.loss)), to: bestDir + "/best.json")
+        }
 
         while let b = try stream.next() {
             model.zeroGradients()
@@ -243,6 +284,7 @@ public enum Trainer {
                 let t0 = Date()
                 let r = try evaluate()
                 lastEval = r
+                try keepIfBest(r)
                 evaluationSeconds += Date().timeIntervalSince(t0)
                 evaluated = true
                 progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f%@ nats/token, %.4f bits/byte",
@@ -269,6 +311,11 @@ public enum Trainer {
             clozeAccuracy = MetricsLog.lastValue("cloze_accuracy", run: run)
             clozeStderr = MetricsLog.lastValue("cloze_stderr", run: run)
             if clozeAccuracy == nil, let clozeSet { let r = try evaluateCloze(clozeSet); clozeAccuracy = r.accuracy; clozeStderr = r.standardError }
+        }
+        // The best weights' cloze score, last: it loads the best weights into the model, after the last
+        // checkpoint and every use of the final weights; also when a run resumed after its last step lacks it.
+        if let clozeSet, step >= total, cloze != nil || MetricsLog.lastValue("cloze_best_accuracy", run: run) == nil {
+            try evaluateBestCloze(clozeSet)
         }
         let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
                                  valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
