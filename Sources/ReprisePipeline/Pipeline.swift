@@ -503,8 +503,9 @@ public enum PipelineRunner {
                 add("train \(name): up to date (\(job.output))")
             } else {
                 let s = try TrainStage.run(job, force: options.force)
-                add(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f nats/token, %.4f bits/byte%@ (%@)",
-                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valBitsPerByte, s.clozeText, job.output))
+                add(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f%@ nats/token, %.4f bits/byte%@ (%@)",
+                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valStderrText,
+                                     s.valBitsPerByte, s.clozeText, job.output))
             }
         }
         if let r = pipeline.stages.report {

@@ -18,7 +18,8 @@ public struct PlanBatch: Sendable {
     /// diffusion objectives use the first seqLen.
     public var tokens: [UInt32]
     /// Per row, for diffusion objectives (empty for ar): t, alpha(t) (or alpha-bar), ELBO weight w(t), and
-    /// the key of the row's mask or Gaussian noise (see `GaussianDraw.fill`).
+    /// the key of the row's mask or Gaussian noise (see `GaussianDraw.fill`). With exact_k masking t is
+    /// k/L (the masked fraction), alpha 1 − k/L and the weight 1/(k·P(k)) (L/k for L dividing 65,536).
     public var t: [Double] = []
     public var alpha: [Double] = []
     public var weight: [Double] = []
@@ -52,11 +53,21 @@ extension Schedule {
         b.weight = codes.map { table.weight[Int($0)] }
         b.keys = keys
         if config.objective == .mdlm {
+            let masking = config.maskingMode
             b.mask = [UInt8](repeating: 0, count: sequences.count * L)
             b.mask.withUnsafeMutableBufferPointer { m in
                 for r in 0..<sequences.count {
-                    config.masking.fill(UnsafeMutableBufferPointer(rebasing: m[(r * L)..<((r + 1) * L)]),
-                                        key: keys[r], threshold: table.threshold[Int(codes[r])])
+                    masking.fill(UnsafeMutableBufferPointer(rebasing: m[(r * L)..<((r + 1) * L)]),
+                                 key: keys[r], threshold: table.threshold[Int(codes[r])], code: codes[r])
+                }
+            }
+            if masking.isUniformCount {
+                // exact_k: k from the t code; t = k/L for display, the weight 1/(k·P(k)) (FORMAT.md).
+                for r in 0..<sequences.count {
+                    let k = Masking.uniformCount(code: codes[r], length: L)
+                    b.t[r] = Double(k) / Double(L)
+                    b.alpha[r] = 1 - b.t[r]
+                    b.weight[r] = Masking.uniformWeight(count: k, length: L)
                 }
             }
         }

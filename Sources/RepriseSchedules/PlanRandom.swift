@@ -66,16 +66,28 @@ public enum PlanRandom {
     }
 }
 
-/// How a sequence's tokens are masked from its key and the mask threshold of its t.
+/// How a sequence's tokens are masked from its key, and how a masked-diffusion row is weighted.
+///
+/// `bernoulli` and `exact` take the masking rate 1 − alpha(t) from the row's t and weight every masked token
+/// by the schedule's w(t); both force at least one masked token per row, which biases the bound upward (a
+/// row at small t, weighted by w(t) ≈ 1/t, is given a masked token it would rarely have). `exact_k`, the
+/// default for mdlm, is an unbiased estimator of the continuous-time bound: FORMAT.md, "exact_k".
 public enum Masking: String, Codable, Sendable, CaseIterable {
-    /// Each token masked independently with probability 1 − alpha(t).
+    /// Each token masked independently with probability 1 − alpha(t) (at least one); weight w(t).
     case bernoulli
-    /// Exactly round((1 − alpha(t))·L) tokens masked (at least one).
+    /// Exactly round((1 − alpha(t))·L) tokens masked (at least one); weight w(t).
     case exact
+    /// k = 1 + floor(u·L) tokens masked, u the row's uniform draw (its t code), so k is uniform in 1...L;
+    /// weight 1 / (k·P(k)) = L/k per masked token. Unbiased, no eps, bounded weights.
+    case exactK = "exact_k"
 
-    /// Fills `mask[0..<L]` with 1 for masked positions. `threshold` is (1 − alpha(t)) as a fraction of 2^32.
-    /// A row left with no masked token gets the position with the smallest random bits.
-    public func fill(_ mask: UnsafeMutableBufferPointer<UInt8>, key: UInt64, threshold: UInt32) {
+    /// True for the masking that draws k from the row's t code and weights rows by `uniformWeight`.
+    public var isUniformCount: Bool { self == .exactK }
+
+    /// Fills `mask[0..<L]` with 1 for masked positions. `threshold` is (1 − alpha(t)) as a fraction of 2^32
+    /// (bernoulli, exact), `code` the row's t code (exact_k).
+    /// A bernoulli row left with no masked token gets the position with the smallest random bits.
+    public func fill(_ mask: UnsafeMutableBufferPointer<UInt8>, key: UInt64, threshold: UInt32, code: UInt16) {
         let n = mask.count
         guard n > 0 else { return }
         switch self {
@@ -91,19 +103,54 @@ public enum Masking: String, Codable, Sendable, CaseIterable {
             }
             if !any { mask[minIndex] = 1 }
         case .exact:
-            let k = Masking.exactCount(threshold: threshold, length: n)
-            // The k positions with the smallest (bits, position).
-            var order = (0..<n).map { (PlanRandom.bits(key, $0), $0) }
-            order.sort { $0 < $1 }
-            for j in 0..<n { mask[j] = 0 }
-            for i in 0..<k { mask[order[i].1] = 1 }
+            Self.fillSmallest(mask, key: key, count: Masking.exactCount(threshold: threshold, length: n))
+        case .exactK:
+            Self.fillSmallest(mask, key: key, count: Masking.uniformCount(code: code, length: n))
         }
+    }
+
+    /// `fill` for bernoulli and exact, which need no t code.
+    public func fill(_ mask: UnsafeMutableBufferPointer<UInt8>, key: UInt64, threshold: UInt32) {
+        precondition(self != .exactK, "exact_k masks are drawn from the row's t code")
+        fill(mask, key: key, threshold: threshold, code: 0)
+    }
+
+    /// Masks the k positions with the smallest (bits_j, j): a uniformly random subset of size k.
+    static func fillSmallest(_ mask: UnsafeMutableBufferPointer<UInt8>, key: UInt64, count k: Int) {
+        let n = mask.count
+        var order = (0..<n).map { (PlanRandom.bits(key, $0), $0) }
+        order.sort { $0 < $1 }
+        for j in 0..<n { mask[j] = 0 }
+        for i in 0..<k { mask[order[i].1] = 1 }
     }
 
     /// round(threshold / 2^32 · L), kept within 1...L, in integer arithmetic.
     public static func exactCount(threshold: UInt32, length: Int) -> Int {
         let k = Int((UInt64(threshold) * UInt64(length) + (1 << 31)) >> 32)
         return min(max(k, 1), length)
+    }
+
+    /// Longest row exact_k can draw every k for: each k needs at least one of the 65,536 t codes.
+    public static let maxUniformLength = NoiseTable.levels
+
+    /// exact_k: k = 1 + floor(c·L / 65536) for the row's t code c (u = (c + 0.5)/65536), in 1...L.
+    public static func uniformCount(code: UInt16, length L: Int) -> Int {
+        precondition(L >= 1 && L <= maxUniformLength)
+        return 1 + (Int(code) * L) >> 16
+    }
+
+    /// The number of t codes that give k at length L: ceil(k·65536/L) − ceil((k − 1)·65536/L), so
+    /// P(k) = n_k / 65536 (exactly 1/L when L divides 65,536).
+    public static func uniformCodes(count k: Int, length L: Int) -> Int {
+        let n = NoiseTable.levels
+        func ceilDiv(_ a: Int) -> Int { (a * n + L - 1) / L }
+        return ceilDiv(k) - ceilDiv(k - 1)
+    }
+
+    /// The weight of each masked token of an exact_k row with k masked of L: 1 / (k·P(k)) = 65536 / (k·n_k),
+    /// L/k when L divides 65,536. Σ_masked weight·CE / L is then an unbiased estimate of the bound per token.
+    public static func uniformWeight(count k: Int, length L: Int) -> Double {
+        Double(NoiseTable.levels) / (Double(k) * Double(uniformCodes(count: k, length: L)))
     }
 }
 

@@ -272,6 +272,9 @@ public enum ScheduleBuilder {
         }
         guard n <= Int(UInt32.max) else { throw RepriseError("\(shards): more than 2^32 sequences") }
         let seqLen = pack.config.seqLen
+        if config.objective == .mdlm && config.maskingMode.isUniformCount && seqLen > Masking.maxUniformLength {
+            throw RepriseError("schedule.masking exact_k draws k from 16-bit t codes and needs seq_len ≤ \(Masking.maxUniformLength) (\(shards) has \(seqLen)); use masking bernoulli or exact")
+        }
         let g = max(1, pack.config.frameTokens / seqLen)
         let selected = selection(total: splitSequences, count: n, blockSequences: g, selection: config.selection)
         let fm = FileManager.default

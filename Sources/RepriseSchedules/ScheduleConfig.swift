@@ -40,7 +40,10 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     public var tSampling: TimeSampling = .stratified
     /// t = eps + (1 − eps)·u keeps t away from 0, where the linear schedule's weight 1/t explodes.
     public var eps = 1e-3
-    public var masking: Masking = .bernoulli
+    /// How masks are drawn (mdlm): exact_k (the default for mdlm, unbiased), or bernoulli / exact with the
+    /// at-least-one rule and weight w(t). nil before `resolved()` means the objective's default; ar and
+    /// gaussian resolve to bernoulli (which they do not use), so their manifests are as before.
+    public var masking: Masking?
     /// Frames (blocks of sequences) shuffled together; the reader caches this many frames.
     public var shuffleWindow = 16
     /// Stratified (t, mask) draws per validation sequence in the fixed validation plan.
@@ -83,7 +86,7 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         noise = try c.decodeIfPresent(String.self, forKey: .noise) ?? d.noise
         tSampling = try c.decodeIfPresent(TimeSampling.self, forKey: .tSampling) ?? d.tSampling
         eps = try c.decodeIfPresent(Double.self, forKey: .eps) ?? d.eps
-        masking = try c.decodeIfPresent(Masking.self, forKey: .masking) ?? d.masking
+        masking = try c.decodeIfPresent(Masking.self, forKey: .masking)
         shuffleWindow = try c.decodeIfPresent(Int.self, forKey: .shuffleWindow) ?? d.shuffleWindow
         valDraws = try c.decodeIfPresent(Int.self, forKey: .valDraws) ?? d.valDraws
         valSeed = try c.decodeIfPresent(Int.self, forKey: .valSeed) ?? d.valSeed
@@ -118,6 +121,10 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
                                    + GaussianNoise.allCases.map(\.rawValue).joined(separator: ", "))
             }
         }
+        c.masking = maskingMode
+        if objective != .mdlm && masking == .exactK {
+            throw RepriseError("schedule.masking exact_k applies to the mdlm objective only")
+        }
         if epochs < 1 || epochs > 1_000_000 { throw RepriseError("schedule.epochs must be between 1 and 1000000") }
         if batchSize < 1 || batchSize > 1 << 20 { throw RepriseError("schedule.batch_size must be between 1 and \(1 << 20) (got \(batchSize))") }
         if seed < 0 { throw RepriseError("schedule.seed must be a non-negative integer") }
@@ -143,6 +150,9 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
         }
         return c
     }
+
+    /// The masking in force: the set one, else exact_k for mdlm and bernoulli (unused) for the others.
+    public var maskingMode: Masking { masking ?? (objective == .mdlm ? .exactK : .bernoulli) }
 
     public var maskingNoise: MaskingNoise? { objective == .mdlm ? MaskingNoise(name: noise) : nil }
     public var gaussianNoise: GaussianNoise? { objective == .gaussian ? GaussianNoise(rawValue: noise) : nil }

@@ -402,7 +402,7 @@ public enum Cloze {
             guard T <= model.maxSeq else {
                 throw RepriseError("cloze items of \(C) + \(E) tokens (padded to \(T)) do not fit the model's context of \(model.maxSeq)")
             }
-            let masking = schedule.config.masking
+            let masking = schedule.config.maskingMode
             let rowsPerItem = draws * K
             var mask = [UInt8](repeating: 0, count: E)
             for (i, item) in items.enumerated() {
@@ -412,10 +412,12 @@ public enum Cloze {
                 var masks = [[UInt8]](repeating: [], count: draws)
                 for k in 0..<draws {
                     let u = (Double(k) + Double(tr.next() >> 11) * 0x1p-53) / Double(draws)
-                    let code = Int(NoiseTable.code(u))
-                    weightOf[k] = Float(table.weight[code])
+                    let code = NoiseTable.code(u)
+                    weightOf[k] = Float(masking.isUniformCount
+                        ? Masking.uniformWeight(count: Masking.uniformCount(code: code, length: E), length: E)
+                        : table.weight[Int(code)])
                     let key = Hashing.mix64(Hashing.mix64(UInt64(set.config.seed) ^ maskDomain) ^ (UInt64(k) << 32 | UInt64(i)))
-                    mask.withUnsafeMutableBufferPointer { masking.fill($0, key: key, threshold: table.threshold[code]) }
+                    mask.withUnsafeMutableBufferPointer { masking.fill($0, key: key, threshold: table.threshold[Int(code)], code: code) }
                     masks[k] = mask
                 }
                 var start = 0

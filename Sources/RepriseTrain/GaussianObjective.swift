@@ -459,6 +459,7 @@ public final class GaussianObjective {
         var mse = 0.0, ce = 0.0
         var start = 0
         var tok = [Int32](repeating: 0, count: step * L)
+        var d = Diagnostics()
         while start < rowsTotal {
             let rows = min(step, rowsTotal - start)
             let b = try schedule.validationBatch(plan, rows: start..<(start + rows), dataset: val)
@@ -468,12 +469,115 @@ public final class GaussianObjective {
             // Batch means weighted by their rows: the mean over every (row, position).
             mse += l.mse * Double(rows)
             ce += l.roundingCE * Double(rows)
+            diagnose(model: model, rows: rows, seq: L, t: b.t, alphaBar: b.alpha, into: &d)
             start += rows
         }
         mse /= Double(rowsTotal)
         ce /= Double(rowsTotal)
+        var components = ["mse": mse, "rounding_ce": ce]
+        for (k, v) in d.values(embeddings: embeddingStatistics(model: model)) { components[k] = v }
         return EvalResult(loss: mse + ce, tokens: n * L, bytes: 0, isBound: false, isLikelihood: false,
-                          components: ["mse": mse, "rounding_ce": ce], note: Self.validationNote)
+                          components: components, note: Self.validationNote)
+    }
+
+    // MARK: diagnostics
+
+    /// Noise-level buckets of the diagnostics: t in [0, 0.25), [0.25, 0.5), [0.5, 0.75), [0.75, 1].
+    public static let diagnosticBuckets = 4
+
+    /// Sums behind the validation diagnostics, so that a collapsing run shows: the ε MSE and the accuracy of
+    /// the denoised x̂0 per noise-level bucket, and the rounding accuracy on the clean x0.
+    struct Diagnostics {
+        var positions = 0, cleanRight = 0, denoisedRight = 0
+        var bucketPositions = [Int](repeating: 0, count: GaussianObjective.diagnosticBuckets)
+        var bucketSquares = [Double](repeating: 0, count: GaussianObjective.diagnosticBuckets)
+        var bucketRight = [Int](repeating: 0, count: GaussianObjective.diagnosticBuckets)
+
+        /// Named values, logged as `val_<name>`.
+        func values(embeddings e: (norm: Double, cosine: Double)) -> [String: Double] {
+            var out = ["rounding_accuracy": Double(cleanRight) / Double(max(1, positions)),
+                       "denoised_accuracy": Double(denoisedRight) / Double(max(1, positions)),
+                       "embedding_norm": e.norm, "embedding_cosine": e.cosine]
+            for k in 0..<GaussianObjective.diagnosticBuckets {
+                let n = Double(max(1, bucketPositions[k]))
+                out["mse_t\(k)"] = bucketSquares[k] / n
+                out["denoised_accuracy_t\(k)"] = Double(bucketRight[k]) / n
+            }
+            return out
+        }
+    }
+
+    /// The arg-max token of each of N rows of rounding logits (N, V), never the excluded id.
+    func argmaxTokens(_ logits: UnsafePointer<Float>, count N: Int) -> [Int] {
+        (0..<N).map { n in
+            let row = logits + n * vocab
+            var best = excludedId == 0 ? 1 : 0
+            for v in 0..<vocab where v != excludedId && row[v] > row[best] { best = v }
+            return best
+        }
+    }
+
+    /// After a forward without gradient (`lossAndGradient(backward: false)`): the model's logits hold the
+    /// rounding logits of the clean x0, `epsHat` ε̂ and `eps` ε. Adds the rounding accuracy of x0, and per
+    /// noise-level bucket the ε MSE and the accuracy of x̂0 = x0 + sqrt((1 − abar)/abar)·(ε − ε̂) (the
+    /// denoised embedding, projected to norm sqrt(C) as in sampling) read by the rounding head.
+    func diagnose(model: Transformer, rows R: Int, seq L: Int, t: [Double], alphaBar: [Double], into d: inout Diagnostics) {
+        let C = dim, N = R * L, B = Self.diagnosticBuckets
+        let clean = argmaxTokens(model.logits.baseAddress!, count: N)
+        let x0p = x0.pointer, ep = eps.pointer, ehp = epsHat.pointer, xh = dx0.pointer
+        let s = Float(Double(C).squareRoot())
+        for r in 0..<R {
+            let k = min(B - 1, max(0, Int(t[r] * Double(B))))
+            let ratio = Float(((1 - alphaBar[r]) / max(alphaBar[r], 1e-12)).squareRoot())
+            for j in 0..<L {
+                let o = (r * L + j) * C
+                var sq = 0.0, ss = 0.0
+                for c in 0..<C {
+                    let diff = ehp[o + c] - ep[o + c]
+                    sq += Double(diff * diff)
+                    let v = x0p[o + c] - ratio * diff
+                    xh[o + c] = v
+                    ss += Double(v) * Double(v)
+                }
+                let scale = ss > 0 ? s / Float(ss.squareRoot()) : 0
+                for c in 0..<C { xh[o + c] *= scale }
+                d.bucketSquares[k] += sq / Double(C)
+                d.bucketPositions[k] += 1
+                if clean[r * L + j] == Int(ids[r * L + j]) { d.cleanRight += 1 }
+            }
+        }
+        let denoised = argmaxTokens(roundingLogits(model: model, x: xh, count: N), count: N)
+        for r in 0..<R {
+            let k = min(B - 1, max(0, Int(t[r] * Double(B))))
+            for j in 0..<L where denoised[r * L + j] == Int(ids[r * L + j]) { d.denoisedRight += 1; d.bucketRight[k] += 1 }
+        }
+        d.positions += N
+    }
+
+    /// The mean norm of the token embeddings (the raw rows, before x0's normalisation) and the mean cosine
+    /// between the rows of up to 256 tokens spread over the vocabulary (every ⌈V/256⌉-th id, the mask left
+    /// out): rows collapsing onto each other push the cosine towards 1.
+    public func embeddingStatistics(model: Transformer) -> (norm: Double, cosine: Double) {
+        let C = dim, table = model.tokenEmbeddings.baseAddress!
+        let ids = Array(stride(from: 0, to: vocab, by: max(1, (vocab + 255) / 256))).filter { $0 != excludedId }
+        func norm(_ id: Int) -> Double {
+            var ss = 0.0
+            for c in 0..<C { ss += Double(table[id * C + c]) * Double(table[id * C + c]) }
+            return ss.squareRoot()
+        }
+        let all = (0..<vocab).filter { $0 != excludedId }
+        let meanNorm = all.reduce(0.0) { $0 + norm($1) } / Double(max(1, all.count))
+        let norms = ids.map(norm)
+        var sum = 0.0, pairs = 0
+        for a in 0..<ids.count {
+            for b in (a + 1)..<ids.count {
+                var dot = 0.0
+                for c in 0..<C { dot += Double(table[ids[a] * C + c]) * Double(table[ids[b] * C + c]) }
+                sum += dot / max(norms[a] * norms[b], 1e-30)
+                pairs += 1
+            }
+        }
+        return (meanNorm, pairs > 0 ? sum / Double(pairs) : 0)
     }
 
     // MARK: sampling

@@ -104,6 +104,68 @@ func lossAndGradient(model: Transformer, batch: ObjectiveBatch, objective: Objec
     return loss
 }
 
+/// The summed weighted loss of each row of a batch (no gradient): one forward, per-position losses summed
+/// per row in position order.
+func rowLossSums(model: Transformer, batch: ObjectiveBatch, objective: Objective, maskId: Int?) -> [Double] {
+    let N = batch.positions, V = model.config.vocabSize, L = batch.seqLen
+    batch.inputs.withUnsafeBufferPointer { model.forward(tokens: $0.baseAddress!, batch: batch.rows, seq: L,
+                                                         causal: objective == .ar) }
+    var losses = [Float](repeating: 0, count: N)
+    batch.targets.withUnsafeBufferPointer { t in
+        batch.weights.withUnsafeBufferPointer { w in
+            losses.withUnsafeMutableBufferPointer { out in
+                _ = CrossEntropy.forwardBackward(logits: model.logits.baseAddress!, targets: t.baseAddress!, weights: w.baseAddress!,
+                                                 rows: N, vocab: V, excluding: objective == .mdlm ? maskId : nil,
+                                                 dLogits: nil, rowLosses: out.baseAddress!, threads: model.threads)
+            }
+        }
+    }
+    return (0..<batch.rows).map { r in (0..<L).reduce(0.0) { $0 + Double(losses[r * L + $1]) } }
+}
+
+/// Standard errors of a validation number from its per-row estimates (per token), rows sequence-major with
+/// `draws` rows per sequence.
+///
+/// - Monte-Carlo (`draws` > 1): the noise of the mask draws for the fixed validation sequences, the part
+///   that more draws remove. The draws of one sequence are stratified (one per stratum of u), so they are
+///   sorted by stratum (their t codes) and paired, adjacent strata together: the collapsed-strata estimate
+///   Var(mean of K) ≈ (1/K²) Σ_pairs (x_a − x_b)², which is conservative (it counts the small differences
+///   between neighbouring strata as noise). With an odd K the last stratum joins the last pair as a triple
+///   (its sample variance × 3/2). The overall variance is (1/n²) Σ_v Var_v.
+/// - Sequences: the standard deviation of the per-sequence means over √n, which also counts how the
+///   validation sequences themselves vary (the error bar against a different validation set; for AR, whose
+///   number is exact, the only one).
+public func validationStandardErrors(perRow x: [Double], codes: [UInt16]?, draws K: Int) -> (monteCarlo: Double, sequences: Double) {
+    let n = x.count / max(K, 1)
+    guard n > 0 else { return (0, 0) }
+    var means = [Double](repeating: 0, count: n)
+    var mcVariance = 0.0
+    for v in 0..<n {
+        let rows = (v * K)..<((v + 1) * K)
+        means[v] = rows.reduce(0.0) { $0 + x[$1] } / Double(K)
+        guard K > 1 else { continue }
+        let sorted = codes.map { c in rows.sorted { (c[$0], $0) < (c[$1], $1) } } ?? Array(rows)
+        var sum = 0.0
+        var p = 0
+        while p + 1 < K {
+            if K - p == 3 {
+                let a = x[sorted[p]], b = x[sorted[p + 1]], c = x[sorted[p + 2]]
+                let m = (a + b + c) / 3
+                // A triple of strata: 3² × (its sample variance / 3) stands for Var of its sum.
+                sum += 3 * ((a - m) * (a - m) + (b - m) * (b - m) + (c - m) * (c - m)) / 2
+                break
+            }
+            let d = x[sorted[p]] - x[sorted[p + 1]]
+            sum += d * d
+            p += 2
+        }
+        mcVariance += sum / Double(K * K)
+    }
+    let mean = means.reduce(0, +) / Double(n)
+    let between = n > 1 ? means.reduce(0) { $0 + ($1 - mean) * ($1 - mean) } / Double(n - 1) : 0
+    return ((mcVariance).squareRoot() / Double(n), (between / Double(n)).squareRoot())
+}
+
 /// A validation result. For mdlm the loss is the NELBO from the schedule's fixed validation plan: an upper
 /// bound on the negative log-likelihood.
 public struct EvalResult: Sendable, Equatable {
@@ -118,6 +180,14 @@ public struct EvalResult: Sendable, Equatable {
     public var components: [String: Double] = [:]
     /// What the number is, when it is not a per-token NLL (written to summary.json as `val_note`).
     public var note: String? = nil
+    /// mdlm: the Monte-Carlo standard error of the bound from its mask draws (0 for AR's exact NLL); see
+    /// `validationStandardErrors`.
+    public var stderr = 0.0
+    /// The standard error over validation sequences (how the number would vary with another validation set).
+    public var stderrSequences = 0.0
+    /// mdlm: draws per validation sequence and the masking (the estimator) they used; nil otherwise.
+    public var draws: Int? = nil
+    public var estimator: String? = nil
     public var perplexity: Double { isLikelihood ? exp(loss) : 0 }
     public var bitsPerByte: Double { bytes > 0 ? loss * Double(tokens) / log(2) / Double(bytes) : 0 }
 }
@@ -139,17 +209,21 @@ public enum Evaluation {
             let n = sequences == 0 ? val.sequenceCount : min(sequences, val.sequenceCount)
             guard n > 0 else { throw RepriseError("\(shards): the validation split has no sequences to evaluate") }
             var start = 0
+            var perRow: [Double] = []
             while start < n {
                 let rows = min(batchSize, n - start)
                 var b = PlanBatch(epoch: 0, batch: 0, step: 0, rows: rows, seqLen: L, sequences: Array(start..<(start + rows)), tokens: [])
                 for s in start..<(start + rows) { b.tokens += try val.sequence(s) }
                 batch.fill(b, objective: .ar, maskId: nil)
-                total += lossAndGradient(model: model, batch: batch, objective: .ar, maskId: nil, backward: false)
+                let sums = rowLossSums(model: model, batch: batch, objective: .ar, maskId: nil)
+                for x in sums { total += x; perRow.append(x / Double(L)) }
                 positions += batch.positions
                 bytes += batch.targetBytes(info.byteLengths)
                 start += rows
             }
-            return EvalResult(loss: total / Double(positions), tokens: positions, bytes: bytes, isBound: false)
+            var r = EvalResult(loss: total / Double(positions), tokens: positions, bytes: bytes, isBound: false)
+            r.stderrSequences = validationStandardErrors(perRow: perRow, codes: nil, draws: 1).sequences
+            return r
         case .mdlm:
             guard let plan = try schedule.validation(), plan.sequences > 0 else {
                 throw RepriseError("\(schedule.dir): no validation plan (the validation split is empty?)")
@@ -157,11 +231,14 @@ public enum Evaluation {
             let n = sequences == 0 ? plan.sequences : min(sequences, plan.sequences)
             let rowsTotal = n * plan.draws
             var start = 0
+            var perRow: [Double] = []
+            perRow.reserveCapacity(rowsTotal)
             while start < rowsTotal {
                 let rows = min(batchSize, rowsTotal - start)
                 let b = try schedule.validationBatch(plan, rows: start..<(start + rows), dataset: val)
                 batch.fill(b, objective: .mdlm, maskId: info.maskId)
-                total += lossAndGradient(model: model, batch: batch, objective: .mdlm, maskId: info.maskId, backward: false)
+                let sums = rowLossSums(model: model, batch: batch, objective: .mdlm, maskId: info.maskId)
+                for x in sums { total += x; perRow.append(x / Double(L)) }
                 positions += batch.positions
                 start += rows
             }
@@ -171,7 +248,13 @@ public enum Evaluation {
                 for j in 0..<L { bytes += Int(info.byteLengths[Int(t[j])]) }
             }
             let perToken = total / Double(positions)
-            return EvalResult(loss: perToken, tokens: n * L, bytes: bytes, isBound: true)
+            var r = EvalResult(loss: perToken, tokens: n * L, bytes: bytes, isBound: true)
+            let se = validationStandardErrors(perRow: perRow, codes: Array(plan.tcodes[0..<rowsTotal]), draws: plan.draws)
+            r.stderr = se.monteCarlo
+            r.stderrSequences = se.sequences
+            r.draws = plan.draws
+            r.estimator = schedule.config.maskingMode.rawValue
+            return r
         case .gaussian:
             guard let gaussian else {
                 throw RepriseError("evaluating a gaussian run needs its time embedding and ε head (extra.safetensors of the checkpoint)")

@@ -22,6 +22,8 @@ public struct ReportRun: Sendable {
         public var loss: Double
         public var bitsPerByte: Double?
         public var isBound: Bool
+        /// The Monte-Carlo standard error of a bound (`val_loss_stderr`), when logged.
+        public var stderr: Double? = nil
     }
 
     /// The last metrics line with `cloze_accuracy` (and optionally `cloze_stderr`, `cloze_items`).
@@ -39,6 +41,13 @@ public struct ReportRun: Sendable {
     public var train: [TrainPoint] = []
     public var validation: [ValPoint] = []
     public var cloze: Cloze?
+    /// The cloze score of the best weights (lowest validation loss; `cloze_best_*` lines) and its step.
+    public var clozeBest: Cloze?
+    /// Per-item cloze outcomes of the final and the best weights (cloze-final.jsonl, cloze-best.jsonl).
+    public var clozeFinalItems: [ClozeItemOutcome]?
+    public var clozeBestItems: [ClozeItemOutcome]?
+    /// The schedule's settings (estimator, draws, seeds), when its directory can be read.
+    public var scheduleConfig: ScheduleConfig?
     /// metrics.jsonl lines that are not JSON objects (a line being written when the file was read).
     public var unreadableLines = 0
     /// Distinct training tokens and where the number comes from.
@@ -91,6 +100,8 @@ public struct ReportRun: Sendable {
             run.readMetrics(data)
         }
         run.findUniqueTokens()
+        run.clozeFinalItems = try ClozeItemOutcome.read(trimmed + "/" + ClozeItemOutcome.finalFile)
+        run.clozeBestItems = try ClozeItemOutcome.read(trimmed + "/" + ClozeItemOutcome.bestFile)
         return run
     }
 
@@ -115,11 +126,16 @@ public struct ReportRun: Sendable {
             if let v = number(o, "val_loss"), let step {
                 let bound = number(o, "val_bound").map { $0 != 0 } ?? manifest.objective.isDiffusion
                 validation.append(ValPoint(step: step, epoch: epoch, tokens: tokens, loss: v,
-                                           bitsPerByte: number(o, "val_bits_per_byte"), isBound: bound))
+                                           bitsPerByte: number(o, "val_bits_per_byte"), isBound: bound,
+                                           stderr: number(o, "val_loss_stderr")))
             }
             if let acc = number(o, "cloze_accuracy") {
                 cloze = Cloze(step: step, accuracy: acc, stderr: number(o, "cloze_stderr"),
                               items: number(o, "cloze_items").map { Int($0) })
+            }
+            if let acc = number(o, "cloze_best_accuracy") {
+                clozeBest = Cloze(step: number(o, "cloze_best_step").map { Int($0) }, accuracy: acc,
+                                  stderr: number(o, "cloze_best_stderr"), items: number(o, "cloze_best_items").map { Int($0) })
             }
         }
     }
@@ -139,6 +155,7 @@ public struct ReportRun: Sendable {
                   let m = try? CanonicalJSON.decode(ScheduleManifest.self, from: file),
                   (try? Hashing.sha256Hex(file: file)) == manifest.scheduleSha256 else { continue }
             ledger = m.ledger
+            scheduleConfig = m.config
             uniqueTokens = m.ledger.uniqueTokens
             uniqueTokensSource = "schedule ledger"
             return
@@ -358,7 +375,8 @@ public enum Report {
                              figures: String? = nil) throws -> [ReportRun] {
         guard !paths.isEmpty else { throw RepriseError("give at least one run directory") }
         let runs = try paths.map { try ReportRun.load($0) }
-        let html = render(runs, options: options)
+        var plots: [LinePlot] = []
+        let html = render(runs, options: options, plots: &plots)
         let dir = (output as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         try AtomicFile.removeStaleTemporaries(of: output)
@@ -366,9 +384,15 @@ public enum Report {
         if let figures {
             try FileManager.default.createDirectory(atPath: figures, withIntermediateDirectories: true)
             try AtomicFile.removeStaleTemporaries(in: figures)
-            for f in Self.figures(html) {
+            let figureList = Self.figures(html)
+            let figureIDs = Set(figureList.map(\.id))
+            for f in figureList {
                 try AtomicFileWriter.write(Array(("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n" + f.svg + "\n").utf8),
                                            to: figures + "/" + f.id + ".svg")
+            }
+            // Each plot's points beside its SVG: series,x,y (the plotted values, before any axis scaling).
+            for p in plots where figureIDs.contains(p.id) {
+                try AtomicFileWriter.write(Array(p.csv().utf8), to: figures + "/" + p.id + ".csv")
             }
         }
         return runs

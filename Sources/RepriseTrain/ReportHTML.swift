@@ -42,6 +42,12 @@ extension Report {
     """
 
     public static func render(_ runs: [ReportRun], options: Options = Options()) -> String {
+        var plots: [LinePlot] = []
+        return render(runs, options: options, plots: &plots)
+    }
+
+    /// The page, and in `plots` every plot drawn in it (for their points as CSV).
+    public static func render(_ runs: [ReportRun], options: Options = Options(), plots: inout [LinePlot]) -> String {
         let groups = groups(runs)
         let ordered = groups.flatMap(\.runs)
         let epochValues = Set(ordered.map { ($0.plannedEpochs * 1000).rounded() / 1000 }).sorted()
@@ -65,9 +71,9 @@ extension Report {
         h += "\n"
 
         h += summarySection(groups)
-        h += comparisonSection(groups)
-        h += validationPlots(ordered, color: colorOf)
-        h += trainingPlot(ordered, color: colorOf)
+        h += comparisonSection(groups, plots: &plots)
+        h += validationPlots(ordered, color: colorOf, plots: &plots)
+        h += trainingPlot(ordered, color: colorOf, plots: &plots)
         h += clozeSection(groups)
         h += throughputSection(groups)
         h += measuredSection(ordered, options: options)
@@ -100,7 +106,8 @@ extension Report {
                 row += "<td class=\"num tokens-seen\">\(grouped(r.tokensSeen))</td>"
                 row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) } ?? "–")</td>"
                 row += "<td class=\"num best-epoch\">\(best.map { epochs($0.epoch) } ?? "–")</td>"
-                row += "<td class=\"num final\">\(final.map { prefix + loss($0.loss) } ?? "–")</td>"
+                let finalSE = r.summary?.valLossStderr ?? r.validation.last?.stderr
+                row += "<td class=\"num final\">\(final.map { prefix + loss($0.loss) + (finalSE.map { $0 > 0 ? String(format: " ± %.3f", $0) : "" } ?? "") } ?? "–")</td>"
                 row += "<td class=\"num bpb\">\(r.isLikelihood ? final?.bitsPerByte.map { prefix + String(format: "%.4f", $0) } ?? "–" : "–")</td>"
                 row += !r.isLikelihood ? "<td class=\"kind\">diffusion loss, not a likelihood</td>"
                     : r.isBound ? "<td class=\"kind bound\">≤ NELBO bound</td>" : "<td class=\"kind\">exact NLL</td>"
@@ -112,7 +119,8 @@ extension Report {
         h += "</tbody></table></div>\n"
         h += "<p class=\"muted\">Best validation loss: the lowest value logged during the run (evaluated every "
         h += "<code>eval_every</code> steps, by default once per epoch); final: the value after the last step "
-        h += "(summary.json, or the last logged evaluation of a run in progress).</p>\n"
+        h += "(summary.json, or the last logged evaluation of a run in progress); ± its Monte-Carlo standard error "
+        h += "for a diffusion bound estimated from mask draws (AR's exact NLL has none).</p>\n"
         return h
     }
 
@@ -123,7 +131,7 @@ extension Report {
         return s
     }
 
-    static func comparisonSection(_ groups: [ReportGroup]) -> String {
+    static func comparisonSection(_ groups: [ReportGroup], plots: inout [LinePlot]) -> String {
         var h = "<h2 id=\"comparison\">Data-constrained comparison: best validation loss against epochs</h2>\n"
         h += "<p>Each point is one run (the best of several when more than one ran at that epoch count and budget): "
         h += "the lowest validation loss it reached, plotted against the number of epochs it was set up for, each "
@@ -160,6 +168,7 @@ extension Report {
         }
         let epochCounts = Set(plot.series.flatMap { $0.points.map(\.x) })
         if epochCounts.count >= 2 {
+            plots.append(plot)
             h += figure(plot, caption: "AR blue and solid, MDLM orange and dashed, Gaussian diffusion green and dotted; log-scale x. A curve that turns up shows the objective overfitting the repeated data.")
         } else {
             h += "<p class=\"muted\">No curve yet: the complete runs cover \(epochCounts.count) epoch count\(epochCounts.count == 1 ? "" : "s"); runs at two or more are needed.</p>\n"
@@ -172,7 +181,7 @@ extension Report {
         "\(r.name) (\(r.objective.rawValue), \(epochs(r.plannedEpochs)) ep)"
     }
 
-    static func validationPlots(_ runs: [ReportRun], color: (ReportRun) -> String) -> String {
+    static func validationPlots(_ runs: [ReportRun], color: (ReportRun) -> String, plots: inout [LinePlot]) -> String {
         var h = "<h2 id=\"validation\">Validation loss during training</h2>\n"
         var byEpoch = LinePlot(id: "plot-val-epochs", title: "Validation loss against epochs",
                                xLabel: "epoch", yLabel: "validation loss (nats/token; DLM: bound)")
@@ -190,6 +199,7 @@ extension Report {
         byEpoch.minimumYSpan = minimumLossSpan
         byTokens.minimumYSpan = minimumLossSpan
         let note = "Colour: the objective (AR blue, MDLM orange, Gaussian diffusion green), darker for runs set up for more epochs; AR solid, MDLM dashed, Gaussian dotted (its own loss, ε MSE + rounding cross-entropy, not in nats/token). The x axis is logarithmic when the values span more than 10×; the y axis spans at least \(minimumLossSpan) nats."
+        plots += [byEpoch, byTokens]
         h += figure(byEpoch, caption: note)
         h += figure(byTokens, caption: "Tokens seen counts every token position fed, repeats included.")
         return h
@@ -205,7 +215,7 @@ extension Report {
         }
     }
 
-    static func trainingPlot(_ runs: [ReportRun], color: (ReportRun) -> String) -> String {
+    static func trainingPlot(_ runs: [ReportRun], color: (ReportRun) -> String, plots: inout [LinePlot]) -> String {
         var h = "<h2 id=\"training\">Training loss</h2>\n"
         let longest = runs.map(\.train.count).max() ?? 0
         let window = min(200, max(1, longest / 50))
@@ -239,6 +249,7 @@ extension Report {
             caption += " The first steps' higher losses (up to \(loss(highest))) are cut off at the top."
         }
         caption += " The diffusion training loss is the weighted masked cross-entropy of the sampled t, not comparable in level with AR's."
+        plots.append(plot)
         h += figure(plot, caption: caption)
         return h
     }
@@ -269,7 +280,45 @@ extension Report {
                 h += "</tr>"
             }
             h += "</tbody></table>\n"
+            h += pairedClozeTable(rs)
         }
+        return h
+    }
+
+    /// AR against each diffusion run of the same epoch count, item by item on the same cloze items: final
+    /// weights against final weights, and best (lowest validation loss) against best.
+    static func pairedClozeTable(_ rs: [ReportRun]) -> String {
+        var rows: [String] = []
+        let key = { (r: ReportRun) in (r.plannedEpochs * 1000).rounded() / 1000 }
+        for ar in rs where ar.objective == .ar {
+            for d in rs where d.objective.isDiffusion && key(d) == key(ar) {
+                for (which, a, b) in [("final", ar.clozeFinalItems, d.clozeFinalItems), ("best", ar.clozeBestItems, d.clozeBestItems)] {
+                    guard let a, let b else { continue }
+                    guard let p = ClozePairs.compare(b, a) else {
+                        rows.append("<tr><td class=\"num\">\(epochs(key(ar)))</td><td>\(which)</td><td>\(htmlEscape(d.name)) vs \(htmlEscape(ar.name))</td><td colspan=\"5\">not the same items</td></tr>")
+                        continue
+                    }
+                    let steps = which == "best"
+                        ? " (steps \(d.clozeBest?.step.map(String.init) ?? "?") / \(ar.clozeBest?.step.map(String.init) ?? "?"))" : ""
+                    var row = "<tr class=\"paired\"><td class=\"num\">\(epochs(key(ar)))</td><td>\(which)\(steps)</td>"
+                    row += "<td>\(htmlEscape(d.name)) vs \(htmlEscape(ar.name))</td><td class=\"num\">\(p.items)</td>"
+                    row += String(format: "<td class=\"num\">%.1f%% vs %.1f%%</td>", p.accuracyA * 100, p.accuracyB * 100)
+                    row += String(format: "<td class=\"num\">%+.1f [%+.1f, %+.1f]</td>", p.difference * 100, p.lower * 100, p.upper * 100)
+                    row += "<td class=\"num\">\(p.onlyA) / \(p.onlyB)</td>"
+                    row += String(format: "<td class=\"num\">%.3g</td></tr>", p.pValue)
+                    rows.append(row)
+                }
+            }
+        }
+        guard !rows.isEmpty else {
+            return "<p class=\"muted\">No paired comparison: the runs have no per-item cloze outcomes (cloze-final.jsonl) to pair.</p>\n"
+        }
+        var h = "<table class=\"cloze paired\"><thead><tr><th>epochs</th><th>weights</th><th>diffusion vs AR</th><th>items</th>"
+        h += "<th>accuracy (diffusion vs AR)</th><th>difference, points [95% CI]</th><th>right only for diffusion / only for AR</th>"
+        h += "<th>McNemar p</th></tr></thead><tbody>" + rows.joined() + "</tbody></table>\n"
+        h += "<p class=\"muted\">Paired on the same items: the difference is diffusion − AR accuracy with a 95% paired-bootstrap "
+        h += "interval (items resampled with replacement, 10,000 resamples); McNemar's exact test on the discordant items "
+        h += "(two-sided binomial p-value). Best: each run's weights of lowest validation loss (RUN/best), final: after the last step.</p>\n"
         return h
     }
 
@@ -326,10 +375,10 @@ extension Report {
             if let l = r.ledger {
                 rows.append(("schedule ledger", "\(l.epochs) epochs × \(grouped(l.tokensPerEpoch)) tokens = \(grouped(l.totalTokens)) fed; every sequence seen \(l.repetitionsPerSequence) times"))
             }
+            rows.append(("validation estimator", estimatorText(r)))
             rows += [
                 ("training", "lr \(t.lr) (\(t.lrSchedule.rawValue), min ratio \(t.minLRRatio), warmup \(t.warmup < 0 ? "5% of the steps" : String(t.warmup))), weight decay \(t.weightDecay), grad clip \(t.gradClip), seed \(t.seed)"),
-                ("evaluation", "every \(t.evalEvery == 0 ? "epoch" : "\(t.evalEvery) steps"), \(t.evalSequences == 0 ? "all validation sequences" : "the first \(t.evalSequences) validation sequences (all, if fewer)")"
-                    + (t.clozeItems > 0 ? "; cloze: \(t.clozeItems) items after the last step" + (r.objective == .mdlm ? ", \(t.clozeDraws) ELBO draws each" : "") : "")),
+                ("evaluation", evaluationText(r)),
                 ("machine", "\(r.manifest.threads) threads, OpenBLAS kernel \(r.manifest.blasKernel)"),
                 ("inputs", "shards \(r.manifest.shardsDir) (\(r.manifest.shardsSha256.prefix(12))), schedule \(r.manifest.scheduleDir) (\(r.manifest.scheduleSha256.prefix(12))), tokenizer \(r.manifest.tokenizerDir) (\(r.manifest.tokenizerSha256.prefix(12)))"),
                 ("metrics read", "\(count(r.train.count, "training line")), \(count(r.validation.count, "validation line"))" + (r.cloze != nil ? ", cloze scores" : "") + (r.unreadableLines > 0 ? ", \(count(r.unreadableLines, "unreadable line")) skipped" : "")),
@@ -339,6 +388,45 @@ extension Report {
             h += "</tbody></table>\n"
         }
         return h
+    }
+
+    static func evaluationText(_ r: ReportRun) -> String {
+        let t = r.manifest.train
+        var s = "every " + (t.evalEvery == 0 ? "epoch" : "\(t.evalEvery) steps")
+        if t.denseEvalEpochs > 0 { s += " and after each of the first " + epochCount(Double(t.denseEvalEpochs)) }
+        s += ", " + (t.evalSequences == 0 ? "all validation sequences" : "the first \(t.evalSequences) validation sequences (all, if fewer)")
+        if t.clozeItems > 0 {
+            s += "; cloze: \(t.clozeItems) items after the last step, final and best weights"
+            if r.objective == .mdlm { s += ", \(t.clozeDraws) ELBO draws each" }
+        }
+        return s
+    }
+
+    /// How a run's validation number was estimated: AR exact; mdlm the estimator (masking), draws, seeds and
+    /// the final standard errors.
+    static func estimatorText(_ r: ReportRun) -> String {
+        let c = r.scheduleConfig
+        let seeds = c.map { "schedule seed \($0.seed), validation seed \($0.valSeed)" } ?? "schedule not readable"
+        var s: String
+        switch r.objective {
+        case .ar:
+            s = "exact next-token NLL (no sampling); " + seeds
+        case .mdlm:
+            let masking = c?.maskingMode ?? Masking(rawValue: r.summary?.valEstimator ?? "") ?? .bernoulli
+            let how = masking == .exactK
+                ? "exact_k: k uniform in 1...L masked tokens, weight L/k, an unbiased estimate of the bound"
+                : "\(masking.rawValue): masking rate from t ∈ [eps, 1] (\(c?.noise ?? "?") schedule, eps \(c.map { String($0.eps) } ?? "?")), at least one masked token, weight w(t); biased upward"
+            let draws = r.summary?.valDraws ?? c?.valDraws
+            s = "NELBO, \(how); \(draws.map(String.init) ?? "?") draws per validation sequence (\(c?.tSampling == .iid ? "iid" : "stratified") in t); " + seeds
+        case .gaussian:
+            s = "ε MSE + rounding cross-entropy over the fixed validation draws (not a likelihood); " + seeds
+        }
+        if let se = r.summary?.valLossStderr, se > 0 { s += String(format: "; final Monte-Carlo standard error %.4f", se) }
+        if let se = r.summary?.valLossStderrSequences, se > 0 { s += String(format: ", over validation sequences %.4f", se) }
+        if r.manifest.train.clozeItems > 0 && r.objective == .mdlm {
+            s += "; cloze ELBO with \(r.manifest.train.clozeDraws) draws per item, same estimator"
+        }
+        return s
     }
 
     static func figure(_ plot: LinePlot, caption: String) -> String {

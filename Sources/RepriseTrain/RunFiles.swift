@@ -264,6 +264,19 @@ public final class MetricsLog {
         return found
     }
 
+    /// Every (step, value) of `key` in a run's metrics, in file order.
+    public static func values(_ key: String, run: String) -> [(step: Int, value: Double)] {
+        guard let data = FileManager.default.contents(atPath: run + "/metrics.jsonl") else { return [] }
+        var out: [(step: Int, value: Double)] = []
+        for line in data.split(separator: UInt8(ascii: "\n")) {
+            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
+               let step = obj["step"] as? Int, let v = obj[key] as? Double {
+                out.append((step, v))
+            }
+        }
+        return out
+    }
+
     /// Appends one line; values are Int, Double or String, written in the given order.
     public func write(_ fields: [(String, Any)]) {
         var s = "{"

@@ -44,6 +44,21 @@ public struct LinePlot: Sendable {
         }
     }
 
+    /// The plotted points as CSV: a header `series,x,y`, then one line per point in series order; a series
+    /// name is quoted (with inner quotes doubled) when it holds a comma, quote or line break.
+    public func csv() -> String {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        var out = "series,x,y\n"
+        for s in series {
+            let name = field(s.name)
+            for p in s.points { out += "\(name),\(p.x),\(p.y)\n" }
+        }
+        return out
+    }
+
     /// Unique within the page (it names the plot's clip path).
     public var id: String
     public var title: String

@@ -19,8 +19,12 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var decayFraction = 0.2
     public var weightDecay = 0.1
     public var gradClip = 1.0
-    /// Evaluate every this many steps; 0 means once per epoch. The last step is always evaluated.
+    /// Evaluate every this many steps; 0 means once per epoch. The last step is always evaluated (and, with
+    /// `dense_eval_epochs`, the end of each early epoch).
     public var evalEvery = 0
+    /// Also evaluate after each of the first this many epochs (0: off), so that an early best (an AR run that
+    /// overfits a small budget within a few epochs) is not missed between sparse evaluations.
+    public var denseEvalEpochs = 0
     /// Checkpoint every this many steps; 0 means at every evaluation. The last step always gets one.
     public var checkpointEvery = 0
     /// Validation sequences scored per evaluation (the first ones of the split; 0 means all).
@@ -41,7 +45,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case minLRRatio = "min_lr_ratio", lrSchedule = "lr_schedule", decayFraction = "decay_fraction"
         case weightDecay = "weight_decay", gradClip = "grad_clip", evalEvery = "eval_every"
         case checkpointEvery = "checkpoint_every", evalSequences = "eval_sequences"
-        case clozeItems = "cloze_items", clozeDraws = "cloze_draws"
+        case clozeItems = "cloze_items", clozeDraws = "cloze_draws", denseEvalEpochs = "dense_eval_epochs"
     }
 
     /// The cloze keys are written only when the cloze evaluation is on, so that run.json of a run without
@@ -64,6 +68,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             try c.encode(clozeItems, forKey: .clozeItems)
             try c.encode(clozeDraws, forKey: .clozeDraws)
         }
+        if denseEvalEpochs > 0 { try c.encode(denseEvalEpochs, forKey: .denseEvalEpochs) }
     }
 
     public init(from decoder: Decoder) throws {
@@ -84,6 +89,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
         clozeItems = try c.decodeIfPresent(Int.self, forKey: .clozeItems) ?? d.clozeItems
         clozeDraws = try c.decodeIfPresent(Int.self, forKey: .clozeDraws) ?? d.clozeDraws
+        denseEvalEpochs = try c.decodeIfPresent(Int.self, forKey: .denseEvalEpochs) ?? d.denseEvalEpochs
         try validate()
     }
 
@@ -100,8 +106,16 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             throw RepriseError("train.eval_every, checkpoint_every, eval_sequences and steps must be at least 0")
         }
         if seed < 0 { throw RepriseError("train.seed must be a non-negative integer") }
+        if denseEvalEpochs < 0 { throw RepriseError("train.dense_eval_epochs must be 0 (off) or a number of epochs") }
         if clozeItems < 0 { throw RepriseError("train.cloze_items must be 0 (no cloze evaluation) or more") }
         if clozeDraws < 1 { throw RepriseError("train.cloze_draws must be at least 1") }
+    }
+
+    /// Whether the trainer evaluates after update `step` (1-based count of updates taken) of `total`.
+    public func evaluates(afterStep step: Int, total: Int, batchesPerEpoch: Int) -> Bool {
+        let every = evalEvery > 0 ? evalEvery : batchesPerEpoch
+        return step % every == 0 || step == total
+            || (step % batchesPerEpoch == 0 && step / batchesPerEpoch <= denseEvalEpochs)
     }
 
     /// Warmup steps for a run of `total` steps.

@@ -43,17 +43,38 @@ public struct RunSummary: Codable, Sendable, Equatable {
     /// Cloze accuracy and its standard error after the last step, when `cloze_items` > 0.
     public var clozeAccuracy: Double? = nil
     public var clozeStderr: Double? = nil
+    /// The Monte-Carlo standard error of val_loss (mdlm's bound from its draws; 0 for AR's exact NLL), the
+    /// standard error over validation sequences, and for mdlm the draws per sequence and the estimator.
+    public var valLossStderr: Double? = nil
+    public var valLossStderrSequences: Double? = nil
+    public var valDraws: Int? = nil
+    public var valEstimator: String? = nil
 
     enum CodingKeys: String, CodingKey {
         case steps, epochs
         case tokensSeen = "tokens_seen", finalTrainLoss = "final_train_loss", valLoss = "val_loss"
         case valBitsPerByte = "val_bits_per_byte", valIsBound = "val_is_bound", runSha256 = "run_sha256"
         case valNote = "val_note", clozeAccuracy = "cloze_accuracy", clozeStderr = "cloze_stderr"
+        case valLossStderr = "val_loss_stderr", valLossStderrSequences = "val_loss_stderr_sequences"
+        case valDraws = "val_draws", valEstimator = "val_estimator"
+    }
+    /// " ± SE" of the validation number when it has a Monte-Carlo error (mdlm), else "".
+    public var valStderrText: String {
+        guard let se = valLossStderr, se > 0 else { return "" }
+        return String(format: " ± %.4f", se)
     }
     /// ", cloze accuracy A ± SE" when the run was scored on the cloze task, else "" (for summary lines).
     public var clozeText: String {
         clozeAccuracy.map { String(format: ", cloze accuracy %.4f ± %.4f", $0, clozeStderr ?? 0) } ?? ""
     }
+}
+
+/// RUN/best/best.json: the step and validation loss of the weights in RUN/best/model.safetensors, the
+/// lowest validation loss of the run (kept when the run scores cloze items).
+public struct BestWeights: Codable, Sendable, Equatable {
+    public var step: Int
+    public var valLoss: Double
+    enum CodingKeys: String, CodingKey { case step, valLoss = "val_loss" }
 }
 
 public enum Trainer {
@@ -193,21 +214,57 @@ public enum Trainer {
                                             tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
             metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("val_loss", r.loss),
                            ("val_perplexity", r.perplexity), ("val_bits_per_byte", r.bitsPerByte),
-                           ("val_bound", r.isBound ? 1 : 0)] + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
+                           ("val_bound", r.isBound ? 1 : 0)]
+                          + (r.isLikelihood ? [("val_loss_stderr", r.stderr), ("val_loss_stderr_sequences", r.stderrSequences)] : [])
+                          + (r.draws.map { [("val_draws", $0 as Any)] } ?? [])
+                          + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
             return r
         }
 
         // After the last evaluation: the cloze score of the final weights (the same number as
-        // `reprise eval RUN --cloze --items N --draws D`).
-        func evaluateCloze(_ set: ClozeSet) throws -> ClozeResult {
-            let r = try Cloze.evaluate(model: model, objective: objective, set: set, schedule: schedule, tokens: job.tokens,
-                                       draws: config.clozeDraws, padTo: L)
-            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("cloze_accuracy", r.accuracy),
-                           ("cloze_stderr", r.standardError), ("cloze_items", r.count),
-                           ("cloze_accuracy_per_byte", r.accuracyPerByte)])
+        // `reprise eval RUN --cloze --items N --draws D`), each item's outcome in cloze-final.jsonl; then
+        // that of the best weights (lowest validation loss, kept in RUN/best/) in cloze-best.jsonl, so that
+        // runs can be compared item by item, final against final and best against best.
+        func evaluateCloze(_ set: ClozeSet, best bestStep: Int? = nil) throws -> ClozeResult {
+            let scores = try Cloze.scores(model: model, objective: objective, set: set, schedule: schedule,
+                                          maskId: job.tokens.maskId, draws: config.clozeDraws, padTo: L)
+            let r = Cloze.result(scores: scores, set: set, byteLengths: job.tokens.byteLengths, isBound: objective == .mdlm)
+            try ClozeItemOutcome.write(Cloze.outcomes(scores: scores, set: set, byteLengths: job.tokens.byteLengths),
+                                       to: run + "/" + (bestStep == nil ? ClozeItemOutcome.finalFile : ClozeItemOutcome.bestFile))
+            let p = bestStep == nil ? "cloze" : "cloze_best"
+            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), (p + "_accuracy", r.accuracy),
+                           (p + "_stderr", r.standardError), (p + "_items", r.count),
+                           (p + "_accuracy_per_byte", r.accuracyPerByte)] + (bestStep.map { [("cloze_best_step", $0 as Any)] } ?? []))
             return r
         }
         var cloze: ClozeResult?
+        // The best weights' cloze outcomes: the final ones when the last evaluation was the best, otherwise
+        // scored on the weights kept in RUN/best/ (the model's weights are not needed after this).
+        func evaluateBestCloze(_ set: ClozeSet) throws {
+            guard let kept = try? CanonicalJSON.decode(BestWeights.self, from: bestDir + "/best.json") else { return }
+            if kept.step == step, let outcomes = try ClozeItemOutcome.read(run + "/" + ClozeItemOutcome.finalFile) {
+                try ClozeItemOutcome.write(outcomes, to: run + "/" + ClozeItemOutcome.bestFile)
+                let n = outcomes.count, acc = Double(outcomes.filter(\.correct).count) / Double(max(1, n))
+                metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("cloze_best_accuracy", acc),
+                               ("cloze_best_stderr", Cloze.standardError(accuracy: acc, count: n)), ("cloze_best_items", n),
+                               ("cloze_best_accuracy_per_byte", Double(outcomes.filter(\.correctPerByte).count) / Double(max(1, n))),
+                               ("cloze_best_step", step)])
+                return
+            }
+            try Checkpoints.readModel(model, from: bestDir + "/model.safetensors")
+            _ = try evaluateCloze(set, best: kept.step)
+        }
+        // The best validation loss so far (from the metrics kept on resume) and its weights, for the cloze
+        // score of the best checkpoint.
+        let bestDir = run + "/best"
+        var bestLoss = MetricsLog.values("val_loss", run: run).filter { $0.step <= step }.map(\.value).min() ?? .infinity
+        func keepIfBest(_ r: EvalResult) throws {
+            guard clozeSet != nil, r.loss < bestLoss else { return }
+            bestLoss = r.loss
+            try FileManager.default.createDirectory(atPath: bestDir, withIntermediateDirectories: true)
+            _ = try Checkpoints.writeModel(model, to: bestDir + "/model.safetensors")
+            try AtomicFileWriter.write(try CanonicalJSON.encode(BestWeights(step: step, valLoss: r.loss)), to: bestDir + "/best.json")
+        }
 
         while let b = try stream.next() {
             model.zeroGradients()
@@ -246,14 +303,16 @@ public enum Trainer {
                             detail: String(format: "epoch %.2f, loss %.4f, %.0f tokens/s", epochOf(step), loss, rate))
             let last = step == total
             var evaluated = false
-            if step % evalEvery == 0 || last {
+            if config.evaluates(afterStep: step, total: total, batchesPerEpoch: schedule.manifest.batchesPerEpoch) {
                 let t0 = Date()
                 let r = try evaluate()
                 lastEval = r
+                try keepIfBest(r)
                 evaluationSeconds += Date().timeIntervalSince(t0)
                 evaluated = true
-                progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f nats/token, %.4f bits/byte",
-                                     step, epochOf(step), r.isBound ? "bound" : "loss", r.loss, r.bitsPerByte))
+                progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f%@ nats/token, %.4f bits/byte",
+                                     step, epochOf(step), r.isBound ? "bound" : "loss", r.loss,
+                                     r.stderr > 0 ? String(format: " ± %.4f", r.stderr) : "", r.bitsPerByte))
             }
             if last, let clozeSet { cloze = try evaluateCloze(clozeSet) }
             if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {
@@ -276,10 +335,18 @@ public enum Trainer {
             clozeStderr = MetricsLog.lastValue("cloze_stderr", run: run)
             if clozeAccuracy == nil, let clozeSet { let r = try evaluateCloze(clozeSet); clozeAccuracy = r.accuracy; clozeStderr = r.standardError }
         }
+        // The best weights' cloze score, last: it loads the best weights into the model, after the last
+        // checkpoint and every use of the final weights; also when a run resumed after its last step lacks it.
+        if let clozeSet, step >= total, cloze != nil || MetricsLog.lastValue("cloze_best_accuracy", run: run) == nil {
+            try evaluateBestCloze(clozeSet)
+        }
         let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
                                  valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
                                  runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note,
-                                 clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr)
+                                 clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr,
+                                 valLossStderr: lastEval!.isLikelihood ? lastEval!.stderr : nil,
+                                 valLossStderrSequences: lastEval!.isLikelihood ? lastEval!.stderrSequences : nil,
+                                 valDraws: lastEval!.draws, valEstimator: lastEval!.estimator)
         try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
         return summary
     }

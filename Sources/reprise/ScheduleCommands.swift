@@ -49,8 +49,8 @@ struct ScheduleBuildCommand: ParsableCommand {
     var tSampling: TimeSampling = .stratified
     @Option(help: "t = eps + (1 - eps) u.")
     var eps = 1e-3
-    @Option(help: "bernoulli (each token with probability 1 - alpha(t)) or exact (round((1 - alpha(t)) L) tokens).")
-    var masking: Masking = .bernoulli
+    @Option(help: "mdlm: exact_k (default: k uniform in 1...L masked tokens, weight L/k, unbiased), or bernoulli (each token with probability 1 - alpha(t)) / exact (round((1 - alpha(t)) L) tokens), both with at least one masked token and weight w(t), which bias the bound upward.")
+    var masking: Masking?
     @Option(help: "Frames shuffled together (the reader caches this many).")
     var shuffleWindow = 16
     @Option(help: "Draws of (t, mask) per validation sequence.")
@@ -138,7 +138,7 @@ struct ScheduleShowCommand: ParsableCommand {
             try s.check(shards: shardsDir)
             let pack = try PackManifest.load(shardsDir)
             if json { return try printJSON(s, pack: pack, shards: shardsDir) }
-            print("schedule \(schedule): objective \(c.objective.rawValue), noise \(c.noise), eps \(c.eps), t-sampling \(c.tSampling.rawValue), masking \(c.masking.rawValue), seed \(c.seed)")
+            print("schedule \(schedule): objective \(c.objective.rawValue), noise \(c.noise), eps \(c.eps), t-sampling \(c.tSampling.rawValue), masking \(c.maskingMode.rawValue), seed \(c.seed)")
             print(ledgerLine(s.manifest))
             let (target, batch, row) = try locate(s, pack: pack, shards: shardsDir)
             let b = batch.batch

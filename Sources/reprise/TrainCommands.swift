@@ -114,9 +114,9 @@ struct TrainCommand: ParsableCommand {
                              s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valLoss, output))
                 return
             }
-            print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f nats/token, %.4f bits/byte%@; run in %@",
+            print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation %@ %.4f%@ nats/token, %.4f bits/byte%@; run in %@",
                          s.steps, s.epochs, s.tokensSeen, s.finalTrainLoss, s.valIsBound ? "bound" : "loss", s.valLoss,
-                         s.valBitsPerByte, s.clozeText, output))
+                         s.valStderrText, s.valBitsPerByte, s.clozeText, output))
         }
     }
 }
@@ -181,9 +181,10 @@ struct EvalCommand: ParsableCommand {
             let schedule = try Schedule(manifest.scheduleDir)
             let r = try Evaluation.validate(model: model, objective: manifest.objective, schedule: schedule, shards: manifest.shardsDir,
                                             tokens: tokenInfo(tok), sequences: sequences, batchSize: manifest.batchSize)
-            print(String(format: "%@: validation %@ %.4f nats/token, perplexity %.2f, %.4f bits/byte over %d tokens",
-                         (dir as NSString).lastPathComponent, r.isBound ? "NELBO (upper bound)" : "loss", r.loss,
-                         r.perplexity, r.bitsPerByte, r.tokens))
+            let se = r.draws.map { String(format: " ± %.4f (Monte-Carlo standard error, %d draws per sequence, %@)", r.stderr, $0, r.estimator ?? "") } ?? ""
+            print(String(format: "%@: validation %@ %.4f%@ nats/token, perplexity %.2f, %.4f bits/byte over %d tokens; standard error over sequences %.4f",
+                         (dir as NSString).lastPathComponent, r.isBound ? "NELBO (upper bound)" : "loss", r.loss, se,
+                         r.perplexity, r.bitsPerByte, r.tokens, r.stderrSequences))
         }
     }
 }

@@ -179,4 +179,27 @@ final class PlanRandomTests: XCTestCase {
             if n >= 7 { XCTAssertNotEqual(strata, Array(0..<n), "strata are assigned to rows at random") }
         }
     }
+
+    func testExactKCountsAreUniformOverTheCodesAndWeightsAreOneOverKPk() {
+        for L in [1, 3, 5, 16, 100, 128, 1000] {
+            // Enumerate every t code: how often each k comes up.
+            var counts = [Int](repeating: 0, count: L + 1)
+            for c in 0..<NoiseTable.levels { counts[Masking.uniformCount(code: UInt16(c), length: L)] += 1 }
+            XCTAssertEqual(counts[0], 0)
+            for k in 1...L {
+                XCTAssertEqual(counts[k], Masking.uniformCodes(count: k, length: L), "L=\(L) k=\(k)")
+                XCTAssertGreaterThan(counts[k], 0)
+                let p = Double(counts[k]) / Double(NoiseTable.levels)
+                XCTAssertEqual(Masking.uniformWeight(count: k, length: L), 1 / (Double(k) * p), accuracy: 1e-9 * Double(L))
+                if NoiseTable.levels % L == 0 { XCTAssertEqual(Masking.uniformWeight(count: k, length: L), Double(L) / Double(k)) }
+            }
+        }
+        // The mask holds exactly k positions, the same subset for the same key, different ones for other keys.
+        var a = [UInt8](repeating: 0, count: 40), b = a
+        a.withUnsafeMutableBufferPointer { Masking.exactK.fill($0, key: 3, threshold: 0, code: 40_000) }
+        XCTAssertEqual(a.reduce(0) { $0 + Int($1) }, 1 + 40_000 * 40 / 65_536)
+        b.withUnsafeMutableBufferPointer { Masking.exactK.fill($0, key: 4, threshold: 0, code: 40_000) }
+        XCTAssertNotEqual(a, b)
+        XCTAssertEqual(b.reduce(0) { $0 + Int($1) }, 25)
+    }
 }

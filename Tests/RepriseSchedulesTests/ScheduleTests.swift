@@ -14,7 +14,8 @@ final class ScheduleTests: XCTestCase {
 
     /// A dataset of random tokens: train in two shards, val in one, frames of 256 tokens, seq_len 16.
     @discardableResult
-    func makeShards(seed: UInt64 = 5, trainSizes: [Int] = [3000, 2200], valSize: Int = 900) throws -> String {
+    func makeShards(seed: UInt64 = 5, trainSizes: [Int] = [3000, 2200], valSize: Int = 900, seqLen: Int = 16,
+                    vocab: UInt64 = 1000) throws -> String {
         let shards = dir + "/shards"
         var rng = SplitMix64(seed: seed)
         func split(_ prefix: String, _ sizes: [Int]) throws -> SplitSummary {
@@ -22,17 +23,17 @@ final class ScheduleTests: XCTestCase {
             for (i, size) in sizes.enumerated() {
                 let name = "\(prefix)-0000\(i).shard"
                 let w = try ShardWriter(path: shards + "/" + name, dtype: .uint16, frameTokens: 256)
-                try w.appendDocument((0..<size).map { _ in UInt32(rng.next() % 1000) })
+                try w.appendDocument((0..<size).map { _ in UInt32(rng.next() % vocab) })
                 let r = try w.finish()
                 s.shards.append(ShardEntry(file: name, tokens: r.tokenCount, documents: 1, bytes: r.byteSize, sha256: r.sha256))
                 s.tokens += size
                 s.documents += 1
             }
-            s.sequences = (s.tokens - 1) / 16
+            s.sequences = (s.tokens - 1) / seqLen
             return s
         }
         var config = PackConfig()
-        config.seqLen = 16
+        config.seqLen = seqLen
         config.frameTokens = 256
         let m = PackManifest(config: config, configHash: "c", inputHash: "i\(seed)", ingestManifestSha256: "x",
                              tokenizerSha256: "y", docsDir: "docs", tokenizerDir: "tok", vocabSize: 1000,
@@ -42,9 +43,10 @@ final class ScheduleTests: XCTestCase {
         return shards
     }
 
-    func mdlm(epochs: Int = 3, seed: Int = 1, batch: Int = 8) -> ScheduleConfig {
+    func mdlm(epochs: Int = 3, seed: Int = 1, batch: Int = 8, masking: Masking? = .bernoulli) -> ScheduleConfig {
         var c = ScheduleConfig()
         c.objective = .mdlm; c.epochs = epochs; c.seed = seed; c.batchSize = batch; c.shuffleWindow = 2; c.valDraws = 4
+        c.masking = masking
         return c
     }
 
@@ -329,6 +331,14 @@ final class ScheduleTests: XCTestCase {
         }
         let decoded = try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "mdlm", "short_fraction": 0.5}"#.utf8))
         XCTAssertEqual(decoded.shortFraction, 0.5)
+        // masking: exact_k by default for mdlm, bernoulli (unused) for the others; exact_k is mdlm only.
+        XCTAssertEqual(decoded.masking, .exactK)
+        let old = try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "mdlm", "masking": "bernoulli"}"#.utf8))
+        XCTAssertEqual(old.masking, .bernoulli)
+        XCTAssertEqual(try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "ar"}"#.utf8)).masking, .bernoulli)
+        XCTAssertThrowsError(try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "gaussian", "masking": "exact_k"}"#.utf8))) {
+            XCTAssertTrue("\($0)".contains("exact_k applies to the mdlm objective only"), "\($0)")
+        }
         XCTAssertThrowsError(try JSONDecoder().decode(ScheduleConfig.self, from: Data(#"{"objective": "ar", "short_fraction": 0.5}"#.utf8)))
         let yaml = #"{"objective": "mdlm", "epochs": 2, "batch_sise": 4}"#
         XCTAssertThrowsError(try JSONDecoder().decode(ScheduleConfig.self, from: Data(yaml.utf8))) {
@@ -379,10 +389,19 @@ final class ScheduleTests: XCTestCase {
                         XCTAssertEqual(b.keys[r], PlanRandom.sequenceKey(seed: 1, epoch: e, sequence: seq))
                         var expected = [UInt8](repeating: 0, count: L)
                         expected.withUnsafeMutableBufferPointer {
-                            masking.fill($0, key: b.keys[r], threshold: table.threshold[Int(plan.tcodes[k * 8 + r])])
+                            let code = plan.tcodes[k * 8 + r]
+                            masking.fill($0, key: b.keys[r], threshold: table.threshold[Int(code)], code: code)
                         }
                         XCTAssertEqual(Array(b.mask[(r * L)..<((r + 1) * L)]), expected, "epoch \(e) batch \(k) row \(r)")
-                        XCTAssertGreaterThan(expected.reduce(0) { $0 + Int($1) }, 0)
+                        let count = expected.reduce(0) { $0 + Int($1) }
+                        XCTAssertGreaterThan(count, 0)
+                        if masking == .exactK {
+                            // k from the code over the batch's own length; t = k/L, weight 1/(k·P(k)).
+                            XCTAssertEqual(count, 1 + Int(plan.tcodes[k * 8 + r]) * L / 65_536)
+                            XCTAssertEqual(b.t[r], Double(count) / Double(L))
+                            let codesForK = (0..<65_536).filter { 1 + $0 * L / 65_536 == count }.count
+                            XCTAssertEqual(b.weight[r], 65_536 / (Double(count) * Double(codesForK)), accuracy: 1e-9)
+                        }
                     }
                 }
             }
@@ -471,5 +490,97 @@ final class ScheduleTests: XCTestCase {
             try AtomicFileWriter.write(Array(edited.utf8), to: path)
             XCTAssertThrowsError(try Schedule(dir + "/s")) { XCTAssertTrue("\($0)".contains(expected), "\($0)") }
         }
+    }
+
+    /// A fixed synthetic predictor standing in for a model: the cross-entropy of masked position j given the
+    /// mask pattern (bit set `set`) and the row's tokens. Positive, and different for every pattern, so the
+    /// bound depends on which tokens are visible as a model's would.
+    static func syntheticCE(_ j: Int, set: Int, tokens: ArraySlice<UInt32>) -> Double {
+        let h = Hashing.mix64(UInt64(set) &* 1_000_003 &+ UInt64(j) &* 7919 &+ UInt64(tokens[tokens.startIndex + j]))
+        return 0.2 + Double(h % 1000) / 400 + Double(set.nonzeroBitCount) * 0.3
+    }
+
+    /// The continuous-time bound (linear schedule, eps → 0) of a row of L tokens by enumerating every mask:
+    /// ∫₀¹ (1/t) Σ_S t^|S| (1 − t)^(L−|S|) Σ_{j∈S} CE_j(S) dt, each integral done by Simpson's rule on the
+    /// polynomial (the integrand is t^(|S|−1)(1 − t)^(L−|S|), smooth for |S| ≥ 1), per token (÷ L).
+    static func enumeratedBound(L: Int, tokens: ArraySlice<UInt32>) -> Double {
+        let n = 2000
+        var total = 0.0
+        for set in 1..<(1 << L) {
+            let k = set.nonzeroBitCount
+            var integral = 0.0
+            for i in 0...n {
+                let t = Double(i) / Double(n)
+                let f = pow(t, Double(k - 1)) * pow(1 - t, Double(L - k))
+                integral += f * (i == 0 || i == n ? 1 : i % 2 == 1 ? 4 : 2)
+            }
+            integral /= 3 * Double(n)
+            let ce = (0..<L).filter { set >> $0 & 1 == 1 }.reduce(0.0) { $0 + syntheticCE($1, set: set, tokens: tokens) }
+            total += integral * ce
+        }
+        return total / Double(L)
+    }
+
+    /// The mean over a plan's rows of Σ_masked weight·CE / L (what the trainer's mdlm loss averages), with its
+    /// standard error over batches (rows of one stratified batch are not independent; batches are).
+    func planEstimate(_ dir: String, shards: String, bound: (Int) -> Double) throws -> (mean: Double, se: Double, exact: Double) {
+        let s = try Schedule(dir)
+        let stream = try s.stream(shards: shards)
+        let ds = try PackManifest.load(shards).dataset(shards, split: "train")
+        var batchMeans: [Double] = [], exact = 0.0, rows = 0
+        while let b = try stream.next() {
+            let L = b.seqLen
+            XCTAssertEqual(L, s.manifest.seqLen)
+            var sum = 0.0
+            for r in 0..<b.rows {
+                let tokens = b.tokens[(r * (L + 1))..<(r * (L + 1) + L)]
+                var set = 0
+                for j in 0..<L where b.mask[r * L + j] != 0 { set |= 1 << j }
+                XCTAssertNotEqual(set, 0)
+                var ce = 0.0
+                for j in 0..<L where set >> j & 1 == 1 { ce += Self.syntheticCE(j, set: set, tokens: tokens) }
+                sum += b.weight[r] * ce / Double(L)
+                exact += bound(b.sequences[r])
+                rows += 1
+            }
+            batchMeans.append(sum / Double(b.rows))
+        }
+        _ = ds
+        let m = batchMeans.reduce(0, +) / Double(batchMeans.count)
+        let v = batchMeans.reduce(0) { $0 + ($1 - m) * ($1 - m) } / Double(batchMeans.count - 1)
+        return (m, (v / Double(batchMeans.count)).squareRoot(), exact / Double(rows))
+    }
+
+    func testExactKIsUnbiasedForTheEnumeratedBoundAndAtLeastOneIsBiasedUpward() throws {
+        // L = 5 tokens of a 3-token vocabulary: 3^5 = 243 distinct rows, 31 masks each, all enumerated.
+        let L = 5
+        let shards = try makeShards(trainSizes: [150_001], valSize: 600, seqLen: L, vocab: 3)
+        let ds = try PackManifest.load(shards).dataset(shards, split: "train")
+        var cache: [Int: Double] = [:]
+        func bound(_ sequence: Int) -> Double {
+            let t = try! ds.sequence(sequence).prefix(L)
+            let id = t.reduce(0) { $0 * 3 + Int($1) }
+            if let b = cache[id] { return b }
+            let b = Self.enumeratedBound(L: L, tokens: t[...])
+            cache[id] = b
+            return b
+        }
+        var config = mdlm(epochs: 2, batch: 16, masking: nil)
+        config.shortFraction = 0
+        try ScheduleBuilder.build(shards: shards, config: config, output: dir + "/k", quiet: true)
+        XCTAssertEqual(try Schedule(dir + "/k").config.masking, .exactK, "exact_k is the mdlm default")
+        let k = try planEstimate(dir + "/k", shards: shards, bound: bound)
+        XCTAssertGreaterThan(k.exact, 1)
+        XCTAssertLessThan(k.se, 0.005 * k.exact, "enough draws to tell a bias of a few percent")
+        XCTAssertEqual(k.mean, k.exact, accuracy: 4 * k.se, "exact_k: mean \(k.mean) ± \(k.se), enumerated \(k.exact)")
+        print("exact_k: mean \(k.mean) ± \(k.se), enumerated \(k.exact)")
+
+        // The old estimator on the same rows: Bernoulli masks (at least one) weighted 1/t, t ∈ [eps, 1].
+        config.masking = .bernoulli
+        try ScheduleBuilder.build(shards: shards, config: config, output: dir + "/b", quiet: true)
+        let b = try planEstimate(dir + "/b", shards: shards, bound: bound)
+        XCTAssertEqual(b.exact, k.exact, accuracy: 1e-12, "same rows")
+        XCTAssertGreaterThan(b.mean - b.exact, 4 * b.se, "at-least-one: mean \(b.mean) ± \(b.se), enumerated \(b.exact)")
+        print("bernoulli, at least one, weight 1/t: mean \(b.mean) ± \(b.se), enumerated \(b.exact)")
     }
 }

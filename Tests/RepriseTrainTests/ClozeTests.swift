@@ -239,14 +239,21 @@ final class ClozeTests: XCTestCase {
         let code = Int(NoiseTable.code(Double(tr.next() >> 11) * 0x1p-53))
         var mask = [UInt8](repeating: 0, count: E)
         let key = Hashing.mix64(Hashing.mix64(UInt64(set.config.seed) ^ Cloze.maskDomain) ^ 0)
-        mask.withUnsafeMutableBufferPointer { schedule.config.masking.fill($0, key: key, threshold: table.threshold[code]) }
+        let masking = schedule.config.maskingMode
+        XCTAssertEqual(masking, .exactK, "the mdlm default")
+        mask.withUnsafeMutableBufferPointer { masking.fill($0, key: key, threshold: table.threshold[code], code: UInt16(code)) }
+        // exact_k: k = 1 + floor(code·E / 65536) of the E ending tokens masked, each weighted E/k (E divides 65536).
+        let k = mask.reduce(0) { $0 + Int($1) }
+        XCTAssertEqual(k, 1 + code * E / 65_536)
+        XCTAssertEqual(65_536 % E, 0)
+        let weight = Float(E) / Float(k)
         for c in 0..<4 {
             var inputs = item.context.map { Int32($0) }, targets = [Int32](repeating: 0, count: C + E)
             var weights = [Float](repeating: 0, count: C + E)
             for j in 0..<E {
                 inputs.append(mask[j] != 0 ? Int32(data.maskId) : Int32(item.endings[c][j]))
                 targets[C + j] = Int32(item.endings[c][j])
-                if mask[j] != 0 { weights[C + j] = Float(table.weight[code]) }
+                if mask[j] != 0 { weights[C + j] = weight }
             }
             model.forward(tokens: inputs, batch: 1, seq: C + E, causal: false)
             let ce = CrossEntropy.forwardBackward(logits: Array(model.logits), targets: targets, weights: weights, vocab: data.vocab,

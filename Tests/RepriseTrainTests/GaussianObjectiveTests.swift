@@ -232,7 +232,19 @@ extension TrainerTests {
         let first = lines.first { $0.contains("\"loss\"") }!
         XCTAssertTrue(first.contains(#""mse":"#) && first.contains(#""rounding_ce":"#), first)
         let val = lines.first { $0.contains("val_loss") }!
-        XCTAssertTrue(val.contains(#""val_bound":0,"val_mse":"#) && val.contains(#""val_rounding_ce":"#), val)
+        XCTAssertTrue(val.contains(#""val_bound":0,"#) && val.contains(#""val_mse":"#) && val.contains(#""val_rounding_ce":"#), val)
+        // Diagnostics: embedding norm and mean pairwise cosine, ε MSE and denoised accuracy per noise-level
+        // bucket, rounding accuracy; the buckets' MSE grows with the noise level's share of the input.
+        let last = try XCTUnwrap(try JSONSerialization.jsonObject(with: Data(lines.last { $0.contains("val_loss") }!.utf8)) as? [String: Any])
+        for key in ["val_embedding_norm", "val_embedding_cosine", "val_rounding_accuracy", "val_denoised_accuracy"]
+            + (0..<4).flatMap({ ["val_mse_t\($0)", "val_denoised_accuracy_t\($0)"] }) {
+            XCTAssertNotNil(last[key] as? Double, key)
+        }
+        XCTAssertGreaterThan(last["val_embedding_norm"] as! Double, 0)
+        XCTAssertLessThan(abs(last["val_embedding_cosine"] as! Double), 1)
+        XCTAssertGreaterThan(last["val_rounding_accuracy"] as! Double, 0.5, "the head reads clean embeddings")
+        XCTAssertGreaterThanOrEqual(last["val_denoised_accuracy_t0"] as! Double, last["val_denoised_accuracy_t3"] as! Double,
+                                    "less noise, better denoised tokens")
         // The loss and both of its parts fall.
         for key in ["loss", "mse", "rounding_ce"] {
             let xs = try trainLosses(dir + "/full", key: key)

@@ -143,8 +143,9 @@ final class ReportTests: XCTestCase {
         let html = try String(contentsOfFile: out, encoding: .utf8)
 
         // Every plot also as a standalone SVG document that parses as XML on its own.
-        let svgs = try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").sorted()
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").filter { $0.hasSuffix(".svg") }.sorted()
         XCTAssertEqual(svgs.count, html.components(separatedBy: "<svg ").count - 1)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").filter { $0.hasSuffix(".csv") }.count, svgs.count)
         XCTAssertTrue(svgs.contains("plot-epochs-best.svg"), "\(svgs)")
         for name in svgs {
             let svg = try String(contentsOfFile: dir + "/figures/" + name, encoding: .utf8)
@@ -428,6 +429,7 @@ final class ReportTests: XCTestCase {
             try ScheduleBuilder.build(shards: shards, config: c, output: plan, threads: 1, quiet: true)
             var config = TrainConfig()
             config.lr = 1e-2
+            config.clozeItems = 8; config.clozeDraws = 2; config.evalEvery = 2
             var job = TrainJob(shards: shards, schedule: plan, tokenizerDir: "tok", tokenizerSha256: "tok",
                                tokens: TokenInfo(vocabSize: 48, maskId: 47, endOfTextId: 46, byteLengths: [Int32](repeating: 1, count: 48)),
                                model: ModelConfig(vocabSize: 48, dim: 32, layers: 1, heads: 2, context: 16), config: config,
@@ -437,10 +439,43 @@ final class ReportTests: XCTestCase {
             paths.append(job.output)
         }
         let out = dir + "/report.html"
-        let runs = try Report.write(runs: paths, output: out)
+        let runs = try Report.write(runs: paths, output: out, figures: dir + "/figures")
         let html = try String(contentsOfFile: out, encoding: .utf8)
         let doc = ReportXML.parse(html)
         XCTAssertNil(doc.error)
+        // Cloze outcomes per item, of the final and of the best weights, paired in the report.
+        for r in runs {
+            let final = try XCTUnwrap(try ClozeItemOutcome.read(r.path + "/" + ClozeItemOutcome.finalFile))
+            let best = try XCTUnwrap(try ClozeItemOutcome.read(r.path + "/" + ClozeItemOutcome.bestFile))
+            XCTAssertEqual(final.map(\.item), Array(0..<8))
+            XCTAssertEqual(best.map(\.answer), final.map(\.answer))
+            XCTAssertEqual(Double(final.filter(\.correct).count) / 8, r.cloze?.accuracy)
+            // The best weights are those of the lowest validation loss in the metrics.
+            let kept = try CanonicalJSON.decode(BestWeights.self, from: r.path + "/best/best.json")
+            let lowest = r.validation.min { $0.loss < $1.loss }!
+            XCTAssertEqual(kept.step, lowest.step)
+            XCTAssertEqual(r.clozeBest?.step, lowest.step)
+            if kept.step == r.stepsDone { XCTAssertEqual(best, final) }
+        }
+        XCTAssertTrue(html.contains("<tr class=\"paired\"><td class=\"num\">2</td><td>final</td><td>run-mdlm vs run-ar</td><td class=\"num\">8</td>"), html)
+        XCTAssertTrue(html.contains("<td>best (steps "), html)
+        // Each run states its estimator, draws and seeds; the mdlm bound comes with its standard error.
+        XCTAssertTrue(html.contains("NELBO, exact_k: k uniform in 1...L masked tokens, weight L/k, an unbiased estimate of the bound; 2 draws per validation sequence (stratified in t); schedule seed 3, validation seed 0; final Monte-Carlo standard error"), html)
+        XCTAssertTrue(html.contains("exact next-token NLL (no sampling); schedule seed 3"), html)
+        XCTAssertTrue(try XCTUnwrap(doc.cells["run-mdlm"]?["final"]).contains(" ± "))
+        // Each plot's points as CSV beside its SVG: the validation plot holds every logged validation loss.
+        let csv = try String(contentsOfFile: dir + "/figures/plot-val-epochs.csv", encoding: .utf8).split(separator: "\n")
+        XCTAssertEqual(csv.first, "series,x,y")
+        var expected: [String] = []
+        for r in runs {
+            // The label holds a comma, so it is quoted.
+            for v in r.validation { expected.append("\"\(Report.runLabel(r))\",\(v.epoch),\(v.loss)") }
+        }
+        XCTAssertEqual(csv.dropFirst().map(String.init), expected)
+        let svgs = try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").filter { $0.hasSuffix(".svg") }
+        for svg in svgs {
+            XCTAssertTrue(FileManager.default.fileExists(atPath: dir + "/figures/" + svg.dropLast(4) + ".csv"), svg)
+        }
         for r in runs {
             let ledger = try Schedule(r.manifest.scheduleDir).manifest.ledger
             XCTAssertEqual(r.uniqueTokens, ledger.uniqueTokens)
@@ -452,7 +487,8 @@ final class ReportTests: XCTestCase {
                 guard let v = o?["val_loss"] as? Double, let e = o?["epoch"] as? Double else { return nil }
                 return (e, v)
             }
-            XCTAssertEqual(vals.count, 2)
+            XCTAssertEqual(vals.count, r.validation.count)
+            XCTAssertGreaterThanOrEqual(vals.count, 2)
             let best = vals.min { $0.1 < $1.1 }!
             let row = try XCTUnwrap(doc.cells[r.name])
             XCTAssertEqual(row["best-epoch"], Report.epochs(best.0))

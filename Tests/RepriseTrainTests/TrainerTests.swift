@@ -123,7 +123,11 @@ final class TrainerTests: XCTestCase {
         // The loss falls well below the uniform log(48) = 3.87.
         XCTAssertLessThan(full.finalTrainLoss, 2.5)
         XCTAssertLessThan(full.valLoss, 2.5)
-        XCTAssertEqual(lines.filter { $0.contains("val_loss") }.count, full.steps / 10 + (full.steps % 10 == 0 ? 0 : 1))
+        XCTAssertEqual(lines.filter { $0.contains("val_loss\"") }.count, full.steps / 10 + (full.steps % 10 == 0 ? 0 : 1))
+        // AR's number is exact: no Monte-Carlo error, only the spread over validation sequences.
+        XCTAssertEqual(full.valLossStderr, 0)
+        XCTAssertGreaterThan(full.valLossStderrSequences ?? 0, 0)
+        XCTAssertNil(full.valDraws)
 
         let killed = dir + "/killed"
         try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/full", killed: killed)
@@ -212,6 +216,13 @@ final class TrainerTests: XCTestCase {
         let s = try Trainer.run(job(plan, output: dir + "/mdlm-run"))
         XCTAssertTrue(s.valIsBound)
         XCTAssertTrue(s.valLoss.isFinite && s.valLoss > 0)
+        // The bound comes with its Monte-Carlo standard error, its draws and its estimator.
+        XCTAssertEqual(s.valEstimator, "exact_k")
+        XCTAssertEqual(s.valDraws, 2)
+        XCTAssertGreaterThan(s.valLossStderr ?? 0, 0)
+        XCTAssertLessThan(s.valLossStderr ?? 1, s.valLoss)
+        let val = try metrics(dir + "/mdlm-run").filter { $0.contains("\"val_loss\"") }
+        XCTAssertTrue(val.allSatisfy { $0.contains("\"val_loss_stderr\":") && $0.contains("\"val_draws\":2") }, "\(val)")
         let losses = try metrics(dir + "/mdlm-run").compactMap { line -> Double? in
             guard let obj = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any] else { return nil }
             return obj["loss"] as? Double
@@ -248,6 +259,34 @@ final class TrainerTests: XCTestCase {
         XCTAssertEqual(full.tokensSeen, total)
         XCTAssertLessThan(total, s.manifest.trainSequences * 3 * seqLen)
         try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/short-run", killed: dir + "/short-killed")
+    }
+
+    func testDenseEarlyEvaluationEveryEpochThenAtTheCadence() throws {
+        var c = TrainConfig()
+        c.evalEvery = 25
+        c.denseEvalEpochs = 2
+        let steps = (1...60).filter { c.evaluates(afterStep: $0, total: 60, batchesPerEpoch: 20) }
+        XCTAssertEqual(steps, [20, 25, 40, 50, 60])
+        c.denseEvalEpochs = 0
+        XCTAssertEqual((1...60).filter { c.evaluates(afterStep: $0, total: 60, batchesPerEpoch: 20) }, [25, 50, 60])
+        // The key is written to run.json only when set (runs without it keep their run.json).
+        XCTAssertFalse(String(decoding: try JSONEncoder().encode(c), as: UTF8.self).contains("dense_eval_epochs"))
+        let decoded = try JSONDecoder().decode(TrainConfig.self, from: Data(#"{"dense_eval_epochs": 32}"#.utf8))
+        XCTAssertEqual(decoded.denseEvalEpochs, 32)
+        XCTAssertThrowsError(try JSONDecoder().decode(TrainConfig.self, from: Data(#"{"dense_eval_epochs": -1}"#.utf8)))
+
+        _ = try makeShards()
+        let plan = try schedule(.ar, epochs: 3, name: "ar-dense")
+        let perEpoch = try Schedule(plan).manifest.batchesPerEpoch
+        var j = job(plan, output: dir + "/dense")
+        j.config.evalEvery = 25; j.config.denseEvalEpochs = 2; j.config.checkpointEvery = 0
+        let s = try Trainer.run(j)
+        let evaluated = try metrics(dir + "/dense").compactMap { line -> Int? in
+            guard let o = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? [String: Any], o["val_loss"] != nil else { return nil }
+            return o["step"] as? Int
+        }
+        let expected = Set([perEpoch, 2 * perEpoch] + Array(stride(from: 25, through: s.steps, by: 25)) + [s.steps]).sorted()
+        XCTAssertEqual(evaluated, expected)
     }
 
     func testObjectiveBatches() {

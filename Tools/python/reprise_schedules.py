@@ -8,6 +8,8 @@
     plan.mask(key, t_code, length)                 # the uint8 mask the Swift trainer uses for that row
     plan.batch_length(e, b)                        # seq_len, or less for a short mdlm batch (short_fraction)
 
+With `masking: exact_k` (the mdlm default) a row's t is its masked fraction k/L and its weight 1/(k P(k)).
+
 A short batch (mdlm, `short_fraction` of the batches) has `length` L' < seq_len: its tokens are the first
 L' + 1 of each sequence, shape (rows, L' + 1), and its masks are drawn over L' positions, shape (rows, L').
 
@@ -93,15 +95,31 @@ def token_bits(key, length):
         return mix64(np.uint64(key) + j * np.uint64(GAMMA))
 
 
-def make_mask(key, threshold, length, masking="bernoulli"):
+def uniform_count(code, length):
+    """exact_k: k = 1 + floor(code * L / 65536), uniform in 1..L over the t codes (FORMAT.md, "exact_k")."""
+    return 1 + (int(code) * length >> 16)
+
+
+def uniform_weight(k, length):
+    """exact_k: the weight 1 / (k P(k)) = 65536 / (k n_k) of each masked token, n_k = the t codes giving k."""
+    def ceil_div(a):
+        return (a * LEVELS + length - 1) // length
+    return LEVELS / (k * (ceil_div(k) - ceil_div(k - 1)))
+
+
+def make_mask(key, threshold, length, masking="bernoulli", code=None):
+    """The row's uint8 mask; exact_k needs the row's t code, the others its mask threshold."""
     bits = token_bits(key, length)
     mask = np.zeros(length, dtype=np.uint8)
     if masking == "bernoulli":
         mask[(bits >> np.uint64(32)) < np.uint64(threshold)] = 1
         if not mask.any():
             mask[int(np.argmin(bits))] = 1
-    elif masking == "exact":
-        k = min(max((int(threshold) * length + (1 << 31)) >> 32, 1), length)
+    elif masking in ("exact", "exact_k"):
+        if masking == "exact":
+            k = min(max((int(threshold) * length + (1 << 31)) >> 32, 1), length)
+        else:
+            k = uniform_count(code, length)
         order = np.lexsort((np.arange(length), bits))  # by bits, then position
         mask[order[:k]] = 1
     else:
@@ -196,7 +214,7 @@ class Schedule:
         return np.frombuffer(payload, dtype="<u2", count=count).reshape(-1, draws)
 
     def mask(self, key, code, length=None):
-        return make_mask(key, self.table["threshold"][code], length or self.seq_len, self.config["masking"])
+        return make_mask(key, self.table["threshold"][code], length or self.seq_len, self.config["masking"], code)
 
     def batch_length(self, epoch, b):
         """The length of batch b of an epoch: seq_len, or for a share `short_fraction` of mdlm batches a
@@ -210,6 +228,12 @@ class Schedule:
                          weight=self.table["weight"][codes], keys=keys)
             if self.objective == "mdlm":
                 batch["mask"] = np.stack([self.mask(k, c, length) for k, c in zip(keys, codes)])
+                if self.config["masking"] == "exact_k":
+                    # t is the masked fraction k/L and the weight 1/(k P(k)) (L/k when L divides 65536).
+                    ks = [uniform_count(c, length) for c in codes]
+                    batch["t"] = np.array([k / length for k in ks])
+                    batch["alpha"] = 1 - batch["t"]
+                    batch["weight"] = np.array([uniform_weight(k, length) for k in ks])
         return batch
 
     def batch(self, dataset, epoch, b, plan=None, rows=None):

@@ -22,10 +22,11 @@ def work(tmp_path_factory):
         "  pack:\n    config: {seq_len: 32, val_fraction: 0.3, frame_tokens: 256}\n"
         "  schedules:\n"
         "    ar: {objective: ar, epochs: 2, batch_size: 8, seed: 4, shuffle_window: 2}\n"
-        "    bern: {objective: mdlm, epochs: 3, batch_size: 8, seed: 4, noise: cosine, val_draws: 4}\n"
+        "    bern: {objective: mdlm, epochs: 3, batch_size: 8, seed: 4, noise: cosine, val_draws: 4, masking: bernoulli}\n"
+        "    exactk: {objective: mdlm, epochs: 2, batch_size: 8, seed: 9, short_fraction: 0.5, val_draws: 4}\n"
         "    exact: {objective: mdlm, epochs: 2, batch_size: 6, seed: 5, masking: exact, t_sampling: iid}\n"
         "    gauss: {objective: gaussian, epochs: 2, batch_size: 8, seed: 6}\n"
-        "    short: {objective: mdlm, epochs: 3, batch_size: 8, seed: 7, short_fraction: 0.5, val_draws: 4}\n"
+        "    short: {objective: mdlm, epochs: 3, batch_size: 8, seed: 7, short_fraction: 0.5, val_draws: 4, masking: bernoulli}\n"
         "    budget: {objective: mdlm, epochs: 2, batch_size: 4, seed: 8, sequences: 12, short_fraction: 0}\n"))
 
 
@@ -36,7 +37,7 @@ def show(work, plan, epoch, sequence):
     return json.loads(out)
 
 
-@pytest.mark.parametrize("plan", ["bern", "exact"])
+@pytest.mark.parametrize("plan", ["bern", "exact", "exactk"])
 def test_masks_t_and_tokens_match_the_swift_library(work, plan):
     s = Schedule(str(work / "schedules" / plan))
     ds = Dataset(str(work / "shards"), "train")
@@ -55,13 +56,15 @@ def test_masks_t_and_tokens_match_the_swift_library(work, plan):
             assert int(b["keys"][row]) == int(swift["key"])
 
 
-def test_short_batches_match_the_swift_library(work):
-    s = Schedule(str(work / "schedules" / "short"))
+@pytest.mark.parametrize("plan", ["short", "exactk"])
+def test_short_batches_match_the_swift_library(work, plan):
+    s = Schedule(str(work / "schedules" / plan))
     ds = Dataset(str(work / "shards"), "train")
     assert s.config["short_fraction"] == 0.5
-    lengths = {(e, b): s.batch_length(e, b) for e in range(3) for b in range(s.batches_per_epoch)}
+    epochs = s.manifest["ledger"]["epochs"]
+    lengths = {(e, b): s.batch_length(e, b) for e in range(epochs) for b in range(s.batches_per_epoch)}
     short = [k for k, n in lengths.items() if n < s.seq_len]
-    assert len(short) == s.manifest["ledger"]["short_batches"] and 10 < len(short) < len(lengths) - 10
+    assert len(short) == s.manifest["ledger"]["short_batches"] and 5 < len(short) < len(lengths) - 5
     checked = 0
     for e, b in short[:6] + [k for k, n in lengths.items() if n == s.seq_len][:2]:
         order, codes = s.epoch(e)
@@ -72,11 +75,17 @@ def test_short_batches_match_the_swift_library(work):
         for row in [0, len(batch["sequences"]) - 1]:
             sequence = int(batch["sequences"][row])
             np.testing.assert_array_equal(batch["tokens"][row], ds[sequence][:n + 1])
-            swift = show(work, "short", e, sequence)
+            swift = show(work, plan, e, sequence)
             assert swift["step"] == batch["step"] and swift["length"] == n
             np.testing.assert_array_equal(batch["tokens"][row], swift["tokens"])
             np.testing.assert_array_equal(batch["mask"][row], swift["mask"])
             assert int(batch["keys"][row]) == int(swift["key"]) and batch["t"][row] == swift["t"]
+            assert batch["weight"][row] == swift["weight"]
+            if plan == "exactk":
+                k = int(batch["mask"][row].sum())
+                # weight 1 / (k P(k)), P(k) counted over all 65536 t codes (L/k when L divides 65536).
+                codes_for_k = int(np.sum(1 + (np.arange(65536) * n >> 16) == k))
+                assert batch["t"][row] == k / n and abs(batch["weight"][row] - 65536 / (k * codes_for_k)) < 1e-9 * n
             checked += 1
     assert checked == 16
 
