@@ -399,7 +399,7 @@ extension Report {
             s = "ε MSE + rounding cross-entropy over the fixed validation draws (not a likelihood); " + seeds
         }
         if let se = r.summary?.valLossStderr, se > 0 { s += String(format: "; final Monte-Carlo standard error %.4f", se) }
-        if let se = r.summary?.valLossStderrSequences, se > 0 { s += String(format: ", over validation sequences %.4f", se) }
+        if let se = r.summary?.valLossStderrSequences, se > 0 { s += String(format: "; standard error over validation sequences %.4f", se) }
         if r.manifest.train.clozeItems > 0 && r.objective == .mdlm {
             s += "; cloze ELBO with \(r.manifest.train.clozeDraws) draws per item, same estimator"
         }

@@ -99,7 +99,14 @@ extension CLITests {
             XCTAssertEqual(r.status, 0, r.stderr)
             XCTAssertTrue(r.stdout.contains("cloze accuracy"), r.stdout)
             let lines = try String(contentsOfFile: root + "/\(objective)/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-            let last = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(lines.last!.utf8)) as? [String: Any])
+            // The final weights' score, then the best weights' (lowest validation loss) last.
+            let objects = lines.compactMap { try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any] }
+            let last = try XCTUnwrap(objects.last { $0["cloze_accuracy"] != nil })
+            let best = try XCTUnwrap(objects.last)
+            XCTAssertEqual(best["cloze_best_items"] as? Int, 24)
+            XCTAssertNotNil(best["cloze_best_step"] as? Int)
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/\(objective)/cloze-final.jsonl"))
+            XCTAssertTrue(FileManager.default.fileExists(atPath: root + "/\(objective)/cloze-best.jsonl"))
             XCTAssertEqual(last["step"] as? Int, 5)
             XCTAssertEqual(last["cloze_items"] as? Int, 24)
             let accuracy = try XCTUnwrap(last["cloze_accuracy"] as? Double)

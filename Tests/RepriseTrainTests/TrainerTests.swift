@@ -140,7 +140,8 @@ final class TrainerTests: XCTestCase {
 
     /// A run killed after its second-to-last checkpoint (with metrics written past it) and resumed ends with
     /// the same metrics, summary and weights as the run that was not interrupted.
-    func assertKilledRunResumesBitForBit(plan: String, full: RunSummary, fullRun: String, killed: String) throws {
+    func assertKilledRunResumesBitForBit(plan: String, full: RunSummary, fullRun: String, killed: String,
+                                         configure: (inout TrainJob) -> Void = { _ in }) throws {
         let lines = try metrics(fullRun)
         try FileManager.default.copyItem(atPath: fullRun, toPath: killed)
         let ckpts = try FileManager.default.contentsOfDirectory(atPath: killed + "/checkpoints").sorted()
@@ -152,6 +153,7 @@ final class TrainerTests: XCTestCase {
         try AtomicFileWriter.write(Array(pointer.utf8), to: killed + "/checkpoint.json")
         try FileManager.default.removeItem(atPath: killed + "/summary.json")
         var resume = job(plan, output: killed)
+        configure(&resume)
         resume.resume = true
         let resumed = try Trainer.run(resume)
         XCTAssertEqual(try metrics(killed), lines)
