@@ -175,7 +175,7 @@ struct EvalCommand: ParsableCommand {
             let schedule = try Schedule(self.schedule ?? manifest.scheduleDir)
             if self.schedule != nil {
                 guard schedule.config.objective == manifest.objective else {
-                    throw RepriseError("\(schedule.dir): a \(schedule.config.objective.rawValue) schedule; \(runDir) trained the \(manifest.objective.rawValue) objective")
+                    throw RepriseError("\(schedule.dir): a schedule of the \(schedule.config.objective.rawValue) objective; \(runDir) trained the \(manifest.objective.rawValue) objective: give a schedule of its objective")
                 }
                 try schedule.check(shards: manifest.shardsDir)
             }
