@@ -90,7 +90,7 @@ extension Report {
                 row += "<td class=\"num epochs\">\(epochs(r.epochsDone)) / \(epochs(r.plannedEpochs))</td>"
                 row += "<td class=\"num unique\">\(r.uniqueTokens.map { grouped($0) } ?? "?")</td>"
                 row += "<td class=\"num tokens-seen\">\(grouped(r.tokensSeen))</td>"
-                row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) } ?? "–")</td>"
+                row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) + ($0.stderr.map { $0 > 0 ? String(format: " ± %.3f", $0) : "" } ?? "") } ?? "–")</td>"
                 row += "<td class=\"num best-epoch\">\(best.map { epochs($0.epoch) } ?? "–")</td>"
                 let finalSE = r.summary?.valLossStderr ?? r.validation.last?.stderr
                 row += "<td class=\"num final\">\(final.map { prefix + loss($0.loss) + (finalSE.map { $0 > 0 ? String(format: " ± %.3f", $0) : "" } ?? "") } ?? "–")</td>"
