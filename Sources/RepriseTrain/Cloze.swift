@@ -27,7 +27,7 @@ public struct ClozeConfig: Codable, Sendable, Equatable {
 
     /// Endings per item: the true one and three distractors.
     public static let choices = 4
-    public static let defaultItems = 200
+    public static let defaultItems = 600
 
     public init(items: Int = ClozeConfig.defaultItems, seed: Int = 0, context: Int = 0, ending: Int = 0) {
         self.items = items; self.seed = seed; self.context = context; self.ending = ending

@@ -17,6 +17,7 @@ import RepriseShards
 ///     h       = Transformer(x_t + temb[r], bidirectional)          (N, C)  final hidden state (after RMSNorm)
 ///     ε̂       = h · W_εᵀ + b_ε                                     (N, C)  `gaussian.eps_head`
 ///     mse     = mean over N·C of (ε̂ − ε)²
+///     (prediction x0: the same head predicts x̂0 instead, mse = mean of (x̂0 − x0)², x0 also a target)
 ///     ce      = mean over N of −log softmax_{v ≠ mask}(x0[n] · headᵀ)[w_n]   (N, V)  rounding
 ///     loss    = mse + ce
 ///
@@ -44,6 +45,15 @@ import RepriseShards
 /// Not thread-safe: one call at a time (the products and row loops use `threads` threads inside). Results
 /// do not depend on the thread count: row loops write disjoint rows, sums run in a fixed order, products
 /// use the model's bit-stable row split.
+/// What the output head predicts (`train.gaussian_prediction`).
+public enum GaussianPrediction: String, Codable, Sendable, CaseIterable {
+    /// The noise ε (DDPM's simple loss; the default).
+    case eps
+    /// The clean embedding x0 (Diffusion-LM's choice): the loss is ‖x̂0 − x0‖², whose gradient reaches the
+    /// embeddings also through the target.
+    case x0
+}
+
 public final class GaussianObjective {
     /// Sinusoidal features of t fed to the time projection.
     public static let timeFeatures = 64
@@ -74,6 +84,8 @@ public final class GaussianObjective {
     public let excludedId: Int?
     public var threads: Int
     public var weightDecay: Float
+    /// What the head predicts: ε (default) or x0.
+    public var prediction: GaussianPrediction = .eps
     public let beta1: Float = 0.9, beta2: Float = 0.95, adamEps: Float = 1e-8
 
     public let tensors: [Tensor]
@@ -257,9 +269,10 @@ public final class GaussianObjective {
         model.forward(embeddings: inp, batch: R, seq: L, causal: false, computeLogits: false)
         let h = model.finalHidden.baseAddress!
         epsHead(h, count: N)
-        // mse = Σ (ε̂ − ε)² / (N·C): per-row sums in Double, added in row order. With backward, ε̂ becomes
-        // ∂mse/∂ε̂ = 2(ε̂ − ε)/(N·C) in place.
+        // mse = Σ (ε̂ − ε)² / (N·C) (x0 prediction: Σ (x̂0 − x0)²): per-row sums in Double, added in row
+        // order. With backward, the head's output becomes ∂mse/∂output = 2(output − target)/(N·C) in place.
         let ehp = epsHat.pointer
+        let target = UnsafePointer(prediction == .eps ? epsP : x0.pointer)
         var rowSums = [Double](repeating: 0, count: R)
         let scale = Float(2) / Float(N * C)
         rowSums.withUnsafeMutableBufferPointer { sums in
@@ -267,7 +280,7 @@ public final class GaussianObjective {
             parallelFor(R, threads: threads) { r in
                 var acc = 0.0
                 for i in (r * L * C)..<((r + 1) * L * C) {
-                    let d = ehp[i] - epsP[i]
+                    let d = ehp[i] - target[i]
                     acc += Double(d * d)
                     if backward { ehp[i] = scale * d }
                 }
@@ -309,6 +322,8 @@ public final class GaussianObjective {
             let a = rowScale[r].signal
             for i in (r * L * C)..<((r + 1) * L * C) { dx[i] = a * du[i] }
         }
+        // x0 prediction: x0 is also the target, ∂mse/∂x0 = −∂mse/∂x̂0.
+        if prediction == .x0 { for i in 0..<(N * C) { dx[i] -= dEps[i] } }
         let head = model.params.pointer + model.layout.head
         BLAS.product(m: N, n: C, k: V, a: logits, lda: V, b: head, ldb: C, beta: 1, c: dx, ldc: C, threads: threads)
         BLAS.product(transA: true, m: V, n: C, k: N, a: logits, lda: V, b: x0p, ldb: C, beta: 1,
@@ -393,7 +408,7 @@ public final class GaussianObjective {
             }
         }
         return try Safetensors.write(entries, metadata: ["format": "pt", "objective": "gaussian", "adam_step": String(adamStep),
-                                                         "time_features": String(features)],
+                                                         "time_features": String(features), "prediction": prediction.rawValue],
                                      to: dir + "/" + Self.fileName)
     }
 
@@ -433,6 +448,7 @@ public final class GaussianObjective {
         }
         let g = GaussianObjective(model: model, maxRows: maxRows, maxSeq: maxSeq, noise: noise, excludedId: manifest.maskTokenId,
                                   weightDecay: Float(manifest.train.weightDecay))
+        g.prediction = manifest.train.gaussianPrediction
         let state = try Checkpoints.state(dir: dir)
         guard let sha256 = state.extraSha256 else {
             throw RepriseError("\(dir)/state.json: no extra_sha256, which a gaussian run's checkpoint records for \(fileName)")
@@ -518,9 +534,10 @@ public final class GaussianObjective {
     }
 
     /// After a forward without gradient (`lossAndGradient(backward: false)`): the model's logits hold the
-    /// rounding logits of the clean x0, `epsHat` ε̂ and `eps` ε. Adds the rounding accuracy of x0, and per
-    /// noise-level bucket the ε MSE and the accuracy of x̂0 = x0 + sqrt((1 − abar)/abar)·(ε − ε̂) (the
-    /// denoised embedding, projected to norm sqrt(C) as in sampling) read by the rounding head.
+    /// rounding logits of the clean x0, `epsHat` the head's output (ε̂, or x̂0) and `eps` ε. Adds the rounding
+    /// accuracy of x0, and per noise-level bucket the head's MSE and the accuracy of the denoised embedding
+    /// x̂0 (= x0 + sqrt((1 − abar)/abar)·(ε − ε̂) for ε prediction, the output itself for x0 prediction),
+    /// projected to norm sqrt(C) as in sampling, read by the rounding head.
     func diagnose(model: Transformer, rows R: Int, seq L: Int, t: [Double], alphaBar: [Double], into d: inout Diagnostics) {
         let C = dim, N = R * L, B = Self.diagnosticBuckets
         let clean = argmaxTokens(model.logits.baseAddress!, count: N)
@@ -533,9 +550,9 @@ public final class GaussianObjective {
                 let o = (r * L + j) * C
                 var sq = 0.0, ss = 0.0
                 for c in 0..<C {
-                    let diff = ehp[o + c] - ep[o + c]
+                    let diff = ehp[o + c] - (prediction == .eps ? ep[o + c] : x0p[o + c])
                     sq += Double(diff * diff)
-                    let v = x0p[o + c] - ratio * diff
+                    let v = prediction == .eps ? x0p[o + c] - ratio * diff : ehp[o + c]
                     xh[o + c] = v
                     ss += Double(v) * Double(v)
                 }
@@ -625,7 +642,7 @@ public final class GaussianObjective {
                 let o = j * C
                 var ss = 0.0
                 for c in 0..<C {
-                    let v = (x[o + c] - sb * epsHat[o + c]) / sa
+                    let v = prediction == .eps ? (x[o + c] - sb * epsHat[o + c]) / sa : epsHat[o + c]
                     xh[o + c] = v
                     ss += Double(v) * Double(v)
                 }

@@ -104,7 +104,7 @@ extension Report {
                 row += "<td class=\"num epochs\">\(epochs(r.epochsDone)) / \(epochs(r.plannedEpochs))</td>"
                 row += "<td class=\"num unique\">\(r.uniqueTokens.map { grouped($0) } ?? "?")</td>"
                 row += "<td class=\"num tokens-seen\">\(grouped(r.tokensSeen))</td>"
-                row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) } ?? "–")</td>"
+                row += "<td class=\"num best\">\(best.map { prefix + loss($0.loss) + ($0.stderr.map { $0 > 0 ? String(format: " ± %.3f", $0) : "" } ?? "") } ?? "–")</td>"
                 row += "<td class=\"num best-epoch\">\(best.map { epochs($0.epoch) } ?? "–")</td>"
                 let finalSE = r.summary?.valLossStderr ?? r.validation.last?.stderr
                 row += "<td class=\"num final\">\(final.map { prefix + loss($0.loss) + (finalSE.map { $0 > 0 ? String(format: " ± %.3f", $0) : "" } ?? "") } ?? "–")</td>"
@@ -412,17 +412,21 @@ extension Report {
         case .ar:
             s = "exact next-token NLL (no sampling); " + seeds
         case .mdlm:
-            let masking = c?.maskingMode ?? Masking(rawValue: r.summary?.valEstimator ?? "") ?? .bernoulli
+            guard let masking = c?.maskingMode ?? r.summary?.valEstimator.flatMap(Masking.init(rawValue:)) else {
+                s = "NELBO; estimator and draws not recorded (schedule not readable, no val_estimator in summary.json); " + seeds
+                break
+            }
             let how = masking == .exactK
                 ? "exact_k: k uniform in 1...L masked tokens, weight L/k, an unbiased estimate of the bound"
                 : "\(masking.rawValue): masking rate from t ∈ [eps, 1] (\(c?.noise ?? "?") schedule, eps \(c.map { String($0.eps) } ?? "?")), at least one masked token, weight w(t); biased upward"
             let draws = r.summary?.valDraws ?? c?.valDraws
             s = "NELBO, \(how); \(draws.map(String.init) ?? "?") draws per validation sequence (\(c?.tSampling == .iid ? "iid" : "stratified") in t); " + seeds
         case .gaussian:
-            s = "ε MSE + rounding cross-entropy over the fixed validation draws (not a likelihood); " + seeds
+            let target = r.manifest.train.gaussianPrediction == .x0 ? "x0" : "ε"
+            s = "\(target)-prediction MSE + rounding cross-entropy over the fixed validation draws (not a likelihood); " + seeds
         }
         if let se = r.summary?.valLossStderr, se > 0 { s += String(format: "; final Monte-Carlo standard error %.4f", se) }
-        if let se = r.summary?.valLossStderrSequences, se > 0 { s += String(format: ", over validation sequences %.4f", se) }
+        if let se = r.summary?.valLossStderrSequences, se > 0 { s += String(format: "; standard error over validation sequences %.4f", se) }
         if r.manifest.train.clozeItems > 0 && r.objective == .mdlm {
             s += "; cloze ELBO with \(r.manifest.train.clozeDraws) draws per item, same estimator"
         }

@@ -37,6 +37,8 @@ public struct TrainConfig: Codable, Sendable, Equatable {
     public var clozeItems = 0
     /// Draws of (t, mask) per cloze item for an mdlm run's ELBO.
     public var clozeDraws = Cloze.defaultDraws
+    /// gaussian only: what the output head predicts, eps (default) or x0.
+    public var gaussianPrediction: GaussianPrediction = .eps
 
     public init() {}
 
@@ -46,6 +48,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         case weightDecay = "weight_decay", gradClip = "grad_clip", evalEvery = "eval_every"
         case checkpointEvery = "checkpoint_every", evalSequences = "eval_sequences"
         case clozeItems = "cloze_items", clozeDraws = "cloze_draws", denseEvalEpochs = "dense_eval_epochs"
+        case gaussianPrediction = "gaussian_prediction"
     }
 
     /// The cloze keys are written only when the cloze evaluation is on, so that run.json of a run without
@@ -69,6 +72,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
             try c.encode(clozeDraws, forKey: .clozeDraws)
         }
         if denseEvalEpochs > 0 { try c.encode(denseEvalEpochs, forKey: .denseEvalEpochs) }
+        if gaussianPrediction != .eps { try c.encode(gaussianPrediction, forKey: .gaussianPrediction) }
     }
 
     public init(from decoder: Decoder) throws {
@@ -90,6 +94,7 @@ public struct TrainConfig: Codable, Sendable, Equatable {
         clozeItems = try c.decodeIfPresent(Int.self, forKey: .clozeItems) ?? d.clozeItems
         clozeDraws = try c.decodeIfPresent(Int.self, forKey: .clozeDraws) ?? d.clozeDraws
         denseEvalEpochs = try c.decodeIfPresent(Int.self, forKey: .denseEvalEpochs) ?? d.denseEvalEpochs
+        gaussianPrediction = try c.decodeIfPresent(GaussianPrediction.self, forKey: .gaussianPrediction) ?? d.gaussianPrediction
         try validate()
     }
 

@@ -128,6 +128,9 @@ public enum Trainer {
         if config.clozeItems > 0 && objective == .gaussian {
             throw RepriseError("train.cloze_items: the cloze task scores AR and mdlm runs; the gaussian objective has no likelihood to score it with")
         }
+        if config.gaussianPrediction != .eps && objective != .gaussian {
+            throw RepriseError("train.gaussian_prediction applies to the gaussian objective only")
+        }
         if let problem = pack.emptySplitProblem { throw RepriseError("\(job.shards): \(problem)") }
         if objective == .mdlm && job.tokens.maskId == nil {
             throw RepriseError("\(job.tokenizerDir): the tokenizer has no <|mask|> token, which the mdlm objective needs")
@@ -177,6 +180,7 @@ public enum Trainer {
             GaussianObjective(model: model, maxRows: B, maxSeq: L, noise: $0, excludedId: job.tokens.maskId,
                               weightDecay: Float(config.weightDecay))
         }
+        gaussian?.prediction = config.gaussianPrediction
         var step = 0, tokensSeen = 0
         if job.resume, let latest = try Checkpoints.latest(run: run) {
             try Checkpoints.load(dir: latest.dir, state: latest.state, model: model, optimizer: optimizer)

@@ -22,7 +22,7 @@ struct ClozeCommand: ParsableCommand {
 
 /// The item-set settings shared by `cloze build`, `cloze show` and `eval --cloze`.
 struct ClozeItemOptions: ParsableArguments {
-    @Option(help: "Items (fewer when the validation split has fewer windows of context + ending tokens); default: those stored by `cloze build`, else 200.")
+    @Option(help: "Items (fewer when the validation split has fewer windows of context + ending tokens); default: those stored by `cloze build`, else 600.")
     var items: Int?
     @Option(name: .customLong("cloze-seed"), help: "Seed of the item set (windows, answer positions, distractors, ELBO draws).")
     var seed = 0

@@ -12,8 +12,11 @@ struct ReportCommand: ParsableCommand {
         shown as such), groups the runs by unique-token budget and model, and writes one HTML file with \
         inline CSS and SVG and no scripts: a table of the runs, best validation loss against epochs for AR \
         and diffusion (where the curves cross, computed from the data), validation loss against epochs and \
-        tokens seen, smoothed training loss, cloze accuracy when the metrics have it, throughput, and what \
-        was measured. Diffusion losses are labelled as NELBO upper bounds.
+        tokens seen, smoothed training loss, cloze accuracy when the metrics have it (and, for runs with \
+        per-item outcomes on the same items, AR against diffusion item by item: McNemar's exact test and a \
+        paired-bootstrap interval, final weights and best weights), throughput, and what was measured: \
+        per run its estimator, draws, seeds and learning rate. Diffusion losses are labelled as NELBO upper \
+        bounds, with their Monte-Carlo standard error.
 
         Example: reprise report runs/ar-e4 runs/mdlm-e4 runs/ar-e16 runs/mdlm-e16 --output report.html
         """)
@@ -24,7 +27,7 @@ struct ReportCommand: ParsableCommand {
     var output: String
     @Option(help: "The report's title.")
     var title: String?
-    @Option(help: "Also write each plot as a standalone SVG file in this directory (ID.svg).")
+    @Option(help: "Also write each plot as a standalone SVG file in this directory (ID.svg), and its plotted points as CSV (ID.csv: series,x,y).")
     var figures: String?
 
     func validate() throws {
@@ -45,7 +48,7 @@ struct ReportCommand: ParsableCommand {
             let read = try Report.write(runs: runs, output: output, options: options, figures: figures)
             let complete = read.filter(\.isComplete).count
             print("report of \(read.count) runs (\(complete) complete, \(read.count - complete) in progress) written to \(output)"
-                  + (figures.map { "; plots as SVG files in \($0)" } ?? ""))
+                  + (figures.map { "; plots as SVG and CSV files in \($0)" } ?? ""))
         }
     }
 }

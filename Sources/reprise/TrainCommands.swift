@@ -137,6 +137,7 @@ struct EvalCommand: ParsableCommand {
           reprise eval /tmp/run
           reprise eval /tmp/run --text notes.txt
           reprise eval /tmp/run --cloze --items 200
+          reprise eval /tmp/run --schedule /tmp/plan-128-draws
         """)
 
     @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
@@ -147,6 +148,8 @@ struct EvalCommand: ParsableCommand {
     var text: String?
     @Option(help: "Validation sequences (0: all).")
     var sequences = 0
+    @Option(help: "mdlm: score the validation plan of this schedule (of the same shards and objective) instead of the run's own: another estimator (--masking) or more draws (--val-draws).")
+    var schedule: String?
     @Option(help: "Threads (default: all cores).")
     var threads = defaultThreadCount
     @OptionGroup(title: "Cloze task")
@@ -178,7 +181,13 @@ struct EvalCommand: ParsableCommand {
                 return
             }
             let tok = try runTokenizer(manifest, run: runDir)
-            let schedule = try Schedule(manifest.scheduleDir)
+            let schedule = try Schedule(self.schedule ?? manifest.scheduleDir)
+            if self.schedule != nil {
+                guard schedule.config.objective == manifest.objective else {
+                    throw RepriseError("\(schedule.dir): a schedule of the \(schedule.config.objective.rawValue) objective; \(runDir) trained the \(manifest.objective.rawValue) objective: give a schedule of its objective")
+                }
+                try schedule.check(shards: manifest.shardsDir)
+            }
             let r = try Evaluation.validate(model: model, objective: manifest.objective, schedule: schedule, shards: manifest.shardsDir,
                                             tokens: tokenInfo(tok), sequences: sequences, batchSize: manifest.batchSize)
             let se = r.draws.map { String(format: " ± %.4f (Monte-Carlo standard error, %d draws per sequence, %@)", r.stderr, $0, r.estimator ?? "") } ?? ""

@@ -28,6 +28,26 @@ extension CLITests {
                      "--steps", String(steps), "--eval-sequences", "4", "--threads", "2", "--quiet", "-o", output ?? schedule] + extra)
     }
 
+    /// `reprise eval RUN --schedule DIR`: the run's weights on another validation plan of the same shards
+    /// (another estimator, more draws), with its Monte-Carlo standard error; other objectives are refused.
+    func testEvalOnAnotherScheduleStatesItsEstimatorAndError() throws {
+        try prepareTinyRuns()
+        XCTAssertEqual(try trainTiny("mdlm", steps: 4).status, 0)
+        let own = try reprise(["eval", "mdlm", "--sequences", "4"])
+        XCTAssertEqual(own.status, 0, own.stderr)
+        XCTAssertTrue(own.stdout.contains("(Monte-Carlo standard error, 2 draws per sequence, exact_k)"), own.stdout)
+        let made = try reprise(["schedule", "work/shards", "--objective", "mdlm", "--seed", "3", "--batch-size", "8",
+                                "--masking", "bernoulli", "--val-draws", "6", "--output", "bern", "--quiet"])
+        XCTAssertEqual(made.status, 0, made.stderr)
+        let other = try reprise(["eval", "mdlm", "--sequences", "4", "--schedule", "bern"])
+        XCTAssertEqual(other.status, 0, other.stderr)
+        XCTAssertTrue(other.stdout.contains("(Monte-Carlo standard error, 6 draws per sequence, bernoulli)"), other.stdout)
+        XCTAssertNotEqual(own.stdout, other.stdout)
+        let wrong = try reprise(["eval", "mdlm", "--schedule", "work/schedules/ar"])
+        XCTAssertNotEqual(wrong.status, 0)
+        XCTAssertTrue(wrong.stderr.contains("a schedule of the ar objective") && wrong.stderr.contains("trained the mdlm objective"), wrong.stderr)
+    }
+
     func testClozeEvalAndDiffusionSampling() throws {
         try prepareTinyRuns()
         for objective in ["ar", "mdlm"] {

@@ -92,10 +92,10 @@ final class ClozeTests: XCTestCase {
     override func tearDown() { data.remove() }
 
     func testDefaultsFollowTheSequenceLength() throws {
-        XCTAssertEqual(try ClozeConfig().resolved(seqLen: 128), ClozeConfig(items: 200, seed: 0, context: 112, ending: 16))
-        XCTAssertEqual(try ClozeConfig().resolved(seqLen: 256), ClozeConfig(items: 200, seed: 0, context: 224, ending: 32))
+        XCTAssertEqual(try ClozeConfig().resolved(seqLen: 128), ClozeConfig(items: 600, seed: 0, context: 112, ending: 16))
+        XCTAssertEqual(try ClozeConfig().resolved(seqLen: 256), ClozeConfig(items: 600, seed: 0, context: 224, ending: 32))
         XCTAssertEqual(try ClozeConfig(context: 48).resolved(seqLen: 128).ending, 16)
-        XCTAssertEqual(try ClozeConfig().resolved(seqLen: 4), ClozeConfig(items: 200, seed: 0, context: 3, ending: 1))
+        XCTAssertEqual(try ClozeConfig().resolved(seqLen: 4), ClozeConfig(items: 600, seed: 0, context: 3, ending: 1))
         XCTAssertEqual(try ClozeConfig(items: 0).resolved(seqLen: 16).items, ClozeConfig.defaultItems)
         XCTAssertThrowsError(try ClozeConfig(items: -1).resolved(seqLen: 16))
         XCTAssertThrowsError(try ClozeConfig(ending: -2).resolved(seqLen: 16))

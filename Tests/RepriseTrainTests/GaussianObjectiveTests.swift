@@ -27,7 +27,7 @@ final class GaussianObjectiveTests: XCTestCase {
     /// replaces x_t + temb as the transformer's input (for ∂loss/∂input).
     static func reference(config: ModelConfig, p: [Double], extra: [Double], objective g: GaussianObjective,
                           tokens: [Int32], rows R: Int, seq L: Int, t: [Double], abar: [Double], eps: [Double],
-                          input: [Double]? = nil) -> (mse: Double, ce: Double) {
+                          input: [Double]? = nil, prediction: GaussianPrediction = .eps) -> (mse: Double, ce: Double) {
         let layout = ParameterLayout(config)
         let C = config.dim, V = config.vocabSize, F = g.features, N = R * L
         func offset(_ name: String) -> Int { g.tensors.first { $0.name == name }!.offset }
@@ -62,7 +62,8 @@ final class GaussianObjectiveTests: XCTestCase {
             for o in 0..<C {
                 var y = extra[be + o]
                 for i in 0..<C { y += extra[we + o * C + i] * hidden[n * C + i] }
-                mse += (y - eps[n * C + o]) * (y - eps[n * C + o])
+                let target = prediction == .eps ? eps[n * C + o] : x0[n * C + o]
+                mse += (y - target) * (y - target)
             }
         }
         var ce = 0.0
@@ -78,10 +79,11 @@ final class GaussianObjectiveTests: XCTestCase {
         return (mse / Double(N * C), ce / Double(N))
     }
 
-    func check(tied: Bool, seed: UInt64) {
+    func check(tied: Bool, seed: UInt64, prediction: GaussianPrediction = .eps) {
         let config = ModelConfig(vocabSize: 11, dim: 8, layers: 2, heads: 2, ffnHidden: 16, context: 8, tiedEmbeddings: tied)
         let model = Transformer(config: config, maxBatch: R, maxSeq: L, threads: 2)
         let g = GaussianObjective(dim: 8, vocab: 11, maxRows: R, maxSeq: L, noise: .cosine, excludedId: 10, threads: 2, features: F)
+        g.prediction = prediction
         var rnd = Random(seed)
         // Weights far from the small-init regime so every nonlinearity matters.
         for t in model.layout.tensors {
@@ -103,11 +105,11 @@ final class GaussianObjectiveTests: XCTestCase {
         let p = model.params.array.map(Double.init), extra = g.params.array.map(Double.init)
         func loss(_ p: [Double], _ extra: [Double]) -> Double {
             let r = Self.reference(config: config, p: p, extra: extra, objective: g, tokens: tokens, rows: R, seq: L,
-                                   t: t, abar: abar, eps: eps)
+                                   t: t, abar: abar, eps: eps, prediction: prediction)
             return r.mse + r.ce
         }
         let ref = Self.reference(config: config, p: p, extra: extra, objective: g, tokens: tokens, rows: R, seq: L,
-                                 t: t, abar: abar, eps: eps)
+                                 t: t, abar: abar, eps: eps, prediction: prediction)
         XCTAssertEqual(fast.mse, ref.mse, accuracy: 1e-5 * ref.mse)
         XCTAssertEqual(fast.roundingCE, ref.ce, accuracy: 1e-5 * ref.ce)
 
@@ -147,19 +149,21 @@ final class GaussianObjectiveTests: XCTestCase {
         let fd = (0..<(N * C)).map { i -> Double in
             q[i] = input[i] + h
             let plus = Self.reference(config: config, p: p, extra: extra, objective: g, tokens: tokens, rows: R, seq: L,
-                                      t: t, abar: abar, eps: eps, input: q).mse
+                                      t: t, abar: abar, eps: eps, input: q, prediction: prediction).mse
             q[i] = input[i] - h
             let minus = Self.reference(config: config, p: p, extra: extra, objective: g, tokens: tokens, rows: R, seq: L,
-                                       t: t, abar: abar, eps: eps, input: q).mse
+                                       t: t, abar: abar, eps: eps, input: q, prediction: prediction).mse
             q[i] = input[i]
             return (plus - minus) / (2 * h)
         }
         compare("input (x_t + temb)", got: Array(model.inputEmbeddingGradient), fd: fd)
-        print("gaussian objective gradient check (tied \(tied)): worst relative error \(worst)")
+        print("gaussian objective gradient check (tied \(tied), \(prediction.rawValue) prediction): worst relative error \(worst)")
     }
 
     func testGradientsTied() { check(tied: true, seed: 1) }
     func testGradientsUntied() { check(tied: false, seed: 2) }
+    func testGradientsOfX0PredictionTied() { check(tied: true, seed: 3, prediction: .x0) }
+    func testGradientsOfX0PredictionUntied() { check(tied: false, seed: 4, prediction: .x0) }
 
     /// Loss and every gradient have the same bits with 1, 2 and 3 threads.
     func testResultsDoNotDependOnTheThreadCount() {
@@ -333,5 +337,26 @@ extension TrainerTests {
         let html = Report.render([try ReportRun.load(run)], options: Report.Options())
         XCTAssertTrue(html.contains("diffusion loss, not a likelihood"))
         XCTAssertTrue(html.contains("data-objective=\"gaussian\""))
+    }
+
+    func testGaussianX0PredictionTrainsAndResumesBitForBit() throws {
+        _ = try makeShards()
+        let plan = try schedule(.gaussian, epochs: 2, name: "gaussian-x0")
+        var j = job(plan, output: dir + "/x0")
+        j.config.gaussianPrediction = .x0
+        let full = try Trainer.run(j)
+        XCTAssertTrue(full.valLoss.isFinite)
+        let run = try CanonicalJSON.decode(RunManifest.self, from: dir + "/x0/run.json")
+        XCTAssertEqual(run.train.gaussianPrediction, .x0)
+        let xs = try trainLosses(dir + "/x0", key: "mse")
+        XCTAssertLessThan(xs.suffix(10).reduce(0, +), xs.prefix(10).reduce(0, +), "the x0 loss falls")
+        try assertKilledRunResumesBitForBit(plan: plan, full: full, fullRun: dir + "/x0", killed: dir + "/x0-killed") {
+            $0.config.gaussianPrediction = .x0
+        }
+        // Only for the gaussian objective.
+        let ar = try schedule(.ar, epochs: 1, name: "ar-x0")
+        var bad = job(ar, output: dir + "/ar-x0")
+        bad.config.gaussianPrediction = .x0
+        XCTAssertThrowsError(try Trainer.run(bad)) { XCTAssertTrue("\($0)".contains("gaussian_prediction applies to the gaussian objective only"), "\($0)") }
     }
 }

@@ -482,17 +482,19 @@ final class ReportTests: XCTestCase {
             XCTAssertEqual(r.uniqueTokensSource, "schedule ledger")
             // The best validation loss and its epoch, read independently from metrics.jsonl.
             let lines = try String(contentsOfFile: r.path + "/metrics.jsonl", encoding: .utf8).split(separator: "\n")
-            let vals = lines.compactMap { l -> (Double, Double)? in
+            let vals = lines.compactMap { l -> (Double, Double, Double)? in
                 let o = try? JSONSerialization.jsonObject(with: Data(l.utf8)) as? [String: Any]
                 guard let v = o?["val_loss"] as? Double, let e = o?["epoch"] as? Double else { return nil }
-                return (e, v)
+                return (e, v, o?["val_loss_stderr"] as? Double ?? 0)
             }
             XCTAssertEqual(vals.count, r.validation.count)
             XCTAssertGreaterThanOrEqual(vals.count, 2)
             let best = vals.min { $0.1 < $1.1 }!
             let row = try XCTUnwrap(doc.cells[r.name])
             XCTAssertEqual(row["best-epoch"], Report.epochs(best.0))
-            XCTAssertEqual(row["best"], (r.objective == .mdlm ? "≤ " : "") + String(format: "%.3f", best.1))
+            // The bound with its Monte-Carlo standard error; AR's exact NLL without.
+            XCTAssertEqual(row["best"], r.objective == .mdlm ? String(format: "≤ %.3f ± %.3f", best.1, best.2) : String(format: "%.3f", best.1))
+            XCTAssertEqual(best.2 > 0, r.objective == .mdlm)
             XCTAssertEqual(row["kind"], r.objective == .mdlm ? "≤ NELBO bound" : "exact NLL")
             XCTAssertEqual(row["status"], "complete")
             XCTAssertEqual(row["tokens-seen"], Report.grouped(ledger.totalTokens))

@@ -152,6 +152,7 @@ final class TrainerTests: XCTestCase {
                          file: StaticString = #filePath, line: UInt = #line) {
         XCTAssertEqual(got.keys.sorted(), expected.keys.sorted(), context, file: file, line: line)
         let differ = expected.keys.filter { got[$0] != nil && got[$0] != expected[$0] }.sorted()
+        XCTAssertTrue(differ.isEmpty, "\(context): files that differ: \(differ)", file: file, line: line)
     }
 
     /// The id of a process that has exited and been waited for: what a killed writer's id is to its successor.
@@ -171,11 +172,13 @@ final class TrainerTests: XCTestCase {
     ///   the metrics' temporary files; and an older checkpoint that deleting old checkpoints left half-removed;
     /// - after the last checkpoint's pointer was written, before the older checkpoints were deleted;
     /// - between run.json and config.json, before any step.
-    func assertKilledRunResumesBitForBit(plan: String, full: RunSummary, fullRun: String, killed: String) throws {
+    func assertKilledRunResumesBitForBit(plan: String, full: RunSummary, fullRun: String, killed: String,
+                                         configure: (inout TrainJob) -> Void = { _ in }) throws {
         let fm = FileManager.default
         let expected = try files(fullRun)
         let dead = try deadPid()
         var resume = job(plan, output: killed)
+        configure(&resume)
         resume.resume = true
         try fm.copyItem(atPath: fullRun, toPath: killed)
         let ckpts = try fm.contentsOfDirectory(atPath: killed + "/checkpoints").sorted()
