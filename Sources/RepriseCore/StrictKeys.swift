@@ -19,6 +19,12 @@ public enum StrictKeys {
             throw RepriseError("unknown key '\(prefix)\(first)'; allowed: \(allowed.sorted().joined(separator: ", "))")
         }
     }
+
+    /// The keys of the mapping under `key`, in the order the file writes them (empty when absent).
+    public static func keysInOrder<K: CodingKey>(_ container: KeyedDecodingContainer<K>, forKey key: K) -> [String] {
+        guard container.contains(key), let nested = try? container.nestedContainer(keyedBy: AnyKey.self, forKey: key) else { return [] }
+        return nested.allKeys.map(\.stringValue)
+    }
 }
 
 /// A config type whose omitted keys can take their values from a base (a preset) instead of the plain

@@ -183,6 +183,8 @@ public struct PipelineFile: Decodable, Sendable {
         public var schedules: [String: ScheduleConfig]?
         /// `stages.train`: runs by name, each following one of the plans above, into work_dir/runs/NAME.
         public var train: [String: TrainStageConfig]?
+        /// The names under `stages.train` in the order the file lists them: the order runs are trained in.
+        public var trainOrder: [String] = []
         /// `stages.report`: one HTML report of every run of the train stage, at work_dir/OUTPUT.
         public var report: ReportStageConfig?
         enum CodingKeys: String, CodingKey, CaseIterable { case ingest, tokenizer, pack, schedules, train, report }
@@ -194,6 +196,9 @@ public struct PipelineFile: Decodable, Sendable {
             pack = try c.decodeIfPresent(PackStageConfig.self, forKey: .pack)
             schedules = try c.decodeIfPresent([String: ScheduleConfig].self, forKey: .schedules)
             train = try c.decodeIfPresent([String: TrainStageConfig].self, forKey: .train)
+            let listed = StrictKeys.keysInOrder(c, forKey: .train)
+            // Any name the decoder saw but the listing missed goes last, by name, so no run is dropped.
+            trainOrder = listed + (train ?? [:]).keys.filter { !listed.contains($0) }.sorted()
             report = try c.decodeIfPresent(ReportStageConfig.self, forKey: .report)
             if report != nil && (train ?? [:]).isEmpty { throw RepriseError("stages.report needs runs under stages.train") }
             for (name, t) in (train ?? [:]) where schedules?[t.schedule] == nil {
@@ -396,7 +401,7 @@ public enum PipelineRunner {
     /// The training jobs of a pipeline, by name.
     static func trainJobs(_ pipeline: PipelineFile, options: Options) throws -> [(String, TrainJob)] {
         guard let train = pipeline.stages.train, let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return [] }
-        return try train.sorted(by: { $0.key < $1.key }).map { name, stage in
+        return try pipeline.stages.trainOrder.compactMap { name in train[name].map { (name, $0) } }.map { name, stage in
             (name, try TrainStage.job(stage, shards: pipeline.path(pack.output), schedule: pipeline.schedulePath(stage.schedule),
                                       tokenizer: pipeline.path(tok.output), output: pipeline.runPath(name), options: options))
         }
@@ -442,7 +447,7 @@ public enum PipelineRunner {
                 rerun = before
             }
         } else {
-            for name in (pipeline.stages.train ?? [:]).keys.sorted() { out.append(("train \(name)", "waits for \(rerun!)")) }
+            for name in pipeline.stages.trainOrder { out.append(("train \(name)", "waits for \(rerun!)")) }
         }
         return out
     }
@@ -510,7 +515,7 @@ public enum PipelineRunner {
         }
         if let r = pipeline.stages.report {
             // Cheap, so always rewritten from the runs' current files (the bytes only change when they do).
-            let runs = (pipeline.stages.train ?? [:]).keys.sorted().map { pipeline.runPath($0) }
+            let runs = pipeline.stages.trainOrder.map { pipeline.runPath($0) }
             var o = Report.Options()
             if let title = r.title { o.title = title }
             let output = pipeline.path(r.output)
