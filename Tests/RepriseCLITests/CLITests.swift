@@ -575,15 +575,20 @@ final class CLITests: XCTestCase {
             ar: {objective: ar, epochs: 1, batch_size: 8, seed: 3}
             mdlm: {objective: mdlm, epochs: 1, batch_size: 8, seed: 3, val_draws: 2}
           train:
-            ar: {schedule: ar, model: m.json, config: {lr: \(lr), eval_sequences: 8, steps: 12}}
             mdlm: {schedule: mdlm, model: m.json, config: {eval_sequences: 8, steps: 12}}
+            ar: {schedule: ar, model: m.json, config: {lr: \(lr), eval_sequences: 8, steps: 12}}
         """ }
         write("p.yaml", pipeline("0.003"))
         let before = try reprise(["status", "p.yaml"])
         XCTAssertEqual(before.status, 0, before.stderr)
         XCTAssertTrue(before.stdout.contains("ingest         missing") && before.stdout.contains("train mdlm     waits for ingest"), before.stdout)
+        // Runs are listed and trained in the order the file gives them, not by name.
+        func position(_ s: String, _ of: String) -> Int { s.range(of: of).map { s.distance(from: s.startIndex, to: $0.lowerBound) } ?? -1 }
+        XCTAssertLessThan(position(before.stdout, "train mdlm"), position(before.stdout, "train ar "), before.stdout)
         let first = try reprise(["run", "p.yaml", "--quiet"])
         XCTAssertEqual(first.status, 0, first.stderr)
+        XCTAssertLessThan(position(first.stdout, "train mdlm:"), position(first.stdout, "train ar:"), first.stdout)
+        XCTAssertGreaterThanOrEqual(position(first.stdout, "train mdlm:"), 0, first.stdout)
         XCTAssertTrue(first.stdout.contains("train ar: 12 steps") && first.stdout.contains("train mdlm: 12 steps")
                       && first.stdout.contains("validation bound"), first.stdout)
         let after = try reprise(["status", "p.yaml"])
