@@ -83,6 +83,7 @@ let package = Package(
         .testTarget(name: "RepriseModelTests", dependencies: ["RepriseModel", "RepriseCore"], exclude: ["Fixtures"]),
         .testTarget(name: "RepriseTrainTests", dependencies: ["RepriseTrain", "RepriseModel", "RepriseSchedules",
                                                               "RepriseShards", "RepriseCore"]),
+        .testTarget(name: "ReprisePipelineTests", dependencies: ["ReprisePipeline", "RepriseCore"]),
         // Runs the real `reprise` binary (built by `swift build`, which Tools/test runs first).
         .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore", "ReprisePipeline", "RepriseShards"]),
     ]
