@@ -197,7 +197,7 @@ public enum Trainer {
         let metrics = try MetricsLog(run: run, keepThrough: step)
         let peak = job.measurePeak ? BLAS.measureSgemmPeak(threads: job.threads, size: 1024, repeats: 3) : 0
         if !job.quiet {
-            logLine("train: \(BLASRuntime.description), \(job.threads) threads; \(job.model.parameterCount) parameters (\(job.model.layers) layers, width \(job.model.dim)); objective \(objective.rawValue); steps \(step)..<\(total) of \(schedule.manifest.ledger.epochs) epochs × \(schedule.manifest.batchesPerEpoch) batches"
+            logLine("train: \(BLASRuntime.description), \(job.threads) thread\(job.threads == 1 ? "" : "s"); \(job.model.parameterCount) parameters (\(job.model.layers) layers, width \(job.model.dim)); objective \(objective.rawValue); steps \(step)..<\(total) of \(schedule.manifest.ledger.epochs) epochs × \(schedule.manifest.batchesPerEpoch) batches"
                     + (peak > 0 ? String(format: "; sgemm peak %.0f GFLOP/s", peak) : ""))
         }
         let evalEvery = config.evalEvery > 0 ? config.evalEvery : schedule.manifest.batchesPerEpoch
