@@ -302,16 +302,17 @@ public struct ReportCell: Sendable {
     }
 
     /// How the curve's value comes about: "1 run", "mean of 2 seeds", "best of 3 learning rates",
-    /// "best of 5 configurations (learning rate, weight decay)".
+    /// "best of 5 configurations, differing in learning rate and weight decay", "best of 3 learning rates,
+    /// the chosen one a mean of 2 seeds".
     public var how: String {
         let seeds = chosenConfiguration.runs.count
-        let seedText = seeds > 1 ? "mean of \(seeds) seeds" : "1 run"
-        guard isSweep else { return seedText }
+        guard isSweep else { return seeds > 1 ? "mean of \(seeds) seeds" : "1 run" }
         let n = configurations.count
+        let names = varying.map(Self.settingName)
         let what = varying.count == 1
-            ? "\(n) \(Self.settingName(varying[0]))s"
-            : "\(n) configurations (\(varying.map(Self.settingName).joined(separator: ", ")))"
-        return "best of \(what)" + (seeds > 1 ? ", its \(seedText)" : "")
+            ? "\(n) \(names[0])s"
+            : "\(n) configurations, differing in " + names.dropLast().joined(separator: ", ") + " and " + names.last!
+        return "best of \(what)" + (seeds > 1 ? ", the chosen one a mean of \(seeds) seeds" : "")
     }
 }
 
@@ -487,8 +488,8 @@ public struct EpochComparison: Sendable {
         let n = Report.displayName(c.objective)
         let pts = c.points
         guard let best = c.best, let last = pts.last else { return "" }
-        let several = pts.filter { $0.how != "1 run" }.map { "\(Report.epochCount($0.epochs)): \($0.how)" }
-        let sweep = several.isEmpty ? "" : " (" + several.joined(separator: "; ") + ")"
+        let several = pts.filter { $0.how != "1 run" }.map { "at \(Report.epochCount($0.epochs)) the \($0.how)" }
+        let sweep = several.isEmpty ? "" : "; of its points, " + several.joined(separator: "; ")
         if pts.count == 1 {
             return "\(n) was measured at \(Report.epochCount(best.epochs)) only (\(Report.loss(best.best)))\(sweep)."
         }

@@ -546,7 +546,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(rows.map { $0.hasPrefix(" class=\"chosen\"") }, [false, false, true])
         XCTAssertTrue(rows[2].contains("a16-higher-lr") && rows[2].contains("chosen: the curve's point"), rows[2])
         XCTAssertTrue(text.contains("AR, 16 epochs, 256 unique tokens: best of 3 learning rates"))
-        XCTAssertTrue(text.contains("16 epochs: best of 3 learning rates"), "the curve's finding names the sweep")
+        XCTAssertTrue(text.contains("AR's best is at 4 epochs (3.300); with more epochs it gets worse, 3.450 at 16 epochs (+0.150); of its points, at 4 epochs the mean of 2 seeds; at 16 epochs the best of 3 learning rates."), "the curve's finding names the seeds and the sweep")
         // The curve point's row names the learning rate it used.
         XCTAssertTrue(text.contains("<td class=\"how\">best of 3 learning rates</td><td class=\"runs\">a16-higher-lr</td><td class=\"num lr\">0.003</td><td class=\"num wd\">0.1</td>"), text)
 
@@ -586,7 +586,7 @@ final class ReportTests: XCTestCase {
         XCTAssertEqual(wd.how, "best of 2 weight decays")
         let both = ReportCell(objective: .ar, epochs: 2, runs: [a, b, c, d])
         XCTAssertEqual(both.varying, ["lr", "weight_decay"])
-        XCTAssertEqual(both.how, "best of 3 configurations (learning rate, weight decay)")
+        XCTAssertEqual(both.how, "best of 3 configurations, differing in learning rate and weight decay")
         // The curve built from those runs uses c's configuration, a single run; a and b's mean is not the point.
         let curve = try XCTUnwrap(EpochCurve.make(.ar, runs: [a, b, c, d]))
         XCTAssertEqual(curve.points.map(\.best), [2.9])
