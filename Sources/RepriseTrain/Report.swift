@@ -56,6 +56,14 @@ public struct ReportRun: Sendable {
     /// The schedule's ledger, when its directory (as recorded in run.json) can be read.
     public var ledger: ReuseLedger?
 
+    /// The run's configuration, setting name → value (`configurationSettings`): runs with equal settings
+    /// differ only by seed.
+    public var settings: [String: String] = [:]
+    /// The seed of the initial weights (run.json) and of the schedule's order, t and masks (nil when the
+    /// schedule cannot be read).
+    public var trainSeed: Int { manifest.train.seed }
+    public var scheduleSeed: Int? { scheduleConfig?.seed }
+
     public var objective: Objective { manifest.objective }
     public var isComplete: Bool { summary != nil }
     /// Epochs the run was set up for (its steps over the plan's batches per epoch).
@@ -100,6 +108,7 @@ public struct ReportRun: Sendable {
             run.readMetrics(data)
         }
         run.findUniqueTokens()
+        run.settings = run.configurationSettings()
         run.clozeFinalItems = try ClozeItemOutcome.read(trimmed + "/" + ClozeItemOutcome.finalFile)
         run.clozeBestItems = try ClozeItemOutcome.read(trimmed + "/" + ClozeItemOutcome.bestFile)
         return run
@@ -138,6 +147,42 @@ public struct ReportRun: Sendable {
                                   stderr: number(o, "cloze_best_stderr"), items: number(o, "cloze_best_items").map { Int($0) })
             }
         }
+    }
+
+    /// Settings left out of a configuration: the seeds, and what only measures after training or only saves.
+    static let seedSettings: Set<String> = ["seed", "schedule.seed", "schedule.val_seed"]
+    static let measurementSettings: Set<String> = ["cloze_items", "cloze_draws", "checkpoint_every"]
+
+    /// run.json's train settings (by their names there: `lr`, `weight_decay`, ...), the schedule's settings
+    /// (`schedule.masking`, `schedule.sequences`, ...; when its directory is readable), the model's
+    /// (`model.dim`, ...) and the plan's shape (`run.steps`, ...), without `seedSettings` and
+    /// `measurementSettings`.
+    func configurationSettings() -> [String: String] {
+        var out: [String: String] = [:]
+        func add(_ value: some Encodable, prefix: String) {
+            guard let data = try? CanonicalJSON.encode(value),
+                  let o = try? JSONSerialization.jsonObject(with: Data(data)) as? [String: Any] else { return }
+            for (k, v) in o {
+                let key = prefix + k
+                if Self.seedSettings.contains(key) || Self.measurementSettings.contains(key) { continue }
+                switch v {
+                case let n as NSNumber: out[key] = n.stringValue
+                case let t as String: out[key] = t
+                default:
+                    out[key] = (try? JSONSerialization.data(withJSONObject: v, options: [.sortedKeys]))
+                        .map { String(decoding: $0, as: UTF8.self) } ?? "\(v)"
+                }
+            }
+        }
+        add(manifest.train, prefix: "")
+        add(manifest.model, prefix: "model.")
+        if let c = scheduleConfig { add(c, prefix: "schedule.") }
+        out["run.objective"] = manifest.objective.rawValue
+        out["run.steps"] = String(manifest.steps)
+        out["run.batches_per_epoch"] = String(manifest.batchesPerEpoch)
+        out["run.batch_size"] = String(manifest.batchSize)
+        out["run.seq_len"] = String(manifest.seqLen)
+        return out
     }
 
     /// Unique tokens: the schedule's ledger when its directory is readable (as recorded, or relative to the
@@ -186,20 +231,123 @@ public struct ReportGroup: Sendable {
     }
 }
 
+/// The complete runs of one objective at one epoch count in a group: sorted into configurations (run.json's
+/// train settings and the schedule's settings, seeds left out), each with the runs that differ from each other
+/// only by seed (schedule seed, train seed, validation seed). Several configurations in one cell are a sweep
+/// (of learning rate, weight decay, or whatever `varying` names).
+public struct ReportCell: Sendable {
+    public struct Configuration: Sendable {
+        /// Seeds of this configuration, by name.
+        public var runs: [ReportRun]
+        /// Its settings (`ReportRun.settings`).
+        public var settings: [String: String]
+        public var losses: [Double] { runs.map { $0.best!.loss } }
+        /// The mean of the runs' best validation losses, and their range.
+        public var mean: Double { losses.reduce(0, +) / Double(runs.count) }
+        public var min: Double { losses.min()! }
+        public var max: Double { losses.max()! }
+        /// The Monte-Carlo standard error of `mean` (√Σse² / n), when every run logged one for its best.
+        public var stderr: Double? {
+            let ses = runs.compactMap { $0.best?.stderr }
+            guard ses.count == runs.count, ses.contains(where: { $0 > 0 }) else { return nil }
+            return (ses.map { $0 * $0 }.reduce(0, +)).squareRoot() / Double(runs.count)
+        }
+        /// Tokens processed (the mean over the seeds; the same for each when the plans are).
+        public var tokens: Int { runs.map(\.tokensSeen).reduce(0, +) / runs.count }
+    }
+
+    public var objective: Objective
+    public var epochs: Double
+    /// Ordered by the values of the varying settings.
+    public var configurations: [Configuration]
+    /// The settings that differ between the configurations (empty: one configuration).
+    public var varying: [String]
+    /// The configuration of the lowest mean (the first when tied): the curve's point.
+    public var chosen: Int
+
+    public var isSweep: Bool { configurations.count > 1 }
+    public var chosenConfiguration: Configuration { configurations[chosen] }
+    public var runCount: Int { configurations.map(\.runs.count).reduce(0, +) }
+
+    /// `runs` must be complete, with a best, of one objective and epoch count.
+    public init(objective: Objective, epochs: Double, runs: [ReportRun]) {
+        self.objective = objective
+        self.epochs = epochs
+        var byKey: [[String: String]: [ReportRun]] = [:]
+        for r in runs { byKey[r.settings, default: []].append(r) }
+        var configs = byKey.map { Configuration(runs: $0.value.sorted { ($0.name, $0.path) < ($1.name, $1.path) }, settings: $0.key) }
+        let keys = Set(configs.flatMap(\.settings.keys))
+        let varying = keys.filter { k in Set(configs.map { $0.settings[k] ?? "" }).count > 1 }
+            .sorted { (Self.keyRank($0), $0) < (Self.keyRank($1), $1) }
+        configs.sort { a, b in
+            for k in varying {
+                let x = a.settings[k] ?? "", y = b.settings[k] ?? ""
+                if x == y { continue }
+                if let dx = Double(x), let dy = Double(y) { return dx < dy }
+                return x < y
+            }
+            return a.runs[0].name < b.runs[0].name
+        }
+        self.varying = varying
+        configurations = configs
+        chosen = configs.indices.min { (configs[$0].mean, $0) < (configs[$1].mean, $1) } ?? 0
+    }
+
+    /// Learning rate and weight decay first among the varying settings.
+    static func keyRank(_ k: String) -> Int { k == "lr" ? 0 : k == "weight_decay" ? 1 : 2 }
+
+    /// "learning rate", "weight decay", or the setting's own name.
+    public static func settingName(_ k: String) -> String {
+        k == "lr" ? "learning rate" : k == "weight_decay" ? "weight decay" : k
+    }
+
+    /// How the curve's value comes about: "1 run", "mean of 2 seeds", "best of 3 learning rates",
+    /// "best of 5 configurations, differing in learning rate and weight decay", "best of 3 learning rates,
+    /// the chosen one a mean of 2 seeds".
+    public var how: String {
+        let seeds = chosenConfiguration.runs.count
+        guard isSweep else { return seeds > 1 ? "mean of \(seeds) seeds" : "1 run" }
+        let n = configurations.count
+        let names = varying.map(Self.settingName)
+        let what = varying.count == 1
+            ? "\(n) \(names[0])s"
+            : "\(n) configurations, differing in " + names.dropLast().joined(separator: ", ") + " and " + names.last!
+        return "best of \(what)" + (seeds > 1 ? ", the chosen one a mean of \(seeds) seeds" : "")
+    }
+}
+
 /// Best validation loss against the number of epochs a run was set up for, for one objective in one group.
-/// Runs with the same objective and epoch count (a learning-rate sweep) give one point: the best of them.
-public struct EpochCurve: Sendable, Equatable {
+/// The runs at one epoch count form a `ReportCell`: runs that differ only by seed give their mean; a sweep
+/// (learning rate, weight decay) gives its best configuration, and says so (`Point.how`).
+public struct EpochCurve: Sendable {
     public struct Point: Sendable, Equatable {
         public var epochs: Double
         public var best: Double
-        /// The epoch of the run's best validation loss, and the run it comes from.
+        /// The epoch of the run's best validation loss, and the run it comes from (the first seed).
         public var bestEpoch: Double
         public var run: String
-        /// Runs at this epoch count (more than one: the best of a sweep).
+        /// Complete runs at this epoch count (seeds and sweep values together).
         public var runs: Int
+        /// Tokens processed by the run(s) of the point (repeats included).
+        public var tokens: Int = 0
+        /// The Monte-Carlo standard error of `best` (a bound's), when logged.
+        public var stderr: Double? = nil
+        /// Seeds averaged into `best`, and their lowest and highest best loss.
+        public var seeds: Int = 1
+        public var spread: ClosedRange<Double>? = nil
+        /// "1 run", "mean of 2 seeds", "best of 3 learning rates", ...
+        public var how: String = "1 run"
     }
     public var objective: Objective
     public var points: [Point]
+    /// The cell behind each point, in the same order (empty for curves made from points alone).
+    public var cells: [ReportCell] = []
+
+    public init(objective: Objective, points: [Point], cells: [ReportCell] = []) {
+        self.objective = objective
+        self.points = points
+        self.cells = cells
+    }
 
     /// The point with the lowest loss (the fewest epochs when tied).
     public var best: Point? { points.reduce(nil) { b, p in (b == nil || p.best < b!.best) ? p : b } }
@@ -211,12 +359,15 @@ public struct EpochCurve: Sendable, Equatable {
             byEpochs[(r.plannedEpochs * 1000).rounded() / 1000, default: []].append(r)
         }
         guard !byEpochs.isEmpty else { return nil }
-        let points = byEpochs.keys.sorted().map { e -> Point in
-            let rs = byEpochs[e]!
-            let winner = rs.min { ($0.best!.loss, $0.name) < ($1.best!.loss, $1.name) }!
-            return Point(epochs: e, best: winner.best!.loss, bestEpoch: winner.best!.epoch, run: winner.name, runs: rs.count)
+        let cells = byEpochs.keys.sorted().map { ReportCell(objective: objective, epochs: $0, runs: byEpochs[$0]!) }
+        let points = cells.map { cell -> Point in
+            let c = cell.chosenConfiguration
+            let first = c.runs[0]
+            return Point(epochs: cell.epochs, best: c.mean, bestEpoch: first.best!.epoch, run: first.name, runs: cell.runCount,
+                         tokens: c.tokens, stderr: c.stderr, seeds: c.runs.count,
+                         spread: c.runs.count > 1 ? c.min...c.max : nil, how: cell.how)
         }
-        return EpochCurve(objective: objective, points: points)
+        return EpochCurve(objective: objective, points: points, cells: cells)
     }
 
     /// Piecewise linear in log(epochs); nil outside the measured range.
@@ -337,7 +488,8 @@ public struct EpochComparison: Sendable {
         let n = Report.displayName(c.objective)
         let pts = c.points
         guard let best = c.best, let last = pts.last else { return "" }
-        let sweep = pts.contains { $0.runs > 1 } ? " (where several runs share an epoch count, the best of them)" : ""
+        let several = pts.filter { $0.how != "1 run" }.map { "at \(Report.epochCount($0.epochs)) the \($0.how)" }
+        let sweep = several.isEmpty ? "" : "; of its points, " + several.joined(separator: "; ")
         if pts.count == 1 {
             return "\(n) was measured at \(Report.epochCount(best.epochs)) only (\(Report.loss(best.best)))\(sweep)."
         }
@@ -348,6 +500,101 @@ public struct EpochComparison: Sendable {
                 : "\(n)'s best is at its largest epoch count, \(Report.epochCount(best.epochs)) (\(Report.loss(best.best)))\(sweep)."
         }
         return "\(n)'s best is at \(Report.epochCount(best.epochs)) (\(Report.loss(best.best))); with more epochs it gets worse, \(Report.loss(last.best)) at \(Report.epochCount(last.epochs)) (+\(Report.loss(last.best - best.best)))\(sweep)."
+    }
+}
+
+/// A diffusion objective against AR's best at one unique-token budget, along compute (tokens processed):
+/// where its bound first goes below AR's best at that budget, or, if nowhere, how close it comes.
+public struct ComputeComparison: Sendable {
+    public var uniqueTokens: Int?
+    public var ar: EpochCurve
+    public var dlm: EpochCurve
+    /// AR's best point at this budget, over all its epoch counts.
+    public var arBest: EpochCurve.Point
+    /// The diffusion curve's points in order of tokens processed, each with its value − AR's best.
+    public var gaps: [(point: EpochCurve.Point, gap: Double)]
+    /// The index in `gaps` of the first point below AR's best; nil when none is.
+    public var crossing: Int?
+    public var sentence: String
+
+    public init(uniqueTokens: Int?, ar: EpochCurve, dlm: EpochCurve) {
+        self.uniqueTokens = uniqueTokens
+        self.ar = ar
+        self.dlm = dlm
+        arBest = ar.best!
+        let a = arBest.best
+        gaps = dlm.points.sorted { ($0.tokens, $0.epochs) < ($1.tokens, $1.epochs) }.map { ($0, $0.best - a) }
+        crossing = gaps.firstIndex { $0.gap < 0 }
+        sentence = ""
+        sentence = describe()
+    }
+
+    static func budget(_ u: Int?) -> String { u.map { compactNumber(Double($0)) + " unique tokens" } ?? "an unknown budget" }
+    static func tokens(_ t: Int) -> String { compactNumber(Double(t)) + " tokens processed" }
+    static func bound(_ p: EpochCurve.Point) -> String {
+        "≤ " + Report.loss(p.best) + (p.stderr.map { String(format: " ± %.3f (standard error)", $0) } ?? "")
+    }
+
+    func describe() -> String {
+        let d = Report.displayName(dlm.objective)
+        let arText = "AR's best (\(Report.loss(arBest.best)) at \(Report.epochCount(arBest.epochs)), \(Self.tokens(arBest.tokens)))"
+        let boundNote = dlm.objective.isDiffusion
+            ? " \(d)'s number is an upper bound on its loss (NELBO)" : ""
+        if let i = crossing {
+            let (p, g) = gaps[i]
+            var s = "At \(Self.budget(uniqueTokens)), \(d)'s bound first goes below \(arText) at \(Report.epochCount(p.epochs)), "
+            s += "\(Self.tokens(p.tokens)): \(Self.bound(p)), \(Report.loss(-g)) below it"
+            if i > 0 {
+                let (q, h) = gaps[i - 1]
+                s += "; at the point before, \(Report.epochCount(q.epochs)) (\(Self.tokens(q.tokens))), it was \(Report.loss(h)) above"
+            } else {
+                s += "; it is below already at its smallest compute point"
+            }
+            if let se = p.stderr, -g < 2 * se { s += "; the margin is within 2 standard errors of the bound's estimate" }
+            s += "."
+            if !boundNote.isEmpty { s += boundNote + ", so the crossing is conservative: the true loss is below AR's there too, or crosses earlier." }
+            return s
+        }
+        let (p, g) = gaps.min { ($0.gap, $0.point.tokens) < ($1.gap, $1.point.tokens) }!
+        var s = "At \(Self.budget(uniqueTokens)), \(d)'s best bound stays above \(arText) by at least \(Report.loss(g)) nats at "
+        if gaps.count == 1 {
+            s += "its only compute point, \(Report.epochCount(p.epochs)) (\(Self.tokens(p.tokens))): \(Self.bound(p))."
+        } else {
+            s += "every compute point of this budget (\(gaps.count) points, \(compactNumber(Double(gaps.first!.point.tokens)))–\(Self.tokens(gaps.last!.point.tokens))); "
+            s += "the smallest gap is at \(Report.epochCount(p.epochs)) (\(Self.tokens(p.tokens))): \(Self.bound(p))."
+        }
+        if !boundNote.isEmpty { s += boundNote + ", so its true loss may be closer to AR's than this, or below it." }
+        return s
+    }
+
+    /// One sentence over all budgets for one diffusion objective.
+    public static func overall(_ cs: [ComputeComparison]) -> String? {
+        guard let first = cs.first else { return nil }
+        let d = Report.displayName(first.dlm.objective)
+        let crossed = cs.filter { $0.crossing != nil }
+        let n = cs.count == 1 ? "the only budget" : "\(cs.count) budgets"
+        var s: String
+        if crossed.isEmpty {
+            let m = cs.map { c in (c, c.gaps.min { ($0.gap, $0.point.tokens) < ($1.gap, $1.point.tokens) }!) }
+                .min { $0.1.gap < $1.1.gap }!
+            s = "Overall: at none of the \(n) does \(d)'s bound go below AR's best at the same budget; the smallest gap is "
+            s += "\(Report.loss(m.1.gap)) nats (\(budget(m.0.uniqueTokens)), \(Report.epochCount(m.1.point.epochs)), \(tokens(m.1.point.tokens)))."
+        } else {
+            s = "Overall: \(d)'s bound goes below AR's best at the same budget at \(crossed.count) of the \(n): "
+            s += crossed.map { c in
+                let p = c.gaps[c.crossing!].point
+                return "\(budget(c.uniqueTokens)) (first at \(Report.epochCount(p.epochs)), \(tokens(p.tokens)))"
+            }.joined(separator: "; ")
+            let rest = cs.filter { $0.crossing == nil }
+            if !rest.isEmpty {
+                s += "; not at " + rest.map { c in
+                    let g = c.gaps.map(\.gap).min()!
+                    return "\(budget(c.uniqueTokens)) (smallest gap \(Report.loss(g)))"
+                }.joined(separator: ", ")
+            }
+            s += "."
+        }
+        return s
     }
 }
 
@@ -362,7 +609,8 @@ extension Double {
 /// `reprise report`: reads run directories and writes one self-contained HTML file.
 public enum Report {
     public struct Options: Sendable {
-        public var title = "Reprise: AR vs diffusion under repeated data"
+        /// The page's title; nil: one made from the runs (objectives, budgets, epoch range).
+        public var title: String?
         /// A line about the machine writing the report (cores, CPU), or nil to leave it out.
         public var host: String?
         public init() {}
@@ -394,6 +642,7 @@ public enum Report {
             for p in plots where figureIDs.contains(p.id) {
                 try AtomicFileWriter.write(Array(p.csv().utf8), to: figures + "/" + p.id + ".csv")
             }
+            try AtomicFileWriter.write(Array(gridCSV(runs).utf8), to: figures + "/grid.csv")
         }
         return runs
     }
@@ -444,6 +693,83 @@ public enum Report {
         return Objective.allCases.filter { $0.isDiffusion && isLikelihood($0) }.compactMap { o in
             EpochCurve.make(o, runs: group.runs).map { EpochComparison(ar: ar, dlm: $0) }
         }
+    }
+
+    /// Each diffusion objective against AR's best, per budget along compute, over the groups that have both.
+    public static func computeComparisons(_ groups: [ReportGroup]) -> [Objective: [ComputeComparison]] {
+        var out: [Objective: [ComputeComparison]] = [:]
+        for g in groups {
+            guard let ar = EpochCurve.make(.ar, runs: g.runs) else { continue }
+            for o in Objective.allCases where o.isDiffusion && isLikelihood(o) {
+                if let d = EpochCurve.make(o, runs: g.runs) {
+                    out[o, default: []].append(ComputeComparison(uniqueTokens: g.uniqueTokens, ar: ar, dlm: d))
+                }
+            }
+        }
+        return out
+    }
+
+    /// "Reprise: AR vs MDLM at 32.8k, 131k and 524k unique tokens, 1–256 epochs": what the runs given are.
+    public static func defaultTitle(_ runs: [ReportRun]) -> String {
+        let objectives = Objective.allCases.filter { o in runs.contains { $0.objective == o } }.map(displayName)
+        var s = "Reprise: " + (objectives.isEmpty ? "training runs" : objectives.joined(separator: " vs "))
+        let budgets = Set(runs.compactMap(\.uniqueTokens)).sorted().map { compactNumber(Double($0)) }
+        if !budgets.isEmpty {
+            s += " at " + (budgets.count == 1 ? budgets[0] : budgets.dropLast().joined(separator: ", ") + " and " + budgets.last!)
+            s += " unique tokens"
+        }
+        let es = runs.map { ($0.plannedEpochs * 1000).rounded() / 1000 }
+        if let lo = es.min(), let hi = es.max() {
+            s += ", " + (lo == hi ? epochCount(lo) : "\(epochs(lo))–\(epochs(hi)) epochs")
+        }
+        return s
+    }
+
+    /// The header of grid.csv.
+    public static let gridColumns = ["name", "objective", "unique_tokens", "epochs", "tokens_processed", "lr", "weight_decay",
+                                     "schedule_seed", "train_seed", "estimator", "draws", "best_loss", "best_se", "best_epoch",
+                                     "final_loss", "final_se", "cloze_final_acc", "cloze_best_acc", "status"]
+
+    /// One row per run (in the report's order): its settings and numbers, empty where unknown. `estimator`:
+    /// `exact` (AR's NLL), the mdlm masking (`exact_k`, `bernoulli`, ...), `gaussian`; `draws`: validation draws
+    /// per sequence of a sampled estimator; `status`: `complete` or `in_progress`.
+    public static func gridCSV(_ runs: [ReportRun]) -> String {
+        func field(_ s: String) -> String {
+            s.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                ? "\"" + s.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : s
+        }
+        func num(_ v: Double?) -> String { v.map { "\($0)" } ?? "" }
+        // A standard error only where there is one (a sampled bound); AR's exact NLL logs none or 0.
+        func se(_ v: Double?) -> String { v.map { $0 > 0 ? "\($0)" : "" } ?? "" }
+        var out = gridColumns.joined(separator: ",") + "\n"
+        for r in groups(runs).flatMap(\.runs) {
+            let best = r.best
+            let finalSE = r.summary?.valLossStderr ?? r.validation.last?.stderr
+            let row: [String] = [
+                field(r.name), r.objective.rawValue, r.uniqueTokens.map(String.init) ?? "", epochs(r.plannedEpochs),
+                String(r.tokensSeen), "\(r.manifest.train.lr)", "\(r.manifest.train.weightDecay)",
+                r.scheduleSeed.map(String.init) ?? "", String(r.trainSeed), estimatorName(r), validationDraws(r).map(String.init) ?? "",
+                num(best?.loss), se(best?.stderr), best.map { epochs($0.epoch) } ?? "",
+                num(r.finalValidation?.loss), se(finalSE), num(r.cloze?.accuracy), num(r.clozeBest?.accuracy),
+                r.isComplete ? "complete" : "in_progress",
+            ]
+            out += row.joined(separator: ",") + "\n"
+        }
+        return out
+    }
+
+    /// `exact` for AR; the masking for mdlm (nil schedule: the summary's, else empty); `gaussian`.
+    static func estimatorName(_ r: ReportRun) -> String {
+        switch r.objective {
+        case .ar: return "exact"
+        case .mdlm: return r.scheduleConfig?.maskingMode.rawValue ?? r.summary?.valEstimator ?? ""
+        case .gaussian: return "gaussian"
+        }
+    }
+
+    /// Validation draws per sequence of a sampled estimator (nil for AR or when not recorded).
+    static func validationDraws(_ r: ReportRun) -> Int? {
+        r.objective == .ar ? nil : r.summary?.valDraws ?? r.scheduleConfig?.valDraws
     }
 
     /// Whether an objective's validation loss is a likelihood (exact, or a bound): not for gaussian.

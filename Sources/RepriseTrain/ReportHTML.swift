@@ -59,19 +59,23 @@ extension Report {
             return family[k]
         }
         let complete = ordered.filter(\.isComplete).count
+        let title = options.title ?? defaultTitle(ordered)
         var h = "<!DOCTYPE html>\n"
         h += #"<html xmlns="http://www.w3.org/1999/xhtml" lang="en"><head><meta charset="utf-8"/>"#
         h += #"<meta name="viewport" content="width=device-width, initial-scale=1"/>"#
-        h += "<title>\(htmlEscape(options.title))</title><style>\(css)</style></head><body>\n"
-        h += "<h1>\(htmlEscape(options.title))</h1>\n"
+        h += "<title>\(htmlEscape(title))</title><style>\(css)</style></head><body>\n"
+        h += "<h1>\(htmlEscape(title))</h1>\n"
         h += "<p>\(ordered.count) run\(ordered.count == 1 ? "" : "s") (\(complete) complete, \(ordered.count - complete) in progress) "
         h += "in \(groups.count) group\(groups.count == 1 ? "" : "s") of the same unique-token budget and model. "
         h += "Losses are in nats per token on the validation split. AR values are the exact negative log-likelihood; "
         h += #"diffusion values are the NELBO, an upper bound on it, and are marked <span class="bound">≤ NELBO bound</span>.</p>"#
         h += "\n"
 
+        h += glanceSection(groups)
         h += summarySection(groups)
         h += comparisonSection(groups, plots: &plots)
+        h += computeSection(groups, plots: &plots)
+        h += variantsSection(groups)
         h += validationPlots(ordered, color: colorOf, plots: &plots)
         h += trainingPlot(ordered, color: colorOf, plots: &plots)
         h += clozeSection(groups)
@@ -124,6 +128,177 @@ extension Report {
         return h
     }
 
+    /// "0.001", "0.0003".
+    static func setting(_ v: Double) -> String { String(format: "%g", v) }
+
+    /// "1 / 1": schedule seed / train seed ("?" where the schedule cannot be read).
+    static func seeds(_ r: ReportRun) -> String { "\(r.scheduleSeed.map(String.init) ?? "?") / \(r.trainSeed)" }
+
+    /// "≤ 3.050 ± 0.004" (a bound with its standard error), "3.210" (exact).
+    static func lossText(_ v: Double, se: Double?, bound: Bool) -> String {
+        (bound ? "≤ " : "") + loss(v) + (se.map { $0 > 0 ? String(format: " ± %.3f", $0) : "" } ?? "")
+    }
+
+    /// One compact row per run: what it is (objective, budget, epochs, tokens, lr, weight decay, seeds) and
+    /// what it measured.
+    static func glanceSection(_ groups: [ReportGroup]) -> String {
+        var h = "<h2 id=\"glance\">The runs at a glance</h2>\n<div class=\"wide\"><table class=\"summary glance\"><thead><tr>"
+        let headers = ["run", "objective", "unique tokens", "epochs", "tokens processed", "lr", "weight decay",
+                       "seeds (schedule / train)", "best validation loss", "final validation loss", "cloze (final)"]
+        h += headers.map { "<th>\(htmlEscape($0))</th>" }.joined() + "</tr></thead><tbody>\n"
+        for g in groups {
+            for r in g.runs {
+                let t = r.manifest.train
+                var row = "<tr class=\"grid-row\" data-run=\"\(htmlEscape(r.name))\">"
+                row += "<td class=\"name\">\(htmlEscape(r.name))\(r.isComplete ? "" : " (in progress)")</td>"
+                row += "<td class=\"objective\">\(displayName(r.objective))</td>"
+                row += "<td class=\"num unique\">\(r.uniqueTokens.map { compactNumber(Double($0)) } ?? "?")</td>"
+                row += "<td class=\"num epochs\">\(epochs(r.plannedEpochs))</td>"
+                row += "<td class=\"num tokens\">\(compactNumber(Double(r.tokensSeen)))</td>"
+                row += "<td class=\"num lr\">\(setting(t.lr))</td><td class=\"num wd\">\(setting(t.weightDecay))</td>"
+                row += "<td class=\"num seeds\">\(seeds(r))</td>"
+                let finalSE = r.summary?.valLossStderr ?? r.validation.last?.stderr
+                row += "<td class=\"num best\">\(r.best.map { lossText($0.loss, se: $0.stderr, bound: r.isBound) } ?? "–")</td>"
+                row += "<td class=\"num final\">\(r.finalValidation.map { lossText($0.loss, se: finalSE, bound: r.isBound) } ?? "–")</td>"
+                row += "<td class=\"num cloze\">\(r.cloze.map { String(format: "%.1f%%", $0.accuracy * 100) } ?? "–")</td>"
+                h += row + "</tr>\n"
+            }
+        }
+        h += "</tbody></table></div>\n"
+        h += "<p class=\"muted\">Tokens processed: training tokens fed, repeats included. Bounds (≤) with their Monte-Carlo "
+        h += "standard error. With <code>--figures DIR</code> this table is also written as <code>DIR/grid.csv</code>, "
+        h += "with each run's estimator, draws, best epoch and cloze accuracy of its best weights.</p>\n"
+        return h
+    }
+
+    /// Best validation loss against tokens processed, one curve per (objective, budget), and where each diffusion
+    /// objective's bound goes below AR's best at the same budget; then what each curve point is made of.
+    static func computeSection(_ groups: [ReportGroup], plots: inout [LinePlot]) -> String {
+        var h = "<h2 id=\"compute\">Compute-matched: best validation loss against tokens processed</h2>\n"
+        h += "<p>The points of the epoch curves above, placed at the tokens each run processed (epochs × unique tokens): "
+        h += "one curve per objective and budget. A budget's curves can be compared at equal compute, and across budgets "
+        h += "at equal compute more unique data against more repetition. Compared below: each diffusion objective's "
+        h += "points against AR's best at the same budget (whatever its epoch count).</p>\n"
+        var plot = LinePlot(id: "plot-compute", title: "Best validation loss against tokens processed",
+                            xLabel: "tokens processed (repeats included)", yLabel: "best validation loss (nats/token; DLM: bound)")
+        plot.xScale = .log
+        plot.minimumYSpan = minimumLossSpan
+        for (gi, g) in groups.enumerated() {
+            for o in Objective.allCases where isLikelihood(o) {
+                guard let c = EpochCurve.make(o, runs: g.runs) else { continue }
+                let family = shades[o]!
+                let k = groups.count <= 1 ? family.count / 2 : 1 + gi * (family.count - 2) / (groups.count - 1)
+                plot.series.append(.init(name: displayName(o) + " — " + (g.uniqueTokens.map { compactNumber(Double($0)) } ?? "?") + " unique tokens",
+                                         points: c.points.map { .init(Double($0.tokens), $0.best) },
+                                         color: family[min(k, family.count - 1)], stroke: stroke(o), markers: true))
+            }
+        }
+        if plot.series.contains(where: { $0.points.count >= 2 }) || plot.series.count >= 2 {
+            plots.append(plot)
+            h += figure(plot, caption: "AR blue and solid, MDLM orange and dashed; darker for larger budgets; log-scale x. Each point: one run, the mean of its seeds, or the best of a sweep (see the table below).")
+        } else {
+            h += "<p class=\"muted\">No compute curve yet: no complete runs.</p>\n"
+        }
+        let comparisons = computeComparisons(groups)
+        var items: [String] = []
+        for o in Objective.allCases where comparisons[o] != nil {
+            let cs = comparisons[o]!
+            items += cs.map(\.sentence)
+            if cs.count > 1, let all = ComputeComparison.overall(cs) { items.append(all) }
+        }
+        if !items.isEmpty {
+            h += "<ul class=\"findings compute\">" + items.map { "<li>\(htmlEscape($0))</li>" }.joined() + "</ul>\n"
+        } else {
+            h += "<p class=\"muted\">No budget has complete AR and diffusion runs yet: no compute comparison.</p>\n"
+        }
+        h += curvePointsTable(groups)
+        return h
+    }
+
+    /// Each curve point: its runs, how they were combined, their learning rate, weight decay, seeds and estimator.
+    static func curvePointsTable(_ groups: [ReportGroup]) -> String {
+        var rows: [String] = []
+        for g in groups {
+            for o in Objective.allCases where isLikelihood(o) {
+                guard let c = EpochCurve.make(o, runs: g.runs) else { continue }
+                for (p, cell) in zip(c.points, c.cells) {
+                    let conf = cell.chosenConfiguration
+                    let rs = conf.runs
+                    var row = "<tr class=\"point\" data-objective=\"\(o.rawValue)\" data-epochs=\"\(epochs(p.epochs))\">"
+                    row += "<td class=\"num unique\">\(g.uniqueTokens.map { compactNumber(Double($0)) } ?? "?")</td>"
+                    row += "<td>\(displayName(o))</td><td class=\"num epochs\">\(epochs(p.epochs))</td>"
+                    row += "<td class=\"num tokens\">\(compactNumber(Double(p.tokens)))</td>"
+                    var value = lossText(p.best, se: p.stderr, bound: o.isDiffusion)
+                    if let sp = p.spread { value += " (\(loss(sp.lowerBound))–\(loss(sp.upperBound)))" }
+                    row += "<td class=\"num value\">\(value)</td>"
+                    row += "<td class=\"how\">\(htmlEscape(p.how))</td>"
+                    row += "<td class=\"runs\">\(htmlEscape(rs.map(\.name).joined(separator: ", ")))</td>"
+                    row += "<td class=\"num lr\">\(Set(rs.map { setting($0.manifest.train.lr) }).sorted().joined(separator: ", "))</td>"
+                    row += "<td class=\"num wd\">\(Set(rs.map { setting($0.manifest.train.weightDecay) }).sorted().joined(separator: ", "))</td>"
+                    row += "<td class=\"num seeds\">\(rs.map(seeds).joined(separator: "; "))</td>"
+                    let est = estimatorName(rs[0]), draws = validationDraws(rs[0])
+                    row += "<td class=\"estimator\">\(htmlEscape(o == .ar ? "exact NLL" : est + (draws.map { ", \($0) draws" } ?? "")))</td>"
+                    rows.append(row + "</tr>")
+                }
+            }
+        }
+        guard !rows.isEmpty else { return "" }
+        var h = "<h3>What each curve point is</h3><div class=\"wide\"><table class=\"summary points\"><thead><tr>"
+        h += ["unique tokens", "objective", "epochs", "tokens processed", "best validation loss", "from", "runs", "lr",
+              "weight decay", "seeds (schedule / train)", "estimator"].map { "<th>\(htmlEscape($0))</th>" }.joined()
+        h += "</tr></thead><tbody>" + rows.joined() + "</tbody></table></div>\n"
+        h += "<p class=\"muted\">A mean of seeds is shown with the seeds' range; its standard error is the Monte-Carlo error "
+        h += "of the mean of the bounds (√Σse² / n), not the spread between seeds. Estimator: AR exact NLL; MDLM the masking "
+        h += "of its validation plan and its draws per validation sequence.</p>\n"
+        return h
+    }
+
+    /// Cells with several runs: seeds of one configuration (mean and range) and sweeps (one row per value,
+    /// the chosen one marked).
+    static func variantsSection(_ groups: [ReportGroup]) -> String {
+        var blocks: [String] = []
+        for g in groups {
+            for o in Objective.allCases where isLikelihood(o) {
+                guard let c = EpochCurve.make(o, runs: g.runs) else { continue }
+                for cell in c.cells where cell.runCount > 1 {
+                    let where_ = "\(displayName(o)), \(epochCount(cell.epochs)), \(g.uniqueTokens.map { compactNumber(Double($0)) } ?? "?") unique tokens"
+                    var h = "<h3>\(htmlEscape(where_)): \(htmlEscape(cell.isSweep ? cell.how : "\(cell.runCount) seeds"))</h3>"
+                    h += "<table class=\"variants\" data-objective=\"\(o.rawValue)\" data-epochs=\"\(epochs(cell.epochs))\"><thead><tr>"
+                    h += cell.varying.map { "<th>\(htmlEscape(ReportCell.settingName($0)))</th>" }.joined()
+                    h += "<th>runs</th><th>seeds (schedule / train)</th><th>best validation loss</th>"
+                    h += "<th>mean</th><th>range</th><th></th></tr></thead><tbody>"
+                    for (i, conf) in cell.configurations.enumerated() {
+                        let chosen = i == cell.chosen
+                        h += chosen ? "<tr class=\"chosen\">" : "<tr>"
+                        h += cell.varying.map { "<td class=\"num setting\">\(htmlEscape(conf.settings[$0] ?? "–"))</td>" }.joined()
+                        h += "<td>\(htmlEscape(conf.runs.map(\.name).joined(separator: ", ")))</td>"
+                        h += "<td class=\"num\">\(conf.runs.map(seeds).joined(separator: "; "))</td>"
+                        h += "<td class=\"num\">\(conf.runs.map { lossText($0.best!.loss, se: $0.best!.stderr, bound: o.isDiffusion) }.joined(separator: "; "))</td>"
+                        h += "<td class=\"num mean\">\(lossText(conf.mean, se: conf.stderr, bound: o.isDiffusion))</td>"
+                        let half = (conf.max - conf.min) / 2
+                        h += "<td class=\"num range\">\(conf.runs.count > 1 ? "\(loss(conf.min))–\(loss(conf.max)) (± \(loss(half)))" : "–")</td>"
+                        h += "<td class=\"mark\">\(cell.isSweep && chosen ? "chosen: the curve's point" : cell.isSweep ? "" : "the curve's point")</td></tr>"
+                    }
+                    h += "</tbody></table>\n"
+                    if cell.isSweep {
+                        let varied = cell.varying.map(ReportCell.settingName).joined(separator: " and ")
+                        h += "<p class=\"muted\">The runs differ by \(htmlEscape(varied)); the curve uses the configuration of the lowest mean best loss, "
+                        h += "so the point is the \(htmlEscape(cell.how)), chosen on the validation split it is scored on (optimistic by the selection).</p>\n"
+                    } else {
+                        h += "<p class=\"muted\">The runs differ only by seed (schedule seed: order, t and masks; train seed: initial weights); the curve uses their mean.</p>\n"
+                    }
+                    blocks.append(h)
+                }
+            }
+        }
+        guard !blocks.isEmpty else { return "" }
+        var h = "<h2 id=\"variants\">Seeds and sweeps</h2>\n"
+        h += "<p>Complete runs of one objective, budget and epoch count, sorted into configurations: run.json's train "
+        h += "settings together with the schedule's and the model's, seeds left out (measurement-only settings, such as "
+        h += "cloze items, too). Runs of equal configuration are seeds of it; configurations that differ are a sweep.</p>\n"
+        return h + blocks.joined()
+    }
+
     static func clozeText(_ c: ReportRun.Cloze) -> String {
         var s = String(format: "%.1f%%", c.accuracy * 100)
         if let se = c.stderr { s += String(format: " ± %.1f", se * 100) }
@@ -133,9 +308,11 @@ extension Report {
 
     static func comparisonSection(_ groups: [ReportGroup], plots: inout [LinePlot]) -> String {
         var h = "<h2 id=\"comparison\">Data-constrained comparison: best validation loss against epochs</h2>\n"
-        h += "<p>Each point is one run (the best of several when more than one ran at that epoch count and budget): "
-        h += "the lowest validation loss it reached, plotted against the number of epochs it was set up for, each "
-        h += "with its own learning-rate schedule over its token budget. Only complete runs are compared.</p>\n"
+        h += "<p>Each point is the lowest validation loss a run reached, plotted against the number of epochs it was "
+        h += "set up for, each run with its own learning-rate schedule over its token budget. Where several runs share "
+        h += "an epoch count: runs that differ only by seed give their mean; runs that differ by a setting (learning "
+        h += "rate, weight decay) are a sweep, and the point is its best configuration, as the findings and the tables "
+        h += "below say (seeds and sweeps). Only complete runs are compared.</p>\n"
         var plot = LinePlot(id: "plot-epochs-best", title: "Best validation loss against epochs of the run",
                             xLabel: "epochs over the same unique tokens", yLabel: "best validation loss (nats/token; DLM: bound)")
         plot.xScale = .log

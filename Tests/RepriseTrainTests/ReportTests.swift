@@ -145,7 +145,9 @@ final class ReportTests: XCTestCase {
         // Every plot also as a standalone SVG document that parses as XML on its own.
         let svgs = try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").filter { $0.hasSuffix(".svg") }.sorted()
         XCTAssertEqual(svgs.count, html.components(separatedBy: "<svg ").count - 1)
-        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").filter { $0.hasSuffix(".csv") }.count, svgs.count)
+        XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir + "/figures").filter { $0.hasSuffix(".csv") && $0 != "grid.csv" }.count, svgs.count)
+        // grid.csv: a header and a row per run.
+        XCTAssertEqual(try String(contentsOfFile: dir + "/figures/grid.csv", encoding: .utf8).split(separator: "\n").count, 1 + 9)
         XCTAssertTrue(svgs.contains("plot-epochs-best.svg"), "\(svgs)")
         for name in svgs {
             let svg = try String(contentsOfFile: dir + "/figures/" + name, encoding: .utf8)
@@ -161,7 +163,7 @@ final class ReportTests: XCTestCase {
         XCTAssertNil(doc.error, "\(doc.error.map { "\($0)" } ?? "")")
         XCTAssertEqual(doc.elements["html"], 1)
         XCTAssertEqual(doc.elements["body"], 1)
-        XCTAssertEqual(doc.elements["svg"], 4)
+        XCTAssertEqual(doc.elements["svg"], 5)
         XCTAssertEqual(doc.svgDepth, 0)
         XCTAssertEqual(html.components(separatedBy: "<svg ").count - 1, html.components(separatedBy: "</svg>").count - 1)
         XCTAssertNil(doc.elements["script"], "no scripts")
@@ -177,7 +179,7 @@ final class ReportTests: XCTestCase {
             fragments += 1
             rest = rest[end.upperBound...]
         }
-        XCTAssertEqual(fragments, 4)
+        XCTAssertEqual(fragments, 5)
 
         // One line per run in plots 1-3; one per objective in the epochs comparison.
         for plot in ["plot-val-epochs", "plot-val-tokens", "plot-train"] {
@@ -384,8 +386,8 @@ final class ReportTests: XCTestCase {
         let dom = try chromium(["--dump-dom", "file://" + xhtml])
         XCTAssertEqual(dom.status, 0)
         XCTAssertFalse(dom.stdout.contains("parsererror"), dom.stdout)
-        XCTAssertEqual(dom.stdout.components(separatedBy: "<svg ").count - 1, 4)
-        XCTAssertEqual(dom.stdout.components(separatedBy: "<polyline class=\"series\"").count - 1, 3 * 9 + 2)
+        XCTAssertEqual(dom.stdout.components(separatedBy: "<svg ").count - 1, 5)
+        XCTAssertEqual(dom.stdout.components(separatedBy: "<polyline class=\"series\"").count - 1, 3 * 9 + 2 + 2)
     }
 
     // MARK: real runs
@@ -417,6 +419,178 @@ final class ReportTests: XCTestCase {
                              dtype: "uint16", endOfTextId: 46, train: try split("train", docs: 24), val: try split("val", docs: 4))
         try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: shards + "/manifest.json")
         return shards
+    }
+
+    // MARK: a grid of budgets, seeds and sweeps
+
+    /// A run over a real schedule (built from `makeShards`' tokens with a budget of `sequences`), its metrics
+    /// synthetic: after each epoch e a validation line `val(e)` (with `stderr` for a bound), summary.json at the end.
+    @discardableResult
+    func gridRun(_ name: String, _ objective: Objective, sequences: Int, epochs: Int, scheduleSeed: Int = 1,
+                 lr: Double = 1e-3, weightDecay: Double = 0.1, trainSeed: Int = 1, clozeItems: Int = 0,
+                 stderr: Double? = nil, val: (Int) -> Double) throws -> String {
+        if shardsDir == nil { shardsDir = try makeShards() }
+        let plan = dir + "/plans/\(objective.rawValue)-\(sequences)-e\(epochs)-s\(scheduleSeed)"
+        if !FileManager.default.fileExists(atPath: plan + "/manifest.json") {
+            var c = ScheduleConfig()
+            c.objective = objective; c.epochs = epochs; c.batchSize = 4; c.seed = scheduleSeed; c.valDraws = 2
+            c.sequences = sequences
+            try ScheduleBuilder.build(shards: shardsDir!, config: c, output: plan, threads: 1, quiet: true)
+        }
+        let ledger = try Schedule(plan).manifest.ledger
+        var t = TrainConfig()
+        t.lr = lr; t.weightDecay = weightDecay; t.seed = trainSeed; t.clozeItems = clozeItems
+        let run = dir + "/runs/" + name
+        try FileManager.default.createDirectory(atPath: run, withIntermediateDirectories: true)
+        let manifest = RunManifest(
+            objective: objective, model: ModelConfig(vocabSize: 48, dim: 32, layers: 1, heads: 2, context: 16),
+            train: t, shardsSha256: "shards", scheduleSha256: try Hashing.sha256Hex(file: plan + "/manifest.json"),
+            tokenizerSha256: "tok", shardsDir: shardsDir!, scheduleDir: plan, tokenizerDir: "tok", threads: 1,
+            blasKernel: "SkylakeX", steps: ledger.steps, batchesPerEpoch: ledger.batchesPerEpoch, batchSize: 4, seqLen: 16,
+            maskTokenId: objective == .ar ? nil : 47, endOfTextId: 46)
+        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: run + "/run.json")
+        do {
+            let log = try MetricsLog(run: run, keepThrough: 0)
+            for e in 1...epochs {
+                let step = e * ledger.batchesPerEpoch, tokens = e * ledger.tokensPerEpoch
+                log.write([("step", step), ("epoch", Double(e)), ("tokens", tokens), ("loss", val(e) + 0.5), ("lr", lr)])
+                var line: [(String, Any)] = [("step", step), ("epoch", Double(e)), ("tokens", tokens), ("val_loss", val(e)),
+                                             ("val_bound", objective == .ar ? 0 : 1)]
+                if let stderr { line.append(("val_loss_stderr", stderr)) }
+                log.write(line)
+            }
+        }
+        var summary = RunSummary(steps: ledger.steps, epochs: Double(epochs), tokensSeen: ledger.totalTokens,
+                                 finalTrainLoss: val(epochs) + 0.5, valLoss: val(epochs), valBitsPerByte: val(epochs) / bytesPerToken,
+                                 valIsBound: objective != .ar, runSha256: try Hashing.sha256Hex(file: run + "/run.json"))
+        summary.valLossStderr = stderr
+        try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
+        return run
+    }
+    var shardsDir: String?
+
+    /// Falls by 0.1 per epoch to `best` at the last epoch.
+    func falling(to best: Double, epochs: Int) -> (Int) -> Double { { e in best + 0.1 * Double(epochs - e) } }
+
+    /// Two budgets (16 and 32 sequences of 16 tokens: 256 and 512 unique tokens). At 256: AR at 1, 4 (two seeds,
+    /// 3.2 and 3.4) and 16 epochs (three learning rates), MDLM at 1, 4, 16; MDLM's 16-epoch bound (3.25) is the
+    /// first below AR's best (the 4-epoch mean, 3.3; its better seed alone, 3.2, would hide the crossing).
+    /// At 512: AR 3.8, 3.1 and MDLM 4.2, 3.3 at 1 and 4 epochs: no crossing, smallest gap 0.2 at 4 epochs.
+    func gridExperiment() throws -> [String] {
+        var runs: [String] = []
+        func ar(_ n: String, _ seqs: Int, _ e: Int, _ best: Double, lr: Double = 1e-3, seed: Int = 1) throws {
+            runs.append(try gridRun(n, .ar, sequences: seqs, epochs: e, scheduleSeed: seed, lr: lr, trainSeed: seed,
+                                    val: falling(to: best, epochs: e)))
+        }
+        func mdlm(_ n: String, _ seqs: Int, _ e: Int, _ best: Double) throws {
+            runs.append(try gridRun(n, .mdlm, sequences: seqs, epochs: e, stderr: 0.01, val: falling(to: best, epochs: e)))
+        }
+        try ar("a1", 16, 1, 4.0)
+        try ar("a4", 16, 4, 3.2)
+        try ar("a4-second-seed", 16, 4, 3.4, seed: 2)
+        try ar("a16", 16, 16, 3.5)
+        try ar("a16-lower-lr", 16, 16, 3.6, lr: 3e-4)
+        try ar("a16-higher-lr", 16, 16, 3.45, lr: 3e-3)
+        try mdlm("m1", 16, 1, 4.5)
+        try mdlm("m4", 16, 4, 3.4)
+        try mdlm("m16", 16, 16, 3.25)
+        try ar("b1", 32, 1, 3.8)
+        try ar("b4", 32, 4, 3.1)
+        try mdlm("n1", 32, 1, 4.2)
+        try mdlm("n4", 32, 4, 3.3)
+        return runs
+    }
+
+    func testComputeCrossingSeedsSweepsAndGridCSV() throws {
+        let paths = try gridExperiment()
+        let out = dir + "/grid/report.html"
+        let runs = try Report.write(runs: paths, output: out, figures: dir + "/grid/figures")
+        let html = try String(contentsOfFile: out, encoding: .utf8)
+        XCTAssertNil(ReportXML.parse(html).error)
+        for r in runs { XCTAssertEqual(r.uniqueTokensSource, "schedule ledger", r.name) }
+
+        // The default title says what the runs are.
+        XCTAssertTrue(html.contains("<h1>Reprise: AR vs MDLM at 256 and 512 unique tokens, 1–16 epochs</h1>"), html)
+
+        // The compute plot: one curve per (objective, budget), x = tokens processed (epochs × unique tokens),
+        // y = the point's value: a single run's best, the mean of two seeds, the best of the learning rates.
+        let csv = try String(contentsOfFile: dir + "/grid/figures/plot-compute.csv", encoding: .utf8)
+        let mean4 = (3.2 + 3.4) / 2
+        let expected = ["series,x,y",
+                        "AR — 256 unique tokens,256.0,4.0", "AR — 256 unique tokens,1024.0,\(mean4)", "AR — 256 unique tokens,4096.0,3.45",
+                        "MDLM — 256 unique tokens,256.0,4.5", "MDLM — 256 unique tokens,1024.0,3.4", "MDLM — 256 unique tokens,4096.0,3.25",
+                        "AR — 512 unique tokens,512.0,3.8", "AR — 512 unique tokens,2048.0,3.1",
+                        "MDLM — 512 unique tokens,512.0,4.2", "MDLM — 512 unique tokens,2048.0,3.3"]
+        XCTAssertEqual(csv.split(separator: "\n").map(String.init), expected)
+        XCTAssertTrue(html.contains(">tokens processed (repeats included) (log scale)<"))
+
+        // The crossing at 256 (first below AR's best at 16 epochs, 0.05 below; 0.1 above at 4 epochs), none at 512.
+        let text = html.replacingOccurrences(of: "&#39;", with: "'")
+        XCTAssertTrue(text.contains("At 256 unique tokens, MDLM's bound first goes below AR's best (3.300 at 4 epochs, 1024 tokens processed) at 16 epochs, 4096 tokens processed: ≤ 3.250 ± 0.010 (standard error), 0.050 below it; at the point before, 4 epochs (1024 tokens processed), it was 0.100 above. MDLM's number is an upper bound on its loss (NELBO), so the crossing is conservative"), text)
+        XCTAssertTrue(text.contains("At 512 unique tokens, MDLM's best bound stays above AR's best (3.100 at 4 epochs, 2048 tokens processed) by at least 0.200 nats at every compute point of this budget (2 points, 512–2048 tokens processed); the smallest gap is at 4 epochs (2048 tokens processed): ≤ 3.300 ± 0.010 (standard error). MDLM's number is an upper bound"), text)
+        XCTAssertTrue(text.contains("Overall: MDLM's bound goes below AR's best at the same budget at 1 of the 2 budgets: 256 unique tokens (first at 16 epochs, 4096 tokens processed); not at 512 unique tokens (smallest gap 0.200)."), text)
+
+        // Two seeds at one cell: both runs, their mean and range; the curve point says it is a mean.
+        let seeds = try XCTUnwrap(text.components(separatedBy: "<table class=\"variants\" data-objective=\"ar\" data-epochs=\"4\">").dropFirst().first)
+            .components(separatedBy: "</table>")[0]
+        XCTAssertTrue(seeds.contains("<td>a4, a4-second-seed</td><td class=\"num\">1 / 1; 2 / 2</td><td class=\"num\">3.200; 3.400</td><td class=\"num mean\">3.300</td><td class=\"num range\">3.200–3.400 (± 0.100)</td>"), seeds)
+        XCTAssertTrue(text.contains("AR, 4 epochs, 256 unique tokens: 2 seeds"))
+        XCTAssertTrue(text.contains("<td class=\"how\">mean of 2 seeds</td>"))
+
+        // The learning-rate sweep: one row per value, in order, the lowest marked as the curve's.
+        let sweep = try XCTUnwrap(text.components(separatedBy: "<table class=\"variants\" data-objective=\"ar\" data-epochs=\"16\">").dropFirst().first)
+            .components(separatedBy: "</table>")[0]
+        let rows = sweep.components(separatedBy: "<tr").dropFirst(2).map { String($0) }
+        XCTAssertEqual(rows.count, 3)
+        XCTAssertEqual(rows.map { $0.components(separatedBy: "<td class=\"num setting\">")[1].prefix { $0 != "<" } }, ["0.0003", "0.001", "0.003"])
+        XCTAssertEqual(rows.map { $0.hasPrefix(" class=\"chosen\"") }, [false, false, true])
+        XCTAssertTrue(rows[2].contains("a16-higher-lr") && rows[2].contains("chosen: the curve's point"), rows[2])
+        XCTAssertTrue(text.contains("AR, 16 epochs, 256 unique tokens: best of 3 learning rates"))
+        XCTAssertTrue(text.contains("AR's best is at 4 epochs (3.300); with more epochs it gets worse, 3.450 at 16 epochs (+0.150); of its points, at 4 epochs the mean of 2 seeds; at 16 epochs the best of 3 learning rates."), "the curve's finding names the seeds and the sweep")
+        // The curve point's row names the learning rate it used.
+        XCTAssertTrue(text.contains("<td class=\"how\">best of 3 learning rates</td><td class=\"runs\">a16-higher-lr</td><td class=\"num lr\">0.003</td><td class=\"num wd\">0.1</td>"), text)
+
+        // grid.csv: one row per run with its settings and numbers, checked against what the test wrote.
+        let grid = try String(contentsOfFile: dir + "/grid/figures/grid.csv", encoding: .utf8).split(separator: "\n").map { $0.split(separator: ",", omittingEmptySubsequences: false).map(String.init) }
+        XCTAssertEqual(grid[0], ["name", "objective", "unique_tokens", "epochs", "tokens_processed", "lr", "weight_decay", "schedule_seed",
+                                 "train_seed", "estimator", "draws", "best_loss", "best_se", "best_epoch", "final_loss", "final_se",
+                                 "cloze_final_acc", "cloze_best_acc", "status"])
+        XCTAssertEqual(grid.count, 1 + paths.count)
+        let byName = Dictionary(uniqueKeysWithValues: grid.dropFirst().map { ($0[0], $0) })
+        XCTAssertEqual(byName["a4-second-seed"], ["a4-second-seed", "ar", "256", "4", "1024", "0.001", "0.1", "2", "2", "exact", "",
+                                                  "3.4", "", "4", "3.4", "", "", "", "complete"])
+        XCTAssertEqual(byName["a16-higher-lr"]?[5], "0.003")
+        XCTAssertEqual(byName["n4"], ["n4", "mdlm", "512", "4", "2048", "0.001", "0.1", "1", "1", "exact_k", "2",
+                                      "3.3", "0.01", "4", "3.3", "0.01", "", "", "complete"])
+    }
+
+    /// Runs that differ in a measurement-only setting (cloze items) and by seed are seeds of one configuration;
+    /// a different weight decay makes a sweep, and with both learning rate and weight decay varied the point
+    /// says how many configurations it is the best of.
+    func testConfigurationsIgnoreSeedsAndMeasurementOnly() throws {
+        let a = try ReportRun.load(try gridRun("a", .ar, sequences: 16, epochs: 2, clozeItems: 8, val: falling(to: 3.0, epochs: 2)))
+        let b = try ReportRun.load(try gridRun("b", .ar, sequences: 16, epochs: 2, scheduleSeed: 2, trainSeed: 3, val: falling(to: 3.2, epochs: 2)))
+        let c = try ReportRun.load(try gridRun("c", .ar, sequences: 16, epochs: 2, weightDecay: 1.0, val: falling(to: 2.9, epochs: 2)))
+        let d = try ReportRun.load(try gridRun("d", .ar, sequences: 16, epochs: 2, lr: 3e-3, val: falling(to: 3.5, epochs: 2)))
+        XCTAssertEqual(a.settings, b.settings)
+        XCTAssertNotEqual(a.settings, c.settings)
+        XCTAssertEqual(a.settings["schedule.sequences"], "16")
+        let seedsOnly = ReportCell(objective: .ar, epochs: 2, runs: [b, a])
+        XCTAssertFalse(seedsOnly.isSweep)
+        XCTAssertEqual(seedsOnly.configurations[0].runs.map(\.name), ["a", "b"])
+        XCTAssertEqual(seedsOnly.configurations[0].mean, (3.0 + 3.2) / 2)
+        XCTAssertEqual(seedsOnly.how, "mean of 2 seeds")
+        let wd = ReportCell(objective: .ar, epochs: 2, runs: [a, b, c])
+        XCTAssertEqual(wd.varying, ["weight_decay"])
+        XCTAssertEqual(wd.chosenConfiguration.runs.map(\.name), ["c"])
+        XCTAssertEqual(wd.how, "best of 2 weight decays")
+        let both = ReportCell(objective: .ar, epochs: 2, runs: [a, b, c, d])
+        XCTAssertEqual(both.varying, ["lr", "weight_decay"])
+        XCTAssertEqual(both.how, "best of 3 configurations, differing in learning rate and weight decay")
+        // The curve built from those runs uses c's configuration, a single run; a and b's mean is not the point.
+        let curve = try XCTUnwrap(EpochCurve.make(.ar, runs: [a, b, c, d]))
+        XCTAssertEqual(curve.points.map(\.best), [2.9])
+        XCTAssertEqual(curve.points[0].runs, 4)
     }
 
     func testReportOfTwoRealTinyRuns() throws {
