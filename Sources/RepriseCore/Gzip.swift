@@ -35,15 +35,19 @@ public final class GzipDecoder: ByteSource {
     public var bytesConsumed: Int { base.bytesConsumed }
     /// Where `read` copies from: `output`, or the helper's output once it is taken over.
     private var serving: UnsafeMutableRawBufferPointer
-    let readAhead: MemberReadAhead?
+    private let readAheadEnabled: Bool
+    /// The helper, made for the first buffer worth a job (small files never start a thread).
+    private(set) var readAhead: MemberReadAhead?
     /// The helper's job over the current input buffer: started, and not yet taken over or dropped.
     private var aheadActive = false
     /// Whether a job was started since the last refill (one job per buffer fill).
     private var aheadStarted = false
     /// The smallest back part of the input buffer worth a job.
     private let minimumAhead: Int
-    /// Members the helper decoded and the caller took over (for tests).
+    /// Members the helper decoded and the caller took over, and jobs dropped because the helper had
+    /// started inside a member (for tests).
     private(set) var membersTakenOver = 0
+    private(set) var falseStarts = 0
 
     static let maxMemberOutput = 64 << 20
     /// The caller decodes this share of each buffer, the helper the rest: the caller also parses what
@@ -72,7 +76,7 @@ public final class GzipDecoder: ByteSource {
             input.deallocate(); output.deallocate()
             throw RepriseError("\(name): cannot initialise zlib (code \(r))")
         }
-        self.readAhead = readAhead ? MemberReadAhead(arenaBytes: 8 << 20) : nil
+        readAheadEnabled = readAhead
     }
     deinit {
         readAhead?.shutDown()
@@ -122,15 +126,16 @@ public final class GzipDecoder: ByteSource {
     /// Decodes the member at `inStart` with libdeflate into `output`, or hands it to zlib (`streaming`).
     private func decodeMember() throws {
         serving = output
-        if let ahead = readAhead {
+        if readAheadEnabled {
             if !aheadStarted {
                 aheadStarted = true
                 let from = inStart + Int(Double(inEnd - inStart) * GzipDecoder.frontShare)
                 if inEnd - from >= minimumAhead {
-                    aheadActive = ahead.start(UnsafeRawBufferPointer(input), from: from, to: inEnd)
+                    if readAhead == nil { readAhead = MemberReadAhead(arenaBytes: 8 << 20) }
+                    aheadActive = readAhead!.start(UnsafeRawBufferPointer(input), from: from, to: inEnd)
                 }
             }
-            if aheadActive, let taken = takeOver(ahead) {
+            if aheadActive, let taken = takeOver(readAhead!) {
                 serving = taken
                 return
             }
@@ -173,6 +178,7 @@ public final class GzipDecoder: ByteSource {
         ahead.finish(cancel: false)
         if ahead.start > inStart { return nil }
         aheadActive = false
+        if ahead.start >= 0 && ahead.start < inStart { falseStarts += 1 }
         guard ahead.start == inStart, ahead.members > 0 else { return nil }
         inStart = ahead.end
         outStart = 0; outEnd = ahead.produced

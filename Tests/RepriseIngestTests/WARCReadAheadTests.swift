@@ -54,6 +54,12 @@ final class WARCReadAheadTests: XCTestCase {
         }
     }
 
+    func testASmallFileStartsNoThread() throws {
+        let d = try GzipDecoder(MemorySource(repeated("sample.warc.wet.gz", 3)), name: "wet", readAhead: true)
+        XCTAssertEqual(try d.readAll(), try GzipDecoder(MemorySource(repeated("sample.warc.wet.gz", 3)), name: "wet").readAll())
+        XCTAssertNil(d.readAhead, "less than a job's worth of input started a helper")
+    }
+
     func testAReaderThatStopsAfterTheFirstDocumentLeavesNoThread() throws {
         struct Enough: Error {}
         weak var helper: MemberReadAhead?
