@@ -192,9 +192,11 @@ public enum Ingest {
     }
 
     /// Reads one file's raw documents, as ingest's reader thread does, without hashing or cleaning them (for
-    /// benchmarks of the readers alone). Returns the file's kind and compression.
-    public static func readRaw(path: String, config: IngestConfig = IngestConfig(), sink: ReaderSink) throws -> (kind: InputKind, compression: Compression) {
-        let opened = try InputFiles.open(try FileSource(path: path), path: path)
+    /// benchmarks of the readers alone). `threads` as in `Options` (two or more: gzip read-ahead). Returns
+    /// the file's kind and compression.
+    public static func readRaw(path: String, config: IngestConfig = IngestConfig(), threads: Int = 1,
+                               sink: ReaderSink) throws -> (kind: InputKind, compression: Compression) {
+        let opened = try InputFiles.open(try FileSource(path: path), path: path, readAhead: threads >= 2)
         try readDocuments(opened.source, kind: opened.kind, path: path, config: config,
                           namespaces: Set(config.wikiNamespaces), sink: sink)
         return (opened.kind, opened.compression)
@@ -214,7 +216,8 @@ public enum Ingest {
         return try writer.finish(inputs: records, missing: list.missing, skippedLinks: list.skippedLinks)
     }
 
-    /// Reads `inputs` in order on a reader thread and cleans their documents on `options.threads` workers;
+    /// Reads `inputs` in order on a reader thread and cleans their documents on `options.threads` workers
+    /// (with two or more threads, the reader of a gzip file has a helper thread that decodes members ahead);
     /// calls `body` on the calling thread with every cleaned document, in input order, and the index of its
     /// file in `inputs`. Returns the files' records: each file is hashed while it is read (see
     /// HashingFileSource), not in a separate pass; a Parquet file, read with random access, is hashed by
@@ -267,7 +270,7 @@ public enum Ingest {
                     hashing = HashingFileSource(try file.input.isStandardInput
                         ? FileSource(standardInput: file.path)
                         : FileSource(regularFile: file.input.path, name: file.path))
-                    let opened = try InputFiles.open(hashing!, path: file.path)
+                    let opened = try InputFiles.open(hashing!, path: file.path, readAhead: options.threads >= 2)
                     source = opened.source
                     record.kind = opened.kind
                     record.compression = opened.compression

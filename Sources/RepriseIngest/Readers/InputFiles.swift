@@ -323,14 +323,16 @@ public enum InputFiles {
     /// Opens a file, undoes its compression (chosen by magic bytes) and decides its kind from its first
     /// bytes, then its extension. A Parquet file (magic `PAR1`) is only recognised here: its reader opens
     /// the file again for random access (see ParquetReader), so it must not be compressed as a whole.
-    public static func open(_ file: ByteSource, path: String) throws -> (source: ByteSource, kind: InputKind, compression: Compression) {
+    /// `readAhead`: gzip members are also decoded on a second thread (see `GzipDecoder`); all reads of
+    /// `file` still happen on the calling thread.
+    public static func open(_ file: ByteSource, path: String, readAhead: Bool = false) throws -> (source: ByteSource, kind: InputKind, compression: Compression) {
         let raw = try PeekableSource(file, peek: 6)
         var source: ByteSource = raw
         var compression = Compression.none
         if raw.head.starts(with: Zstd.magic) {
             source = ZstdDecoder(raw, name: path); compression = .zstd
         } else if raw.head.starts(with: Gzip.magic) {
-            source = try GzipDecoder(raw, name: path); compression = .gzip
+            source = try GzipDecoder(raw, name: path, readAhead: readAhead); compression = .gzip
         } else if Bzip2.matches(raw.head) {
             source = try Bzip2Decoder(raw, name: path); compression = .bzip2
         } else if raw.head.starts(with: Xz.magic) {
