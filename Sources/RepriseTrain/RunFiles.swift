@@ -256,22 +256,38 @@ public final class MetricsLog {
     public static func lastValue(_ key: String, run: String) -> Double? {
         guard let data = FileManager.default.contents(atPath: run + "/metrics.jsonl") else { return nil }
         var found: Double?
-        for line in data.split(separator: UInt8(ascii: "\n")) {
-            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any], let v = obj[key] as? Double {
-                found = v
-            }
+        for line in [UInt8](data).split(separator: UInt8(ascii: "\n")) {
+            if let v = number(key, in: line) { found = v }
         }
         return found
+    }
+
+    /// The number written for `key` in one line of this log, parsed exactly: the writer prints the shortest
+    /// text that reads back as the same Double, and `Double(String)` reads it so (Foundation's JSON parser can
+    /// be off in the last bit, which a resumed run's summary would then show).
+    static func number(_ key: String, in line: ArraySlice<UInt8>) -> Double? {
+        let needle = Array("\"\(key)\":".utf8)
+        guard needle.count <= line.count else { return nil }
+        var i = line.startIndex
+        while i + needle.count <= line.endIndex {
+            if line[i] == needle[0] && line[i..<(i + needle.count)].elementsEqual(needle) {
+                var j = i + needle.count
+                let start = j
+                while j < line.endIndex && line[j] != UInt8(ascii: ",") && line[j] != UInt8(ascii: "}") { j += 1 }
+                return Double(String(decoding: line[start..<j], as: UTF8.self))
+            }
+            i += 1
+        }
+        return nil
     }
 
     /// Every (step, value) of `key` in a run's metrics, in file order.
     public static func values(_ key: String, run: String) -> [(step: Int, value: Double)] {
         guard let data = FileManager.default.contents(atPath: run + "/metrics.jsonl") else { return [] }
         var out: [(step: Int, value: Double)] = []
-        for line in data.split(separator: UInt8(ascii: "\n")) {
-            if let obj = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any],
-               let step = obj["step"] as? Int, let v = obj[key] as? Double {
-                out.append((step, v))
+        for line in [UInt8](data).split(separator: UInt8(ascii: "\n")) {
+            if let step = number("step", in: line), let v = number(key, in: line) {
+                out.append((Int(step), v))
             }
         }
         return out
