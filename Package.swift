@@ -59,7 +59,7 @@ let package = Package(
         .target(name: "RepriseModel", dependencies: ["RepriseCore", "COpenBLAS"], exclude: ["CHECKPOINT.md"],
                 swiftSettings: fast),
         .target(name: "RepriseTrain", dependencies: ["RepriseCore", "RepriseModel", "RepriseSchedules", "RepriseShards"],
-                exclude: ["FORMAT.md"], swiftSettings: fast),
+                exclude: ["FORMAT.md", "CLOZE.md"], swiftSettings: fast),
         .target(name: "ReprisePipeline", dependencies: [
             "RepriseCore", "RepriseIngest", "RepriseTokenizer", "RepriseShards", "RepriseSchedules", "RepriseModel",
             "RepriseTrain", .product(name: "Yams", package: "Yams"),

@@ -748,7 +748,7 @@ public enum Report {
             let row: [String] = [
                 field(r.name), r.objective.rawValue, r.uniqueTokens.map(String.init) ?? "", epochs(r.plannedEpochs),
                 String(r.tokensSeen), "\(r.manifest.train.lr)", "\(r.manifest.train.weightDecay)",
-                r.scheduleSeed.map(String.init) ?? "", String(r.trainSeed), estimatorName(r), validationDraws(r).map(String.init) ?? "",
+                seedText(r.scheduleSeed), String(r.trainSeed), estimatorName(r), validationDraws(r).map(String.init) ?? "",
                 num(best?.loss), se(best?.stderr), best.map { epochs($0.epoch) } ?? "",
                 num(r.finalValidation?.loss), se(finalSE), num(r.cloze?.accuracy), num(r.clozeBest?.accuracy),
                 r.isComplete ? "complete" : "in_progress",
@@ -758,18 +758,31 @@ public enum Report {
         return out
     }
 
+    /// A seed, or empty where the run has none.
+    @inline(never)  // as estimatorName
+    static func seedText(_ seed: Int?) -> String {
+        guard let seed else { return "" }
+        return String(seed)
+    }
+
     /// `exact` for AR; the masking for mdlm (nil schedule: the summary's, else empty); `gaussian`.
+    @inline(never)  // inlined into gridCSV it crashes Swift 6.3.1's optimizer (CopyPropagation ownership check)
     static func estimatorName(_ r: ReportRun) -> String {
         switch r.objective {
         case .ar: return "exact"
-        case .mdlm: return r.scheduleConfig?.maskingMode.rawValue ?? r.summary?.valEstimator ?? ""
+        case .mdlm:
+            if let config = r.scheduleConfig { return config.maskingMode.rawValue }
+            return r.summary?.valEstimator ?? ""
         case .gaussian: return "gaussian"
         }
     }
 
     /// Validation draws per sequence of a sampled estimator (nil for AR or when not recorded).
+    @inline(never)  // as estimatorName
     static func validationDraws(_ r: ReportRun) -> Int? {
-        r.objective == .ar ? nil : r.summary?.valDraws ?? r.scheduleConfig?.valDraws
+        if r.objective == .ar { return nil }
+        if let draws = r.summary?.valDraws { return draws }
+        return r.scheduleConfig?.valDraws
     }
 
     /// Whether an objective's validation loss is a likelihood (exact, or a bound): not for gaussian.
