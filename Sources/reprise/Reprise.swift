@@ -159,8 +159,9 @@ struct IngestCommand: ParsableCommand {
         discussion: """
         Inputs are files, directories (walked recursively in sorted order; links to directories inside them \
         are not followed) or glob patterns, or - for standard input. Plain text, JSONL, HTML, MediaWiki XML \
-        exports and Parquet files (one document per row) are recognised by content, then extension; .zst and \
-        .gz files (but not Parquet) are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
+        exports, Parquet files (one document per row) and WARC/WET files (WET conversion records; WARC \
+        responses holding HTML) are recognised by content, then extension; .zst, .gz, .bz2 and .xz files (but \
+        not Parquet) are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
         manifest.json in DIR.
 
         Example: reprise ingest Corpora/raw --output /tmp/clean --config ingest.yaml
