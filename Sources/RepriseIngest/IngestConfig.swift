@@ -41,6 +41,18 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     /// The presets by name.
     public static let presets = ["prose": IngestConfig(), "code": IngestConfig.code]
 
+    /// A decoder's `userInfo` under this key names the preset a file without a `preset` key is laid over
+    /// (`reprise ingest --preset code --config FILE`); without it, `prose`.
+    public static let presetKey = CodingUserInfoKey(rawValue: "reprise.ingest.preset")!
+
+    /// The preset `name`, or an error naming the presets there are.
+    public static func preset(_ name: String) throws -> IngestConfig {
+        guard let c = presets[name] else {
+            throw RepriseError("ingest config: preset must be one of \(presets.keys.sorted().joined(separator: ", ")) (got '\(name)')")
+        }
+        return c
+    }
+
     /// Source code and technical text: layout kept, and the Gopher rules that judge English prose relaxed.
     /// Code has few English stop words, short and long tokens (`i`, `=`, `calculateTotalAmount`), `#` in
     /// comments and directives, lines that start with `-` (diffs, YAML lists) and lines that repeat (`}`,
@@ -78,10 +90,8 @@ public struct IngestConfig: Codable, Sendable, Equatable {
     public init(from decoder: Decoder) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
         let c = try decoder.container(keyedBy: CodingKeys.self)
-        let name = try c.decodeIfPresent(String.self, forKey: .preset) ?? "prose"
-        guard let d = IngestConfig.presets[name] else {
-            throw RepriseError("ingest config: preset must be one of \(IngestConfig.presets.keys.sorted().joined(separator: ", ")) (got '\(name)')")
-        }
+        let name = try c.decodeIfPresent(String.self, forKey: .preset) ?? decoder.userInfo[IngestConfig.presetKey] as? String ?? "prose"
+        let d = try IngestConfig.preset(name)
         preset = name
         whitespace = try c.decodeIfPresent(Whitespace.self, forKey: .whitespace) ?? d.whitespace
         if let one = try? c.decodeIfPresent(String.self, forKey: .textField) {

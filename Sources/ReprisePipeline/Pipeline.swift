@@ -10,7 +10,8 @@ import Yams
 
 /// Reads a YAML (or JSON) config file into a Decodable type, naming the file in every error.
 public enum ConfigFile {
-    public static func load<T: Decodable>(_ type: T.Type, from path: String) throws -> T {
+    /// `userInfo` reaches the decoder (e.g. `IngestConfig.presetKey`).
+    public static func load<T: Decodable>(_ type: T.Type, from path: String, userInfo: [CodingUserInfoKey: any Sendable] = [:]) throws -> T {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw RepriseError("\(path): cannot read the file")
         }
@@ -18,9 +19,9 @@ public enum ConfigFile {
         try checkNesting(Array(data), path: path)
         do {
             if text.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty {
-                return try YAMLDecoder().decode(type, from: "{}")
+                return try YAMLDecoder().decode(type, from: "{}", userInfo: userInfo)
             }
-            return try YAMLDecoder().decode(type, from: text)
+            return try YAMLDecoder().decode(type, from: text, userInfo: userInfo)
         } catch let e as RepriseError {
             throw RepriseError("\(path): \(e.message)")
         } catch let DecodingError.typeMismatch(type, ctx), let DecodingError.valueNotFound(type, ctx) {
@@ -363,7 +364,7 @@ public enum PipelineRunner {
     static func stageState<M: StageManifest>(_ type: M.Type, output: String, config: some Encodable,
                                              hashes: (M) -> (config: String, input: String),
                                              inputHash: () throws -> String) throws -> StageState {
-        let manifestPath = output + "/manifest.json"
+        let manifestPath = StageOutput.manifestPath(output)
         guard FileManager.default.fileExists(atPath: manifestPath) else { return .missing }
         guard let manifest = try? CanonicalJSON.decode(M.self, from: manifestPath) else {
             return .stale("its manifest is unreadable or of another version")

@@ -192,7 +192,7 @@ struct BenchZstdCommand: ParsableCommand {
     }
 }
 
-struct BenchReadDocumentsCommand: ParsableCommand {
+struct BenchReadDocumentsCommand: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "read-docs",
         abstract: "Read an input file's raw documents as ingest's reader does; print {documents, bytes, seconds, documents_per_s}.",
@@ -208,12 +208,7 @@ struct BenchReadDocumentsCommand: ParsableCommand {
 
     @Argument(help: "An input file of any kind `reprise ingest` reads.")
     var file: String
-    @Option(help: "Threads, as `reprise ingest --threads` (default: all cores).")
-    var threads = defaultThreadCount
-
-    func validate() throws {
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
-    }
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
         try runReporting {

@@ -6,7 +6,7 @@ import RepriseShards
 
 /// `reprise bench schedule`: the schedule benchmark of Tools/bench/schedule. Makes a synthetic dataset of
 /// Zipf-distributed tokens (so frames compress like text), builds an mdlm plan for it and streams batches.
-struct BenchScheduleCommand: ParsableCommand {
+struct BenchScheduleCommand: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "schedule",
         abstract: "Benchmark: build an mdlm plan for a synthetic dataset and stream batches from it.",
@@ -24,8 +24,7 @@ struct BenchScheduleCommand: ParsableCommand {
     var batchSize = 32
     @Option(help: "Sequences to stream for the throughput figure.")
     var streamSequences = 200_000
-    @Option(help: "Threads for building the plan.")
-    var threads = defaultThreadCount
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
         try runReporting {
@@ -108,7 +107,7 @@ struct BenchScheduleCommand: ParsableCommand {
         let m = PackManifest(config: config, configHash: try CanonicalJSON.hash(config), inputHash: "synthetic",
                              ingestManifestSha256: "synthetic", tokenizerSha256: "synthetic", docsDir: "", tokenizerDir: "",
                              vocabSize: vocab, dtype: "uint16", endOfTextId: 0, train: split, val: SplitSummary())
-        try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: shards + "/manifest.json")
+        try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: StageOutput.manifestPath(shards))
         return Date().timeIntervalSince(t0)
     }
 }

@@ -4,7 +4,7 @@ import RepriseModel
 
 /// `reprise bench train-step`: times RepriseModel's training step for Tools/bench/train-step and prints one
 /// JSON line with tokens/s, MFU against the sgemm peak measured in the same process, and peak memory.
-struct BenchTrainStepCommand: ParsableCommand {
+struct BenchTrainStepCommand: ParsableCommand, RunsModel {
     static let configuration = CommandConfiguration(
         commandName: "train-step",
         abstract: "Benchmark: forward, loss, backward and AdamW on random tokens for a model preset.",

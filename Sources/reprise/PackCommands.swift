@@ -5,7 +5,7 @@ import ReprisePipeline
 import RepriseShards
 import RepriseTokenizer
 
-struct PackCommand: ParsableCommand {
+struct PackCommand: ParsableCommand, UsesWorkers {
     static let configuration = CommandConfiguration(
         commandName: "pack",
         abstract: "Encode an ingest output once into zstd-compressed, indexed, checksummed token shards.",
@@ -23,32 +23,28 @@ struct PackCommand: ParsableCommand {
     var tokenizer: String
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String
-    @Option(help: "Sequence length (windows over the packed stream).")
-    var seqLen = 256
-    @Option(help: "Fraction of documents for validation.")
-    var valFraction = 0.01
-    @Option(help: "Close a shard at the first document boundary after this many tokens.")
-    var shardTokens = 1 << 24
-    @Option(help: "Tokens per zstd frame: the unit a reader decompresses (smaller: cheaper random access, weaker compression).")
-    var frameTokens = PackConfig().frameTokens
-    @Option(help: "zstd level of the token frames.")
-    var zstdLevel = 3
-    @Option(help: "Worker threads (default: all cores).")
-    var threads = defaultThreadCount
-    @Flag(help: "No progress output.")
-    var quiet = false
+    @Option(help: "Sequence length: windows over the packed stream (default \(PackConfig().seqLen)).")
+    var seqLen: Int?
+    @Option(help: "Fraction of documents for validation (default \(PackConfig().valFraction)).")
+    var valFraction: Double?
+    @Option(help: "Close a shard at the first document boundary after this many tokens (default \(PackConfig().shardTokens)).")
+    var shardTokens: Int?
+    @Option(help: "Tokens per zstd frame, the unit a reader decompresses: smaller is cheaper random access, weaker compression (default \(PackConfig().frameTokens)).")
+    var frameTokens: Int?
+    @Option(help: "zstd level of the token frames (default \(PackConfig().zstdLevel)).")
+    var zstdLevel: Int?
+    @OptionGroup var workers: WorkerOptions
 
     func makeConfig() throws -> PackConfig {
-        var c = PackConfig()
-        c.seqLen = seqLen; c.valFraction = valFraction; c.shardTokens = shardTokens; c.zstdLevel = zstdLevel
-        c.frameTokens = frameTokens
-        do { try c.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "pack.")) }
-        return c
+        var c = Overlay(PackConfig())
+        c(seqLen, \.seqLen); c(valFraction, \.valFraction); c(shardTokens, \.shardTokens); c(zstdLevel, \.zstdLevel)
+        c(frameTokens, \.frameTokens)
+        do { try c.config.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "pack.")) }
+        return c.config
     }
 
     func validate() throws {
         _ = try makeConfig()
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {

@@ -4,6 +4,8 @@ import RepriseCore
 import RepriseIngest
 import ReprisePipeline
 
+extension IngestConfig.Whitespace: ExpressibleByArgument {}
+
 @main
 struct Reprise: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -13,12 +15,14 @@ struct Reprise: ParsableCommand {
         version: repriseVersion,
         subcommands: [RunCommand.self, StatusCommand.self, IngestCommand.self, TokenizerCommand.self, PackCommand.self, VerifyCommand.self, InspectCommand.self, ScheduleCommand.self, TrainCommand.self, ClozeCommand.self, EvalCommand.self, SampleCommand.self, ExportCommand.self, ReportCommand.self, BenchCommand.self])
 
-    /// Parses and runs the command (negative numbers attached to their options first); every failure, the
+    /// Parses and runs the command (negative numbers attached to their options first), with the kernel
+    /// policy applied to the commands that run a model (`RunsModel`); every failure, the
     /// argument parser's usage errors included, is reported on standard error as `error: MESSAGE` (what
     /// `runReporting` prints for the commands' own errors).
     static func main() {
         do {
             var command = try parseAsRoot(attachingNegativeNumbers(Array(CommandLine.arguments.dropFirst())))
+            KernelPolicy.apply(to: command)
             try command.run()
         } catch {
             let code = exitCode(for: error)
@@ -82,7 +86,7 @@ func optionSpelling(_ message: String, prefix: String) -> String {
     return out + rest
 }
 
-struct RunCommand: ParsableCommand {
+struct RunCommand: ParsableCommand, UsesWorkers, RunsModel {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Run a pipeline file's stages in order, skipping those already up to date.",
@@ -92,15 +96,11 @@ struct RunCommand: ParsableCommand {
     var pipeline = "Pipelines/default.yaml"
     @Flag(help: "Rebuild every stage even when its outputs are up to date.")
     var force = false
-    @Option(help: "Worker threads (default: all cores).")
-    var threads = defaultThreadCount
-    @Flag(help: "No progress output.")
-    var quiet = false
+    @OptionGroup var workers: WorkerOptions
     @OptionGroup(title: "Data preparation in tasks (cluster job arrays)")
     var split: TaskOptions
 
     func validate() throws {
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
         _ = try split.mode()
         if !FileManager.default.fileExists(atPath: pipeline) {
             throw ValidationError("no pipeline file at \(pipeline): pass the path of a YAML file such as Pipelines/default.yaml")
@@ -129,16 +129,19 @@ struct RunCommand: ParsableCommand {
     }
 }
 
-struct StatusCommand: ParsableCommand {
+struct StatusCommand: ParsableCommand, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "status",
         abstract: "Show each stage of a pipeline: up to date, stale (and why), or missing; runs nothing.",
-        discussion: "Example: reprise status Pipelines/default.yaml")
+        discussion: """
+        Give the --threads that `reprise run` will use: a training run is tied to its thread count.
+
+        Example: reprise status Pipelines/default.yaml
+        """)
 
     @Argument(help: "The pipeline file (YAML).")
     var pipeline = "Pipelines/default.yaml"
-    @Option(help: "The thread count `reprise run` will use (training runs are tied to it).")
-    var threads = defaultThreadCount
+    @OptionGroup var threading: ThreadOptions
 
     func run() throws {
         try runReporting {
@@ -152,7 +155,7 @@ struct StatusCommand: ParsableCommand {
     }
 }
 
-struct IngestCommand: ParsableCommand {
+struct IngestCommand: ParsableCommand, UsesWorkers {
     static let configuration = CommandConfiguration(
         commandName: "ingest",
         abstract: "Read raw documents, clean, filter and deduplicate them.",
@@ -164,7 +167,13 @@ struct IngestCommand: ParsableCommand {
         not Parquet) are decompressed on the fly. Output: docs-NNNNN.jsonl.zst, excluded-NNNNN.jsonl.zst and \
         manifest.json in DIR.
 
-        Example: reprise ingest Corpora/raw --output /tmp/clean --config ingest.yaml
+        Settings: the preset (--preset, default prose), then the config file's keys, then the options below; \
+        the manifest records the result.
+
+        Examples:
+          reprise ingest Corpora/raw --output /tmp/clean --config ingest.yaml
+          reprise ingest src/ --preset code --output /tmp/code
+          reprise ingest dump.jsonl.zst --text-field content.body --text-field text --id-field uid --output /tmp/clean
         """)
 
     @Argument(help: "Input files, directories or globs.")
@@ -173,22 +182,52 @@ struct IngestCommand: ParsableCommand {
     var output: String
     @Option(help: "Ingest config file (YAML or JSON); every key is optional.")
     var config: String?
+    @Option(help: "The settings the config file and the options are laid over: \(IngestConfig.presets.keys.sorted().joined(separator: " or ")) (default \(IngestConfig().preset)).")
+    var preset: String?
+    @Option(help: "JSONL: the field holding the text, a dotted path (repeat: the first that holds a string wins); Parquet: the column (default \(IngestConfig().textField.joined(separator: ", "))).")
+    var textField: [String] = []
+    @Option(help: "JSONL: the field holding a record's own id (\"\": none; default \(IngestConfig().idField)).")
+    var idField: String?
+    @Option(help: "collapse (prose: runs of spaces become one, lines trimmed) or preserve (code: indentation kept) (default: the preset's).")
+    var whitespace: IngestConfig.Whitespace?
+    @Option(help: "Drop documents with fewer characters after cleaning (default \(IngestConfig().minChars)).")
+    var minChars: Int?
+    @Option(help: "Drop documents larger than this many bytes of raw text (default \(IngestConfig().maxDocBytes)).")
+    var maxDocBytes: Int?
     @Flag(help: "Exit with a non-zero status when any input failed or gave no file (without it: only when no document is kept).")
     var strict = false
-    @Option(help: "Worker threads (default: all cores).")
-    var threads = defaultThreadCount
-    @Flag(help: "No progress output.")
-    var quiet = false
+    @OptionGroup var workers: WorkerOptions
+
+    /// The preset, then the config file, then the options given.
+    func makeConfig() throws -> IngestConfig {
+        let base = try preset.map(IngestConfig.preset) ?? IngestConfig()
+        var c: Overlay<IngestConfig>
+        if let config {
+            let file = try ConfigFile.load(IngestConfig.self, from: config, userInfo: [IngestConfig.presetKey: base.preset])
+            if let preset, file.preset != preset {
+                throw RepriseError("--preset \(preset): \(config) sets preset \(file.preset); give the preset in one place")
+            }
+            c = Overlay(file)
+        } else {
+            c = Overlay(base)
+        }
+        c(textField.isEmpty ? nil : textField, \.textField); c(idField, \.idField); c(whitespace, \.whitespace)
+        c(minChars, \.minChars); c(maxDocBytes, \.maxDocBytes)
+        try c.config.validate()
+        return c.config
+    }
 
     func validate() throws {
         if inputs.isEmpty { throw ValidationError("give at least one input file or directory") }
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
+        if let preset, IngestConfig.presets[preset] == nil {
+            throw ValidationError("--preset must be one of \(IngestConfig.presets.keys.sorted().joined(separator: ", ")) (got '\(preset)')")
+        }
     }
 
     func run() throws {
         try runReporting {
             try WorkerThreads.check(threads)
-            let cfg = try config.map { try ConfigFile.load(IngestConfig.self, from: $0) } ?? IngestConfig()
+            let cfg = try makeConfig()
             var o = Ingest.Options()
             o.threads = threads; o.quiet = quiet
             let lock = try DirectoryLock(output, purpose: "choose another --output")

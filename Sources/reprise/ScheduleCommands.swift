@@ -21,7 +21,7 @@ struct ScheduleCommand: ParsableCommand {
         defaultSubcommand: ScheduleBuildCommand.self)
 }
 
-struct ScheduleBuildCommand: ParsableCommand {
+struct ScheduleBuildCommand: ParsableCommand, UsesWorkers {
     static let configuration = CommandConfiguration(
         commandName: "build",
         abstract: "Build the plan of every epoch from a shards directory.",
@@ -33,55 +33,51 @@ struct ScheduleBuildCommand: ParsableCommand {
 
     @Argument(help: "Shards directory (output of `reprise pack`).")
     var shards: String
-    @Option(help: "ar, mdlm or gaussian.")
-    var objective: Objective = .ar
-    @Option(help: "Number of epochs.")
-    var epochs = 1
-    @Option(help: "Sequences per batch.")
-    var batchSize = 16
-    @Option(help: "Seed of the order, t and masks.")
-    var seed = 0
+    @Option(help: "ar, mdlm or gaussian (default \(ScheduleConfig().objective.rawValue)).")
+    var objective: Objective?
+    @Option(help: "Number of epochs (default \(ScheduleConfig().epochs)).")
+    var epochs: Int?
+    @Option(help: "Sequences per batch (default \(ScheduleConfig().batchSize)).")
+    var batchSize: Int?
+    @Option(help: "Seed of the order, t and masks (default \(ScheduleConfig().seed)).")
+    var seed: Int?
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String
     @Option(help: "Noise schedule: mdlm linear (default), cosine, cosine-squared, geometric; gaussian cosine (default), sqrt, linear-beta.")
-    var noise = ""
-    @Option(help: "iid or stratified (within each batch).")
-    var tSampling: TimeSampling = .stratified
-    @Option(help: "t = eps + (1 - eps) u.")
-    var eps = 1e-3
+    var noise: String?
+    @Option(help: "iid or stratified within each batch (default \(ScheduleConfig().tSampling.rawValue)).")
+    var tSampling: TimeSampling?
+    @Option(help: "t = eps + (1 - eps) u (default \(ScheduleConfig().eps)).")
+    var eps: Double?
     @Option(help: "mdlm: exact_k (default: k uniform in 1...L masked tokens, weight L/k, unbiased), or bernoulli (each token with probability 1 - alpha(t)) / exact (round((1 - alpha(t)) L) tokens), both with at least one masked token and weight w(t), which bias the bound upward.")
     var masking: Masking?
-    @Option(help: "Frames shuffled together (the reader caches this many).")
-    var shuffleWindow = 16
-    @Option(help: "Draws of (t, mask) per validation sequence.")
-    var valDraws = 32
-    @Option(help: "Seed of the validation plan (keep it fixed to compare runs).")
-    var valSeed = 0
-    @Option(help: "Validation sequences in the plan (0: all).")
-    var valSequences = 0
+    @Option(help: "Frames shuffled together; the reader caches this many (default \(ScheduleConfig().shuffleWindow)).")
+    var shuffleWindow: Int?
+    @Option(help: "Draws of (t, mask) per validation sequence (default \(ScheduleConfig().valDraws)).")
+    var valDraws: Int?
+    @Option(help: "Seed of the validation plan; keep it fixed to compare runs (default \(ScheduleConfig().valSeed)).")
+    var valSeed: Int?
+    @Option(help: "Validation sequences in the plan (default 0: all).")
+    var valSequences: Int?
     @Option(help: "mdlm only: fraction of batches trained at a random shorter length, uniform in 1...seq-len (default 0.01).")
     var shortFraction: Double?
-    @Option(help: "A unique-token budget: plan this many training sequences (0: all of the split).")
-    var sequences = 0
+    @Option(help: "A unique-token budget: plan this many training sequences (default 0: all of the split).")
+    var sequences: Int?
     @Option(help: "Which sequences a budget takes: spread (runs spread over the split, default) or first.")
     var selection: SequenceSelection?
-    @Option(help: "Worker threads (default: all cores).")
-    var threads = defaultThreadCount
-    @Flag(help: "No progress output.")
-    var quiet = false
+    @OptionGroup var workers: WorkerOptions
 
     func makeConfig() throws -> ScheduleConfig {
-        var c = ScheduleConfig()
-        c.objective = objective; c.epochs = epochs; c.batchSize = batchSize; c.seed = seed; c.noise = noise
-        c.tSampling = tSampling; c.eps = eps; c.masking = masking; c.shuffleWindow = shuffleWindow
-        c.valDraws = valDraws; c.valSeed = valSeed; c.valSequences = valSequences; c.shortFraction = shortFraction
-        c.sequences = sequences; c.selection = selection
-        do { return try c.resolved() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "schedule.")) }
+        var c = Overlay(ScheduleConfig())
+        c(objective, \.objective); c(epochs, \.epochs); c(batchSize, \.batchSize); c(seed, \.seed); c(noise, \.noise)
+        c(tSampling, \.tSampling); c(eps, \.eps); c(masking, \.masking); c(shuffleWindow, \.shuffleWindow)
+        c(valDraws, \.valDraws); c(valSeed, \.valSeed); c(valSequences, \.valSequences); c(shortFraction, \.shortFraction)
+        c(sequences, \.sequences); c(selection, \.selection)
+        do { return try c.config.resolved() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "schedule.")) }
     }
 
     func validate() throws {
         _ = try makeConfig()
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {

@@ -11,7 +11,7 @@ struct TokenizerCommand: ParsableCommand {
         subcommands: [TokenizerTrain.self, TokenizerEncode.self, TokenizerDecode.self])
 }
 
-struct TokenizerTrain: ParsableCommand {
+struct TokenizerTrain: ParsableCommand, UsesWorkers {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a byte-level BPE tokenizer on ingest outputs or text files.",
@@ -25,37 +25,34 @@ struct TokenizerTrain: ParsableCommand {
 
     @Argument(help: "Ingest output directories or text files.")
     var inputs: [String]
-    @Option(help: "Vocabulary size, including the 256 byte tokens and the special tokens.")
-    var vocabSize = 8192
+    @Option(help: "Vocabulary size, including the 256 byte tokens and the special tokens (default \(TokenizerConfig().vocabSize)).")
+    var vocabSize: Int?
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String
-    @Option(help: "Pre-tokenization pattern: cl100k, gpt2 or o200k.")
-    var pattern = "cl100k"
-    @Option(name: .customLong("special"), help: "A special token (repeat for several; default <|endoftext|> <|pad|> <|mask|>).")
+    @Option(help: "Pre-tokenization pattern: \(SplitPattern.allCases.map(\.rawValue).joined(separator: ", ")) (default \(TokenizerConfig().pattern.rawValue)).")
+    var pattern: String?
+    @Option(name: .customLong("special"), help: "A special token (repeat for several; default \(TokenizerConfig().specialTokens.joined(separator: " "))).")
     var special: [String] = []
     @Option(help: "Cut documents longer than this many characters before counting.")
     var maxDocChars: Int?
-    @Option(help: "Worker threads (default: all cores).")
-    var threads = defaultThreadCount
-    @Flag(help: "No progress output.")
-    var quiet = false
+    @OptionGroup var workers: WorkerOptions
 
     func makeConfig() throws -> TokenizerConfig {
-        var c = TokenizerConfig()
-        c.vocabSize = vocabSize
-        guard let p = SplitPattern(rawValue: pattern) else {
-            throw ValidationError("--pattern must be one of \(SplitPattern.allCases.map(\.rawValue).joined(separator: ", "))")
+        var c = Overlay(TokenizerConfig())
+        c(vocabSize, \.vocabSize)
+        if let pattern {
+            guard let p = SplitPattern(rawValue: pattern) else {
+                throw ValidationError("--pattern must be one of \(SplitPattern.allCases.map(\.rawValue).joined(separator: ", "))")
+            }
+            c(p, \.pattern)
         }
-        c.pattern = p
-        if !special.isEmpty { c.specialTokens = special }
-        c.maxDocChars = maxDocChars
-        do { try c.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "tokenizer.").replacingOccurrences(of: "--special-tokens", with: "--special")) }
-        return c
+        c(special.isEmpty ? nil : special, \.specialTokens); c(maxDocChars, \.maxDocChars)
+        do { try c.config.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "tokenizer.").replacingOccurrences(of: "--special-tokens", with: "--special")) }
+        return c.config
     }
 
     func validate() throws {
         _ = try makeConfig()
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
     }
 
     func run() throws {

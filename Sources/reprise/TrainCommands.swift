@@ -9,6 +9,7 @@ import RepriseTokenizer
 import RepriseTrain
 
 extension LRSchedule: ExpressibleByArgument {}
+extension GaussianPrediction: ExpressibleByArgument {}
 
 /// The tokenizer facts a run needs, from a tokenizer directory.
 func tokenInfo(_ tok: LoadedTokenizer) -> TokenInfo {
@@ -23,7 +24,7 @@ func runTokenizer(_ manifest: RunManifest, run: String) throws -> LoadedTokenize
                              expected: "the tokenizer \(run) was trained with")
 }
 
-struct TrainCommand: ParsableCommand {
+struct TrainCommand: ParsableCommand, RunsModel {
     static let configuration = CommandConfiguration(
         commandName: "train",
         abstract: "Train a transformer from prebuilt shards, following a schedule (AR or masked diffusion).",
@@ -47,56 +48,58 @@ struct TrainCommand: ParsableCommand {
     var output: String
     @Option(help: "Tokenizer directory (default: the one recorded in the shards manifest).")
     var tokenizer: String?
-    @Option(help: "Peak learning rate.")
-    var lr = 3e-3
+    @Option(help: "Peak learning rate (default \(TrainConfig().lr)).")
+    var lr: Double?
     @Option(help: "Warmup steps (default: 5% of the steps).")
-    var warmup = -1
-    @Option(help: "cosine or wsd.")
-    var lrSchedule: LRSchedule = .cosine
-    @Option(help: "Final learning rate as a fraction of the peak.")
-    var minLrRatio = 0.1
-    @Option(help: "Decoupled weight decay (projections only).")
-    var weightDecay = 0.1
-    @Option(help: "Global gradient-norm clipping.")
-    var gradClip = 1.0
-    @Option(help: "Evaluate every N steps (0: every epoch).")
-    var evalEvery = 0
-    @Option(help: "Checkpoint every N steps (0: at every evaluation).")
-    var checkpointEvery = 0
-    @Option(help: "Validation sequences per evaluation (0: all).")
-    var evalSequences = 256
-    @Option(help: "Seed of the initial weights.")
-    var seed = 1
-    @Option(help: "Stop after N steps (0: the whole schedule).")
-    var steps = 0
-    @Option(help: "Score the final weights on N items of the cloze task (0: no cloze evaluation; AR and mdlm).")
-    var clozeItems = 0
-    @Option(help: "Draws of (t, mask) per cloze item for an mdlm run's ELBO.")
-    var clozeDraws = Cloze.defaultDraws
-    @Option(help: "Threads (default: all cores). Resuming needs the same count.")
-    var threads = defaultThreadCount
-    @Flag(help: "Continue the run in --output from its last checkpoint.")
+    var warmup: Int?
+    @Option(help: "cosine or wsd (default \(TrainConfig().lrSchedule.rawValue)).")
+    var lrSchedule: LRSchedule?
+    @Option(help: "Final learning rate as a fraction of the peak (default \(TrainConfig().minLRRatio)).")
+    var minLrRatio: Double?
+    @Option(help: "wsd: the fraction of the steps spent decaying at the end (default \(TrainConfig().decayFraction)).")
+    var decayFraction: Double?
+    @Option(help: "Decoupled weight decay, projections only (default \(TrainConfig().weightDecay)).")
+    var weightDecay: Double?
+    @Option(help: "Global gradient-norm clipping (default \(TrainConfig().gradClip)).")
+    var gradClip: Double?
+    @Option(help: "Evaluate every N steps (default 0: every epoch).")
+    var evalEvery: Int?
+    @Option(help: "Also evaluate after each of the first N epochs (default 0: none beyond --eval-every).")
+    var denseEvalEpochs: Int?
+    @Option(help: "Checkpoint every N steps (default 0: at every evaluation).")
+    var checkpointEvery: Int?
+    @Option(help: "Validation sequences per evaluation (0: all; default \(TrainConfig().evalSequences)).")
+    var evalSequences: Int?
+    @Option(help: "Seed of the initial weights (default \(TrainConfig().seed)).")
+    var seed: Int?
+    @Option(help: "Stop after N steps (default 0: the whole schedule).")
+    var steps: Int?
+    @Option(help: "Score the final weights on N items of the cloze task (default 0: no cloze evaluation; AR and mdlm).")
+    var clozeItems: Int?
+    @Option(help: "Draws of (t, mask) per cloze item for an mdlm run's ELBO (default \(TrainConfig().clozeDraws)).")
+    var clozeDraws: Int?
+    @Option(help: "Gaussian runs: what the network predicts, eps (the noise) or x0 (the clean embeddings) (default \(TrainConfig().gaussianPrediction.rawValue)).")
+    var gaussianPrediction: GaussianPrediction?
+    @Flag(help: "Continue the run in --output from its last checkpoint (with the thread count it was started with).")
     var resume = false
-    @Flag(help: "No progress output.")
-    var quiet = false
+    @OptionGroup var workers: WorkerOptions
 
     func makeConfig() throws -> TrainConfig {
-        var c = TrainConfig()
-        c.lr = lr; c.warmup = warmup; c.lrSchedule = lrSchedule; c.minLRRatio = minLrRatio; c.weightDecay = weightDecay
-        c.gradClip = gradClip; c.evalEvery = evalEvery; c.checkpointEvery = checkpointEvery; c.evalSequences = evalSequences
-        c.seed = seed; c.steps = steps; c.clozeItems = clozeItems; c.clozeDraws = clozeDraws
-        do { try c.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "train.")) }
-        return c
+        var c = Overlay(TrainConfig())
+        c(lr, \.lr); c(warmup, \.warmup); c(lrSchedule, \.lrSchedule); c(minLrRatio, \.minLRRatio)
+        c(decayFraction, \.decayFraction); c(weightDecay, \.weightDecay); c(gradClip, \.gradClip)
+        c(evalEvery, \.evalEvery); c(denseEvalEpochs, \.denseEvalEpochs); c(checkpointEvery, \.checkpointEvery)
+        c(evalSequences, \.evalSequences); c(seed, \.seed); c(steps, \.steps); c(clozeItems, \.clozeItems)
+        c(clozeDraws, \.clozeDraws); c(gaussianPrediction, \.gaussianPrediction)
+        do { try c.config.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "train.")) }
+        return c.config
     }
 
-    func validate() throws {
-        _ = try makeConfig()
-        if threads < 1 { throw ValidationError("--threads must be at least 1") }
-    }
+    func validate() throws { _ = try makeConfig() }
 
     func run() throws {
-        BLASRuntime.ensureFastKernel()
         try runReporting {
+            let threads = workers.count
             try WorkerThreads.check(threads)
             let lock = try DirectoryLock(output, purpose: "train into another --output")
             defer { lock.release() }
@@ -107,7 +110,7 @@ struct TrainCommand: ParsableCommand {
             var job = TrainJob(shards: shards, schedule: schedule, tokenizerDir: tokDir,
                                tokenizerSha256: try LoadedTokenizer.identity(tokDir), tokens: tokenInfo(tok),
                                model: modelConfig, config: try makeConfig(), output: output)
-            job.threads = threads; job.resume = resume; job.quiet = quiet
+            job.threads = threads; job.resume = resume; job.quiet = workers.quiet
             let s = try Trainer.run(job)
             if s.valNote != nil {
                 print(String(format: "trained %d steps (%.2f epochs, %d tokens): train loss %.4f, validation diffusion loss %.4f (not a likelihood); run in %@",
@@ -121,7 +124,7 @@ struct TrainCommand: ParsableCommand {
     }
 }
 
-struct EvalCommand: ParsableCommand {
+struct EvalCommand: ParsableCommand, RunsModel, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "eval",
         abstract: "Validation loss, perplexity and bits per byte of a run; or score a text file (AR).",
@@ -150,13 +153,11 @@ struct EvalCommand: ParsableCommand {
     var sequences = 0
     @Option(help: "mdlm: score the validation plan of this schedule (of the same shards and objective) instead of the run's own: another estimator (--masking) or more draws (--val-draws).")
     var schedule: String?
-    @Option(help: "Threads (default: all cores).")
-    var threads = defaultThreadCount
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup(title: "Cloze task")
     var cloze: ClozeEvalOptions
 
     func run() throws {
-        BLASRuntime.ensureFastKernel()
         try runReporting {
             try WorkerThreads.check(threads)
             if cloze.cloze {
@@ -198,7 +199,7 @@ struct EvalCommand: ParsableCommand {
     }
 }
 
-struct SampleCommand: ParsableCommand {
+struct SampleCommand: ParsableCommand, RunsModel, UsesThreads {
     static let configuration = CommandConfiguration(
         commandName: "sample",
         abstract: "Generate text from a run's model.",
@@ -229,15 +230,13 @@ struct SampleCommand: ParsableCommand {
     var seed = 0
     @Option(help: "Checkpoint (default: the latest).")
     var checkpoint: String?
-    @Option(help: "Threads (default: all cores).")
-    var threads = defaultThreadCount
+    @OptionGroup var threading: ThreadOptions
     @OptionGroup(title: "Diffusion sampling")
     var diffusion: DiffusionSampleOptions
     @Flag(help: "Gaussian runs: do not clamp the predicted x0 to the nearest token embedding at every step (only at the end).")
     var noClamp = false
 
     func run() throws {
-        BLASRuntime.ensureFastKernel()
         try runReporting {
             try WorkerThreads.check(threads)
             if try RunManifest.load(runDir).objective == .gaussian {
