@@ -94,6 +94,31 @@ public struct SplitMix64: RandomNumberGenerator, Sendable {
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
         return z ^ (z >> 31)
     }
+
+    /// A uniform integer in 0..<n: multiply-shift with rejection, so unbiased and the same on every machine.
+    public mutating func below(_ n: Int) -> Int {
+        precondition(n > 0)
+        let bound = UInt64(n), threshold = (0 &- bound) % bound
+        while true {
+            let (high, low) = next().multipliedFullWidth(by: bound)
+            if low >= threshold { return Int(high) }
+        }
+    }
+
+    /// A uniform double in [0, 1) with 53 random bits.
+    public mutating func unit() -> Double { Double(next() >> 11) * 0x1p-53 }
+
+    /// A uniform double in (0, 1] with 53 random bits (safe under a logarithm).
+    public mutating func unitAboveZero() -> Double { (Double(next() >> 11) + 1) * 0x1p-53 }
+
+    /// Fisher–Yates from the last element down, with `below` as the only source of randomness.
+    public mutating func shuffle<T>(_ a: inout [T]) {
+        var i = a.count - 1
+        while i > 0 {
+            a.swapAt(i, below(i + 1))
+            i -= 1
+        }
+    }
 }
 
 extension Hashing {

@@ -17,7 +17,7 @@ public enum StageDirectory {
 
     /// The `format` of the manifest in `dir` (`manifest.json`, else `run.json`), when there is one.
     public static func format(of dir: String) -> String? {
-        for name in ["manifest.json", "run.json"] {
+        for name in [StageOutput.manifestFile, "run.json"] {
             if let data = FileManager.default.contents(atPath: dir + "/" + name),
                let header = try? JSONDecoder().decode(Header.self, from: data), let format = header.format {
                 return format
@@ -27,7 +27,7 @@ public enum StageDirectory {
     }
 
     /// Decodes `dir/file` after checking it (`check`).
-    public static func load<T: Decodable>(_ type: T.Type, dir: String, file: String = "manifest.json",
+    public static func load<T: Decodable>(_ type: T.Type, dir: String, file: String = StageOutput.manifestFile,
                                           format expected: String, missing: String) throws -> T {
         try check(dir, file: file, format: expected, missing: missing)
         return try CanonicalJSON.decode(type, from: dir + "/" + file)
@@ -35,7 +35,7 @@ public enum StageDirectory {
 
     /// Checks that `dir/file` exists and that its `format` is `expected`. A missing file, or one of another
     /// stage, is an error saying what `dir` is (when it is a stage's directory) and what to do: `missing`.
-    public static func check(_ dir: String, file: String = "manifest.json", format expected: String, missing: String) throws {
+    public static func check(_ dir: String, file: String = StageOutput.manifestFile, format expected: String, missing: String) throws {
         let found = format(of: dir)
         if let found, found != expected {
             let (noun, command) = kinds[found] ?? ("a directory of another kind (\(found))", "another command")
@@ -69,7 +69,7 @@ extension StageManifest {
 extension StageDirectory {
     /// Decodes `dir/file` after checking it (`check`), then refuses a manifest whose values contradict each
     /// other (`StageManifest.inconsistencies`) or that lists a file outside `dir`.
-    public static func load<T: StageManifest>(_ type: T.Type, dir: String, file: String = "manifest.json",
+    public static func load<T: StageManifest>(_ type: T.Type, dir: String, file: String = StageOutput.manifestFile,
                                               format expected: String, missing: String) throws -> T {
         try check(dir, file: file, format: expected, missing: missing)
         let manifest = try CanonicalJSON.decode(type, from: dir + "/" + file)
@@ -100,5 +100,42 @@ extension StageDirectory {
             if Int(st.st_size) != bytes { return "\(path) has \(st.st_size) bytes, the manifest says \(bytes)" }
         }
         return nil
+    }
+}
+
+/// A stage's output directory while the stage writes it; every stage writes its directory this way.
+/// `open` makes the directory and removes the old manifest first, so that an interrupted run is never taken
+/// for a finished one, then the files an earlier run of the stage left (`owns`) and the temporary files of
+/// killed runs; the stage writes its files; `finish` writes the manifest last, atomically, as canonical JSON.
+public struct StageOutput: Sendable {
+    /// The name of every stage's manifest (a training run's is `run.json`, written as the run goes).
+    public static let manifestFile = "manifest.json"
+
+    public let dir: String
+
+    /// `dir/manifest.json`.
+    public static func manifestPath(_ dir: String) -> String { dir + "/" + manifestFile }
+
+    public var manifestPath: String { Self.manifestPath(dir) }
+
+    /// `dir/name`.
+    public func path(_ name: String) -> String { dir + "/" + name }
+
+    /// Opens `dir` for a new run of its stage; `owns` names the files of an earlier run that the new run
+    /// replaces (besides the manifest).
+    public static func open(_ dir: String, owns: (String) -> Bool = { _ in false }) throws -> StageOutput {
+        let fm = FileManager.default
+        try fm.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        unlink(manifestPath(dir))
+        for name in try fm.contentsOfDirectory(atPath: dir) where owns(name) {
+            try fm.removeItem(atPath: dir + "/" + name)
+        }
+        try AtomicFile.removeStaleTemporaries(in: dir)
+        return StageOutput(dir: dir)
+    }
+
+    /// Writes the manifest, last and atomically.
+    public func finish<M: Encodable>(_ manifest: M) throws {
+        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: manifestPath)
     }
 }

@@ -172,7 +172,7 @@ public enum Ingest {
     /// Output files of an ingest directory that a new run replaces (temporary files of killed runs go by
     /// `AtomicFile.removeStaleTemporaries`).
     static func isOutputName(_ name: String) -> Bool {
-        name == "manifest.json" || (name.hasSuffix(".jsonl.zst") && (name.hasPrefix("docs-") || name.hasPrefix("excluded-")))
+        name == StageOutput.manifestFile || (name.hasSuffix(".jsonl.zst") && (name.hasPrefix("docs-") || name.hasPrefix("excluded-")))
     }
 
     /// Runs the reader of `kind` over an opened input (see `InputFiles.open`).
@@ -363,6 +363,7 @@ public enum Ingest {
 final class IngestWriter {
     let output: String
     let config: IngestConfig
+    private let stage: StageOutput
     private let dedup: DuplicateChecker
     private let docs: RotatingJSONLWriter
     private let excluded: RotatingJSONLWriter
@@ -373,13 +374,7 @@ final class IngestWriter {
     init(output: String, config: IngestConfig, dedup: DuplicateChecker? = nil) throws {
         self.output = output
         self.config = config
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
-        unlink(output + "/manifest.json")
-        for name in (try fm.contentsOfDirectory(atPath: output)) where Ingest.isOutputName(name) {
-            try fm.removeItem(atPath: output + "/" + name)
-        }
-        try AtomicFile.removeStaleTemporaries(in: output)
+        stage = try StageOutput.open(output, owns: Ingest.isOutputName)
         self.dedup = dedup ?? Deduplicator(config.dedup)
         docs = RotatingJSONLWriter(dir: output, prefix: "docs", perFile: config.docsPerFile, level: config.zstdLevel)
         excluded = RotatingJSONLWriter(dir: output, prefix: "excluded", perFile: config.docsPerFile, level: config.zstdLevel)
@@ -416,7 +411,7 @@ final class IngestWriter {
             inputHash: Ingest.inputHash(inputs.map { ($0.path, $0.sha256) }, missing: missing),
             inputs: inputs, missingInputs: missing, skippedLinks: skippedLinks.isEmpty ? nil : skippedLinks, counts: counts,
             outputs: try docs.finish(), excluded: try excluded.finish())
-        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        try stage.finish(manifest)
         return manifest
     }
 }

@@ -11,7 +11,7 @@ public enum IngestOutput {
 
     /// SHA-256 of the directory's manifest: the identity of the whole ingest output.
     public static func manifestHash(_ dir: String) throws -> String {
-        try Hashing.sha256Hex(file: dir + "/manifest.json")
+        try Hashing.sha256Hex(file: StageOutput.manifestPath(dir))
     }
 
     /// Calls `body` with the id and the UTF-8 text of every document, in order; every file is checked

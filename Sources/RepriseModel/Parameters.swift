@@ -118,8 +118,8 @@ public struct ParameterLayout: Sendable, Equatable {
             let std = initStd(t)
             var i = 0
             while i < t.count {
-                let u1 = (Double(rng.next() >> 11) + 1) * 0x1p-53   // (0, 1]
-                let u2 = Double(rng.next() >> 11) * 0x1p-53
+                let u1 = rng.unitAboveZero()   // (0, 1]
+                let u2 = rng.unit()
                 let r = (-2 * log(u1)).squareRoot() * std
                 p[i] = Float(r * cos(2 * Double.pi * u2))
                 if i + 1 < t.count { p[i + 1] = Float(r * sin(2 * Double.pi * u2)) }

@@ -98,13 +98,7 @@ public enum PackStage {
                          endOfText eot: UInt32,
                          feed: (_ add: (_ tokens: [UInt32], _ validation: Bool) throws -> Void) throws -> Void) throws -> PackManifest {
         let (inputHash, ingestHash, tokHash) = try inputHash(docs: docs, tokenizer: tokenizer)
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
-        unlink(output + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".shard") {
-            try fm.removeItem(atPath: output + "/" + name)
-        }
-        try AtomicFile.removeStaleTemporaries(in: output)
+        let stage = try StageOutput.open(output) { $0.hasSuffix(".shard") }
         let dtype = ShardDType.forVocabulary(size: vocabSize)
         let train = SplitWriter(dir: output, prefix: "train", dtype: dtype, config: config)
         let val = SplitWriter(dir: output, prefix: "val", dtype: dtype, config: config)
@@ -117,7 +111,7 @@ public enum PackStage {
             ingestManifestSha256: ingestHash, tokenizerSha256: tokHash, docsDir: Paths.relative(docs, to: output), tokenizerDir: Paths.relative(tokenizer, to: output),
             vocabSize: vocabSize,
             dtype: dtype == .uint16 ? "uint16" : "uint32", endOfTextId: eot, train: train.summary, val: val.summary)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        try stage.finish(manifest)
         return manifest
     }
 
@@ -144,7 +138,7 @@ public enum PackStage {
     public static func verify(_ dir: String) throws -> (faults: [String], summary: String) {
         // Read unchecked: an inconsistent manifest is a fault to list with the others, not the end of it.
         try StageDirectory.check(dir, format: "reprise.shards", missing: "run `reprise pack` first")
-        let path = dir + "/manifest.json"
+        let path = StageOutput.manifestPath(dir)
         let m = try CanonicalJSON.decode(PackManifest.self, from: path)
         var faults = (m.badFileNames + m.inconsistencies).map { "\(path): \($0)" }
         var tokens = 0, bytes = 0

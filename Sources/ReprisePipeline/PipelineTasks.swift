@@ -292,7 +292,7 @@ struct Context {
     }
 
     func loadIngestMarker(_ t: Int) -> IngestTaskManifest? {
-        try? CanonicalJSON.decode(IngestTaskManifest.self, from: dir(t) + "/ingest/manifest.json")
+        try? CanonicalJSON.decode(IngestTaskManifest.self, from: StageOutput.manifestPath(dir(t) + "/ingest"))
     }
 
     func runTask(_ t: Int) throws -> [String] {
@@ -317,13 +317,7 @@ struct Context {
             }
             if same { return (m, "ingest share up to date (\(out))") }
         }
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-        unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.hasPrefix("dedup-") {
-            try fm.removeItem(atPath: out + "/" + name)
-        }
-        try AtomicFile.removeStaleTemporaries(in: out)
+        let stage = try StageOutput.open(out) { $0.hasSuffix(".zst") || $0.hasPrefix("dedup-") }
         var o = Ingest.Options()
         o.threads = options.threads
         o.quiet = options.quiet
@@ -365,7 +359,7 @@ struct Context {
         let marker = IngestTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(ingest.config),
                                         listHash: listHash, inputCount: paths.count, missingInputs: missing,
                                         counting: counting, share: share, counts: counts, dedupBuckets: dedupBuckets)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
+        try stage.finish(marker)
         let failed = share.files.filter { $0.input?.status != "ok" }.count
         var line = "ingest share: \(mine.count) of \(paths.count) input files, \(share.candidates.documents) documents read, \(failed) failed inputs"
         if let c = counts { line += ", \(c.preTokens) pre-tokens counted in \(c.documents) documents" }
@@ -378,7 +372,7 @@ struct Context {
     func sharesHash() throws -> String? {
         var h = SHA256Stream()
         for t in 0..<n {
-            let path = dir(t) + "/ingest/manifest.json"
+            let path = StageOutput.manifestPath(dir(t) + "/ingest")
             guard let m = loadIngestMarker(t), try ingestStaleness(m, task: t) == nil,
                   let hex = try? Hashing.sha256Hex(file: path) else { return nil }
             h.update(hex + "\n")
@@ -454,10 +448,10 @@ struct Context {
     /// The merged ingest output when it was built from the current input list and config and holds this
     /// task's files with the content the task read; an error when its manifest contradicts itself.
     func mergedIngest(matching marker: IngestTaskManifest) throws -> IngestManifest? {
-        guard FileManager.default.fileExists(atPath: docsDir + "/manifest.json"),
+        guard FileManager.default.fileExists(atPath: StageOutput.manifestPath(docsDir)),
               StageDirectory.format(of: docsDir) == IngestManifest.formatName else { return nil }
-        guard let m = try? CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json") else { return nil }
-        try StageDirectory.checkConsistency(m, path: docsDir + "/manifest.json", format: IngestManifest.formatName)
+        guard let m = try? CanonicalJSON.decode(IngestManifest.self, from: StageOutput.manifestPath(docsDir)) else { return nil }
+        try StageDirectory.checkConsistency(m, path: StageOutput.manifestPath(docsDir), format: IngestManifest.formatName)
         guard m.configHash == (try? CanonicalJSON.hash(ingest.config)),
               IngestTasks.listHash(m.inputs.map { ($0.path, $0.bytes) }, missing: m.missingInputs) == listHash,
               m.inputs.count == paths.count else { return nil }
@@ -491,17 +485,11 @@ struct Context {
         let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
         let out = dir(t) + "/pack"
         let range = documentRange(t, of: global.counts.kept)
-        if !options.force, let m = try? CanonicalJSON.decode(PackTaskManifest.self, from: out + "/manifest.json"),
+        if !options.force, let m = try? CanonicalJSON.decode(PackTaskManifest.self, from: StageOutput.manifestPath(out)),
            try packStaleness(m, task: t, inputHash: inputHash, documents: global.counts.kept) == nil {
             return "pack share up to date (\(out))"
         }
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-        unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") {
-            try fm.removeItem(atPath: out + "/" + name)
-        }
-        try AtomicFile.removeStaleTemporaries(in: out)
+        let stage = try StageOutput.open(out) { $0.hasSuffix(".zst") }
         let loaded = try LoadedTokenizer.load(tokenizer)
         guard let eot = loaded.model.specials[SpecialTokens.endOfText] else {
             throw RepriseError("\(tokenizer): the tokenizer has no \(SpecialTokens.endOfText) token to join documents with")
@@ -562,7 +550,7 @@ struct Context {
                                       tokens: OutputFile(file: name, bytes: bytes, sha256: sha, documents: range.count),
                                       trainDocuments: split.train.documents, trainTokens: split.train.tokens,
                                       valDocuments: split.val.documents, valTokens: split.val.tokens)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
+        try stage.finish(marker)
         return "pack share: documents \(range.lowerBound)..<\(range.upperBound) of \(global.counts.kept), \(split.train.tokens) train and \(split.val.tokens) validation tokens (\(out))"
     }
 }

@@ -103,7 +103,7 @@ public struct LoadedTokenizer: Sendable {
     /// tokenizer.tiktoken and of manifest.json.
     public static func identity(_ dir: String) throws -> String {
         identity(tiktoken: try Hashing.sha256Hex(file: dir + "/tokenizer.tiktoken"),
-                 manifest: try Hashing.sha256Hex(file: dir + "/manifest.json"))
+                 manifest: try Hashing.sha256Hex(file: StageOutput.manifestPath(dir)))
     }
 
     static func identity(tiktoken: String, manifest: String) -> String {
@@ -138,7 +138,7 @@ public struct LoadedTokenizer: Sendable {
             throw RepriseError("\(path): SHA-256 differs from the tokenizer's manifest (the file was changed after `reprise tokenizer train`); train the tokenizer again")
         }
         if let identity {
-            guard Self.identity(tiktoken: sha, manifest: try Hashing.sha256Hex(file: dir + "/manifest.json")) == identity else {
+            guard Self.identity(tiktoken: sha, manifest: try Hashing.sha256Hex(file: StageOutput.manifestPath(dir))) == identity else {
                 throw RepriseError("\(path): not \(expected) (this tokenizer.tiktoken or its manifest.json differs)")
             }
         }
@@ -190,9 +190,7 @@ public enum TokenizerStage {
     public static func train(inputs: [String], output: String, config: TokenizerConfig,
                              threads: Int = defaultThreadCount, quiet: Bool = false) throws -> TokenizerManifest {
         try config.validate()
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
-        unlink(output + "/manifest.json")
+        _ = try StageOutput.open(output)
         let inputHash = try inputHash(inputs)
 
         // Count pre-tokens batch by batch: memory holds one batch of text plus the distinct pre-tokens.
@@ -231,9 +229,7 @@ public enum TokenizerStage {
         guard documents > 0, counter.distinctCount > 0 else {
             throw RepriseError("no text to train a tokenizer on in \(inputs.joined(separator: ", ")): give ingest output directories (with documents) or text files")
         }
-        try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-        unlink(output + "/manifest.json")
-        try AtomicFile.removeStaleTemporaries(in: output)
+        let stage = try StageOutput.open(output)
         let target = config.vocabSize - 256 - config.specialTokens.count
         let merges = Progress("tokenizer: training", totalItems: target, quiet: quiet)
         let model = try BPETrainer.train(counts: counter, vocabSize: config.vocabSize, specialTokens: config.specialTokens) { done in
@@ -245,7 +241,7 @@ public enum TokenizerStage {
         let tiktoken = TokenizerFiles.tiktoken(model)
         var files: [OutputFile] = []
         for (name, content) in [("tokenizer.json", json), ("tokenizer.tiktoken", tiktoken)] {
-            let sha = try AtomicFileWriter.write(content, to: output + "/" + name)
+            let sha = try AtomicFileWriter.write(content, to: stage.path(name))
             files.append(OutputFile(file: name, bytes: content.count, sha256: sha, documents: documents))
         }
         let manifest = TokenizerManifest(
@@ -254,7 +250,7 @@ public enum TokenizerStage {
             specialTokens: model.specials, vocabSize: model.vocabSize, merges: model.merges.count,
             documents: documents, bytes: bytes, preTokens: counter.totalCount, distinctPreTokens: counter.distinctCount,
             files: files)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        try stage.finish(manifest)
         return manifest
     }
 

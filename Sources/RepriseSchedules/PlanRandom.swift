@@ -33,7 +33,7 @@ public enum PlanRandom {
     public static func batchLength(seed: UInt64, epoch: Int, batch: Int, seqLen L: Int, fraction: Double) -> Int {
         guard fraction > 0 else { return L }
         var rng = stream(seed, shortDomain, UInt64(epoch) << 32 | UInt64(batch))
-        return unit(&rng) < fraction ? 1 + below(L, &rng) : L
+        return rng.unit() < fraction ? 1 + rng.below(L) : L
     }
 
     /// The j-th output of SplitMix64 started at `key`: the random bits of token j.
@@ -42,28 +42,6 @@ public enum PlanRandom {
         Hashing.mix64(key &+ UInt64(j) &* 0x9E37_79B9_7F4A_7C15)
     }
 
-    /// A uniform integer in 0..<n (multiply-shift with rejection, so unbiased and the same everywhere).
-    static func below(_ n: Int, _ rng: inout SplitMix64) -> Int {
-        precondition(n > 0)
-        let bound = UInt64(n)
-        let threshold = (0 &- bound) % bound
-        while true {
-            let (high, low) = rng.next().multipliedFullWidth(by: bound)
-            if low >= threshold { return Int(high) }
-        }
-    }
-
-    /// A uniform double in [0, 1) with 53 random bits.
-    static func unit(_ rng: inout SplitMix64) -> Double { Double(rng.next() >> 11) * 0x1p-53 }
-
-    /// Fisher–Yates from the last element down, with `below` as the only source of randomness.
-    static func shuffle<T>(_ a: inout [T], _ rng: inout SplitMix64) {
-        var i = a.count - 1
-        while i > 0 {
-            a.swapAt(i, below(i + 1, &rng))
-            i -= 1
-        }
-    }
 }
 
 /// How a sequence's tokens are masked from its key, and how a masked-diffusion row is weighted.
@@ -183,7 +161,7 @@ public enum EpochOrder {
         var rng = PlanRandom.stream(seed, PlanRandom.orderDomain, UInt64(epoch))
         let blocks = (n + g - 1) / g
         var blockOrder = Array(0..<blocks)
-        PlanRandom.shuffle(&blockOrder, &rng)
+        rng.shuffle(&blockOrder)
         var out: [UInt32] = []
         out.reserveCapacity(n)
         var window: [UInt32] = []
@@ -193,7 +171,7 @@ public enum EpochOrder {
             for b in blockOrder[start..<min(start + w, blocks)] {
                 for s in (b * g)..<min((b + 1) * g, n) { window.append(UInt32(s)) }
             }
-            PlanRandom.shuffle(&window, &rng)
+            rng.shuffle(&window)
             out += window
             start += w
         }

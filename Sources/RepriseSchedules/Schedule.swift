@@ -151,7 +151,7 @@ public enum ScheduleBuilder {
     /// SHA-256 of the shards manifest: what a schedule depends on.
     public static func inputHash(shards: String) throws -> String {
         _ = try PackManifest.load(shards)
-        return try Hashing.sha256Hex(file: shards + "/manifest.json")
+        return try Hashing.sha256Hex(file: StageOutput.manifestPath(shards))
     }
 
     static func epochFileName(_ e: Int) -> String { String(format: "epoch-%05d.plan", e) }
@@ -201,11 +201,11 @@ public enum ScheduleBuilder {
     /// `rows` values of u as t codes: iid, or one per stratum with strata assigned to rows at random.
     static func drawCodes(_ rows: Int, _ sampling: TimeSampling, _ rng: inout SplitMix64) -> [UInt16] {
         switch sampling {
-        case .iid: return (0..<rows).map { _ in NoiseTable.code(PlanRandom.unit(&rng)) }
+        case .iid: return (0..<rows).map { _ in NoiseTable.code(rng.unit()) }
         case .stratified:
             var strata = Array(0..<rows)
-            PlanRandom.shuffle(&strata, &rng)
-            return strata.map { NoiseTable.code((Double($0) + PlanRandom.unit(&rng)) / Double(rows)) }
+            rng.shuffle(&strata)
+            return strata.map { NoiseTable.code((Double($0) + rng.unit()) / Double(rows)) }
         }
     }
 
@@ -281,11 +281,7 @@ public enum ScheduleBuilder {
         try fm.createDirectory(atPath: output, withIntermediateDirectories: true)
         try checkPlanSize(epochs: config.epochs, sequences: n, bytesPerRow: config.objective.isDiffusion ? 6 : 4,
                           freeBytes: freeDiskBytes(output), output: output)
-        unlink(output + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: output) where name.hasSuffix(".plan") || name.hasSuffix(".table") {
-            try fm.removeItem(atPath: output + "/" + name)
-        }
-        try AtomicFile.removeStaleTemporaries(in: output)
+        let stage = try StageOutput.open(output) { $0.hasSuffix(".plan") || $0.hasSuffix(".table") }
 
         var tableEntry: PlanFileEntry?
         if config.objective.isDiffusion {
@@ -349,7 +345,7 @@ public enum ScheduleBuilder {
             valSequences: valSequences, blockSequences: g,
             windowBlocks: config.shuffleWindow, epochFiles: epochEntries, validationFile: validationEntry,
             noiseTableFile: tableEntry, ledger: ledger)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: output + "/manifest.json")
+        try stage.finish(manifest)
         return manifest
     }
 
@@ -381,7 +377,7 @@ public final class Schedule: @unchecked Sendable {
     public var config: ScheduleConfig { manifest.config }
 
     public init(_ dir: String) throws {
-        let path = dir + "/manifest.json"
+        let path = StageOutput.manifestPath(dir)
         self.dir = dir
         var decoded = try StageDirectory.load(ScheduleManifest.self, dir: dir, format: "reprise.schedule",
                                               missing: "run `reprise schedule` first")
@@ -428,7 +424,7 @@ public final class Schedule: @unchecked Sendable {
         }
         // The dataset is the one the plan was built from: what the plan took from it must be what it holds.
         let pack = try PackManifest.load(shards)
-        let m = manifest, path = dir + "/manifest.json"
+        let m = manifest, path = StageOutput.manifestPath(dir)
         var problems: [String] = []
         func expect(_ field: String, _ recorded: Int, _ how: String, _ made: Int) {
             if recorded != made { problems.append("\(field) is \(recorded), \(how) = \(made)") }

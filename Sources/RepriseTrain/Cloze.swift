@@ -139,20 +139,6 @@ public enum Cloze {
         SplitMix64(seed: Hashing.mix64(Hashing.mix64(UInt64(seed) ^ domain) ^ UInt64(counter)))
     }
 
-    /// A uniform integer in 0..<n (multiply-shift with rejection: unbiased, the same on every machine).
-    static func below(_ n: Int, _ rng: inout SplitMix64) -> Int {
-        precondition(n > 0)
-        let bound = UInt64(n), threshold = (0 &- bound) % bound
-        while true {
-            let (high, low) = rng.next().multipliedFullWidth(by: bound)
-            if low >= threshold { return Int(high) }
-        }
-    }
-
-    static func shuffle<T>(_ a: inout [T], _ rng: inout SplitMix64) {
-        var i = a.count - 1
-        while i > 0 { a.swapAt(i, below(i + 1, &rng)); i -= 1 }
-    }
 
     /// sqrt(p(1 − p)/n): the standard error of an accuracy p measured on n independent items.
     public static func standardError(accuracy p: Double, count n: Int) -> Double {
@@ -215,7 +201,7 @@ public enum Cloze {
         }
         let itemDocuments = order.count
         var rng = rng(c.seed, orderDomain, 0)
-        shuffle(&order, &rng)
+        rng.shuffle(&order)
 
         var items: [ClozeItem] = []
         var round = 0
@@ -227,7 +213,7 @@ public enum Cloze {
                 if windowOrders[d] == nil {
                     var w = Array(0..<windowsOf[d])
                     var r = Self.rng(c.seed, windowDomain, d)
-                    shuffle(&w, &r)
+                    r.shuffle(&w)
                     windowOrders[d] = w
                 }
                 items.append(try makeItem(index: items.count, document: d, offset: windowOrders[d]![round] * W,
@@ -238,7 +224,7 @@ public enum Cloze {
             round += 1
         }
         let manifest = ClozeManifest(
-            config: c, shardsSha256: try Hashing.sha256Hex(file: shards + "/manifest.json"), seqLen: pack.config.seqLen,
+            config: c, shardsSha256: try Hashing.sha256Hex(file: StageOutput.manifestPath(shards)), seqLen: pack.config.seqLen,
             count: items.count, choices: ClozeConfig.choices, documents: docs.spans.count, itemDocuments: itemDocuments,
             answerCounts: answerCounts(items), itemsFile: "items.jsonl", itemsBytes: 0, itemsSha256: "")
         return ClozeSet(manifest: manifest, items: items)
@@ -252,7 +238,7 @@ public enum Cloze {
         }
         let truth = Array(window[c.context...])
         var rng = rng(c.seed, itemDomain, i)
-        let answer = below(ClozeConfig.choices, &rng)
+        let answer = rng.below(ClozeConfig.choices)
         var endings: [[UInt32]] = [], sources: [[Int]] = [], usedDocs: Set<Int> = [d]
         var attempts = 0
         while endings.count < ClozeConfig.choices - 1 {
@@ -260,9 +246,9 @@ public enum Cloze {
             if attempts > 10_000 {
                 throw RepriseError("validation split: cannot find \(ClozeConfig.choices - 1) distinct distractor endings of \(c.ending) tokens for item \(i); the split needs more varied documents")
             }
-            let o = endingDocs[below(endingDocs.count, &rng)]
+            let o = endingDocs[rng.below(endingDocs.count)]
             if usedDocs.contains(o) { continue }
-            let at = below(docs.spans[o].length - c.ending + 1, &rng)
+            let at = rng.below(docs.spans[o].length - c.ending + 1)
             let span = try docs.tokens(o, at, c.ending)
             if span == truth || endings.contains(span) || span.contains(endOfText) { continue }
             usedDocs.insert(o)
@@ -282,9 +268,7 @@ public enum Cloze {
     @discardableResult
     public static func store(_ set: ClozeSet, shards: String) throws -> ClozeManifest {
         let dir = shards + "/" + directory
-        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-        unlink(dir + "/manifest.json")
-        try AtomicFile.removeStaleTemporaries(in: dir)
+        let stage = try StageOutput.open(dir)
         let enc = JSONEncoder()
         enc.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var bytes: [UInt8] = []
@@ -296,15 +280,15 @@ public enum Cloze {
         m.itemsFile = "items.jsonl"
         m.itemsBytes = bytes.count
         m.itemsSha256 = Hashing.sha256Hex(bytes)
-        try AtomicFileWriter.write(bytes, to: dir + "/" + m.itemsFile)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(m), to: dir + "/manifest.json")
+        try AtomicFileWriter.write(bytes, to: stage.path(m.itemsFile))
+        try stage.finish(m)
         return m
     }
 
     /// The item set stored in SHARDS/cloze/, nil when there is none. Throws when it is damaged.
     public static func load(shards: String) throws -> ClozeSet? {
         let dir = shards + "/" + directory
-        let path = dir + "/manifest.json"
+        let path = StageOutput.manifestPath(dir)
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         let m = try CanonicalJSON.decode(ClozeManifest.self, from: path)
         guard m.format == "reprise.cloze", m.version == 1 else {
@@ -335,7 +319,7 @@ public enum Cloze {
         let pack = try PackManifest.load(shards)
         let c = try config.resolved(seqLen: pack.config.seqLen)
         if let s = try load(shards: shards),
-           s.manifest.shardsSha256 == (try Hashing.sha256Hex(file: shards + "/manifest.json")),
+           s.manifest.shardsSha256 == (try Hashing.sha256Hex(file: StageOutput.manifestPath(shards))),
            s.config.seed == c.seed, s.config.context == c.context, s.config.ending == c.ending,
            config.items == 0 || s.config.items >= c.items {
             return (config.items == 0 ? s : s.prefix(c.items), true)
@@ -411,7 +395,7 @@ public enum Cloze {
                 var weightOf = [Float](repeating: 0, count: draws)
                 var masks = [[UInt8]](repeating: [], count: draws)
                 for k in 0..<draws {
-                    let u = (Double(k) + Double(tr.next() >> 11) * 0x1p-53) / Double(draws)
+                    let u = (Double(k) + tr.unit()) / Double(draws)
                     let code = NoiseTable.code(u)
                     weightOf[k] = Float(masking.isUniformCount
                         ? Masking.uniformWeight(count: Masking.uniformCount(code: code, length: E), length: E)

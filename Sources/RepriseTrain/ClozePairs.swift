@@ -88,7 +88,7 @@ public struct ClozePairs: Sendable, Equatable {
         var means = [Double](repeating: 0, count: resamples)
         for r in 0..<resamples {
             var s = 0
-            for _ in 0..<n { s += d[below(n, &rng)] }
+            for _ in 0..<n { s += d[rng.below(n)] }
             means[r] = Double(s) / Double(n)
         }
         means.sort()
@@ -113,14 +113,6 @@ public struct ClozePairs: Sendable, Equatable {
             tail += exp(lgamma(Double(m + 1)) - lgamma(Double(j + 1)) - lgamma(Double(m - j + 1)) - Double(m) * log(2.0))
         }
         return min(1, 2 * tail)
-    }
-
-    static func below(_ n: Int, _ rng: inout SplitMix64) -> Int {
-        let bound = UInt64(n), threshold = (0 &- bound) % bound
-        while true {
-            let (high, low) = rng.next().multipliedFullWidth(by: bound)
-            if low >= threshold { return Int(high) }
-        }
     }
 }
 

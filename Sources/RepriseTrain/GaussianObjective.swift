@@ -158,8 +158,8 @@ public final class GaussianObjective {
             var rng = SplitMix64(seed: Hashing.mix64(seed ^ 0x6761_7573 ^ Hashing.mix64(UInt64(index))))
             var i = 0
             while i < t.count {
-                let u1 = (Double(rng.next() >> 11) + 1) * 0x1p-53
-                let u2 = Double(rng.next() >> 11) * 0x1p-53
+                let u1 = rng.unitAboveZero()
+                let u2 = rng.unit()
                 let r = (-2 * log(u1)).squareRoot() * 0.02
                 p[i] = Float(r * cos(2 * Double.pi * u2))
                 if i + 1 < t.count { p[i + 1] = Float(r * sin(2 * Double.pi * u2)) }

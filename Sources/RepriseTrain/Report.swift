@@ -195,7 +195,7 @@ public struct ReportRun: Sendable {
             candidates.append(((path as NSString).deletingLastPathComponent as NSString).appendingPathComponent(recorded))
         }
         for dir in candidates {
-            let file = dir + "/manifest.json"
+            let file = StageOutput.manifestPath(dir)
             guard FileManager.default.fileExists(atPath: file),
                   let m = try? CanonicalJSON.decode(ScheduleManifest.self, from: file),
                   (try? Hashing.sha256Hex(file: file)) == manifest.scheduleSha256 else { continue }

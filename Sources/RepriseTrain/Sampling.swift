@@ -54,7 +54,7 @@ public enum Sampling {
         }
         let m = candidates.map { Double(logits[$0]) }.max()!
         let weights = candidates.map { exp((Double(logits[$0]) - m) / temperature) }
-        var u = Double(rng.next() >> 11) * 0x1p-53 * weights.reduce(0, +)
+        var u = rng.unit() * weights.reduce(0, +)
         for (i, w) in weights.enumerated() {
             u -= w
             if u < 0 { return candidates[i] }

@@ -84,8 +84,8 @@ public enum Trainer {
         let steps = job.config.steps > 0 ? min(job.config.steps, schedule.steps) : schedule.steps
         return RunManifest(
             objective: schedule.config.objective, model: job.model, train: job.config,
-            shardsSha256: try Hashing.sha256Hex(file: job.shards + "/manifest.json"),
-            scheduleSha256: try Hashing.sha256Hex(file: job.schedule + "/manifest.json"),
+            shardsSha256: try Hashing.sha256Hex(file: StageOutput.manifestPath(job.shards)),
+            scheduleSha256: try Hashing.sha256Hex(file: StageOutput.manifestPath(job.schedule)),
             tokenizerSha256: job.tokenizerSha256, shardsDir: Paths.relative(job.shards, to: job.output),
             scheduleDir: Paths.relative(job.schedule, to: job.output), tokenizerDir: Paths.relative(job.tokenizerDir, to: job.output), threads: job.threads, blasKernel: BLAS.coreName, steps: steps,
             batchesPerEpoch: schedule.manifest.batchesPerEpoch, batchSize: schedule.config.batchSize,

@@ -77,7 +77,7 @@ final class PlanRandomTests: XCTestCase {
     func testBelowIsUniform() {
         var rng = SplitMix64(seed: 3)
         var counts = [Int](repeating: 0, count: 7)
-        for _ in 0..<70_000 { counts[PlanRandom.below(7, &rng)] += 1 }
+        for _ in 0..<70_000 { counts[rng.below(7)] += 1 }
         for c in counts { XCTAssertEqual(Double(c), 10_000, accuracy: 500) }
     }
 
@@ -95,7 +95,7 @@ final class PlanRandomTests: XCTestCase {
         for (e, b) in [(0, 0), (3, 17), (9, 9_999)] {
             var rng = SplitMix64(seed: Hashing.mix64(Hashing.mix64(7 ^ 0x7368_7274) ^ (UInt64(e) << 32 | UInt64(b))))
             let u = Double(rng.next() >> 11) * 0x1p-53
-            let expected = u < f ? 1 + PlanRandom.below(L, &rng) : L
+            let expected = u < f ? 1 + rng.below(L) : L
             XCTAssertEqual(PlanRandom.batchLength(seed: 7, epoch: e, batch: b, seqLen: L, fraction: f), expected)
         }
         // A short draw is uniform in 1...L, so lengths below L have probability f·(L − 1)/L, each f/L.

@@ -182,7 +182,7 @@ final class ScheduleTests: XCTestCase {
         // A uniform shuffle with the same cache decompresses far more often.
         var rng = SplitMix64(seed: 1)
         var order = Array(0..<ds.sequenceCount)
-        PlanRandom.shuffle(&order, &rng)
+        rng.shuffle(&order)
         let uniform = try PackManifest.load(shards).dataset(shards, split: "train", cacheFrames: s.cacheFrames)
         for i in order { _ = try uniform.sequence(i) }
         XCTAssertGreaterThan(uniform.framesDecompressed, 5 * frames)
