@@ -85,6 +85,6 @@ let package = Package(
                                                               "RepriseShards", "RepriseCore"]),
         .testTarget(name: "ReprisePipelineTests", dependencies: ["ReprisePipeline", "RepriseCore"]),
         // Runs the real `reprise` binary (built by `swift build`, which Tools/test runs first).
-        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore", "ReprisePipeline", "RepriseShards", "RepriseIngest", "RepriseSchedules", "RepriseTrain"]),
+        .testTarget(name: "RepriseCLITests", dependencies: ["RepriseCore", "ReprisePipeline", "RepriseShards", "RepriseIngest", "RepriseSchedules", "RepriseTrain", "RepriseTokenizer"]),
     ]
 )

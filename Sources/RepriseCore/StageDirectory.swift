@@ -139,3 +139,15 @@ public struct StageOutput: Sendable {
         try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: manifestPath)
     }
 }
+
+/// One written output file, as the manifest lists it.
+public struct OutputFile: Codable, Sendable, Equatable {
+    public var file: String
+    public var bytes: Int
+    public var sha256: String
+    public var documents: Int
+
+    public init(file: String, bytes: Int, sha256: String, documents: Int) {
+        self.file = file; self.bytes = bytes; self.sha256 = sha256; self.documents = documents
+    }
+}

@@ -1,18 +1,6 @@
 import Foundation
 import RepriseCore
 
-/// One written output file, as the manifest lists it.
-public struct OutputFile: Codable, Sendable, Equatable {
-    public var file: String
-    public var bytes: Int
-    public var sha256: String
-    public var documents: Int
-
-    public init(file: String, bytes: Int, sha256: String, documents: Int) {
-        self.file = file; self.bytes = bytes; self.sha256 = sha256; self.documents = documents
-    }
-}
-
 /// Writes JSON lines into `PREFIX-NNNNN.jsonl.zst` files of at most `perFile` documents each, every file
 /// one zstd frame with content checksum, each written atomically.
 final class RotatingJSONLWriter {

@@ -122,7 +122,7 @@ extension Context {
     /// Every task's round-2 manifest; nil when none is usable yet right after ingest or the tokenizer changed
     /// (round 2 has not run); an error naming each missing or stale one otherwise.
     func packMarkers(tokenizer: String, justMerged: Bool) throws -> [PackTaskManifest]? {
-        let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
+        let inputHash = try PackStage.inputs(docs: docsDir, tokenizer: tokenizer).inputHash
         let documents = try IngestManifest.load(docsDir).counts.kept
         var markers: [PackTaskManifest] = []
         var problems: [String] = []
@@ -178,7 +178,7 @@ extension Context {
         var batch: [[UInt8]] = []
         var batchBytes = 0
         try IngestTasks.forEachDuplicate(docsDir) { text in
-            let doc = config.maxDocChars.map { TokenizerStage.prefix(text, maxChars: $0) } ?? text
+            let doc = config.maxDocChars.map { TokenizerTraining.prefix(text, maxChars: $0) } ?? text
             documents -= 1
             bytes -= doc.count
             batch.append(doc)
@@ -209,7 +209,7 @@ extension Context {
         guard counter.totalCount + duplicates.totalCount == total else {
             throw RepriseError("\(dir(0))/ingest: the tasks' count files sum to \(counter.totalCount + duplicates.totalCount) pre-tokens, their manifests say \(total); rerun the tasks (\(taskHint))")
         }
-        return try TokenizerStage.finish(counter: counter, documents: documents, bytes: bytes, inputs: [docsDir],
+        return try TokenizerTraining.finish(counter: counter, documents: documents, bytes: bytes, inputs: [docsDir],
                                          inputHash: try TokenizerStage.inputHash([docsDir]), output: output,
                                          config: config, quiet: options.quiet)
     }
@@ -230,7 +230,7 @@ extension Context {
         }
         let progress = Progress("pack merge", totalItems: markers.reduce(0) { $0 + $1.documents }, quiet: options.quiet)
         var done = 0
-        let manifest = try PackStage.assemble(docs: docsDir, tokenizer: tokenizer, output: output, config: config,
+        let manifest = try Packer.assemble(inputs: try PackStage.inputs(docs: docsDir, tokenizer: tokenizer), output: output, config: config,
                                               vocabSize: tok.vocabSize, endOfText: eot) { add in
             var tokens: [UInt32] = []
             for (t, m) in markers.enumerated() {

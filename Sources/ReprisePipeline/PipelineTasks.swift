@@ -339,7 +339,7 @@ struct Context {
         let share = try IngestTasks.runShare(files: mine.map { ($0, paths[$0]) }, dir: out, config: ingest.config,
                                              options: o, dedupBuckets: dedupBuckets) { text in
             guard let c = counting else { return }
-            let doc = c.maxDocChars.map { TokenizerStage.prefix(text, maxChars: $0) } ?? text
+            let doc = c.maxDocChars.map { TokenizerTraining.prefix(text, maxChars: $0) } ?? text
             documents += 1
             textBytes += doc.count
             batch.append(doc)
@@ -482,7 +482,7 @@ struct Context {
         guard let global = try mergedIngest(matching: marker),
               try TokenizerStage.state(inputs: tok.inputs ?? [docsDir], output: tokenizer, config: tok.config) == .upToDate
         else { return waiting }
-        let inputHash = try PackStage.inputHash(docs: docsDir, tokenizer: tokenizer).0
+        let inputHash = try PackStage.inputs(docs: docsDir, tokenizer: tokenizer).inputHash
         let out = dir(t) + "/pack"
         let range = documentRange(t, of: global.counts.kept)
         if !options.force, let m = try? CanonicalJSON.decode(PackTaskManifest.self, from: StageOutput.manifestPath(out)),
@@ -505,7 +505,7 @@ struct Context {
         func flush() throws {
             let ids = loaded.model.encodeBatch(documents: batch.map(\.text), threads: options.threads, split: loaded.split)
             for (doc, tokens) in zip(batch, ids) {
-                let validation = PackStage.isValidation(id: doc.id, fraction: pack.config.valFraction)
+                let validation = Packer.isValidation(id: doc.id, fraction: pack.config.valFraction)
                 w.u8(validation ? 1 : 0)
                 w.varint(tokens.count + 1)
                 for v in tokens { w.u32(v) }

@@ -2,6 +2,7 @@ import Foundation
 import RepriseCore
 import RepriseModel
 import RepriseShards
+import RepriseTokenizer
 import RepriseTrain
 
 /// `stages.train.NAME`: trains a model from the pack stage's shards following the plan `schedule`

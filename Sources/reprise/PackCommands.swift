@@ -71,7 +71,7 @@ struct VerifyCommand: ParsableCommand {
 
     func run() throws {
         try runReporting {
-            let (faults, summary) = try PackStage.verify(shards)
+            let (faults, summary) = try Packer.verify(shards)
             for f in faults { logLine("fault: \(f)") }
             print(summary)
             if !faults.isEmpty { throw ExitCode.failure }
@@ -110,7 +110,7 @@ struct InspectCommand: ParsableCommand {
             }
             print("vocabulary \(m.vocabSize) (\(m.dtype)), <|endoftext|> = \(m.endOfTextId)")
             if let index = sequence {
-                let ids = try PackStage.sequence(shards, index: index, split: split)
+                let ids = try Packer.sequence(shards, index: index, split: split)
                 let tok = try LoadedTokenizer.load(tokenizer ?? m.tokenizerDir)
                 print("\(split) sequence \(index): \(ids.count) tokens")
                 print(String(decoding: tok.model.decode(ids), as: UTF8.self))

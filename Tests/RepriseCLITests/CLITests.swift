@@ -298,7 +298,7 @@ final class CLITests: XCTestCase {
         let seqLen = 256
         XCTAssertGreaterThan(stream.count, 2 * 3000, "several train shards")
         for index in [0, 11, 12, (stream.count - 1) / seqLen - 1] {
-            XCTAssertEqual(try PackStage.sequence(root + "/shards1", index: index),
+            XCTAssertEqual(try Packer.sequence(root + "/shards1", index: index),
                            Array(stream[(index * seqLen)..<(index * seqLen + seqLen + 1)]), "sequence \(index)")
         }
         let inspect = try reprise(["inspect", "shards1", "--sequence", "1"])
@@ -335,10 +335,10 @@ final class CLITests: XCTestCase {
         XCTAssertGreaterThan(m.train.shards.count, 1)
         XCTAssertEqual(m.config.frameTokens, 200)
         XCTAssertGreaterThan(try ShardReader(path: root + "/shards/" + m.train.shards[0].file).frameCount, 10)
-        // The wrapping sum of every sequence's 65 tokens, read here with PackStage.
+        // The wrapping sum of every sequence's 65 tokens, read here with Packer.
         var expected: UInt64 = 0
         for i in 0..<m.train.sequences {
-            for t in try PackStage.sequence(root + "/shards", index: i) { expected &+= UInt64(t) }
+            for t in try Packer.sequence(root + "/shards", index: i) { expected &+= UInt64(t) }
         }
         func json(_ args: [String]) throws -> [String: Any] {
             let r = try reprise(args)

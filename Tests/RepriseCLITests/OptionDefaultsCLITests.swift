@@ -3,6 +3,7 @@ import RepriseIngest
 import ReprisePipeline
 import RepriseSchedules
 import RepriseShards
+import RepriseTokenizer
 import RepriseTrain
 import XCTest
 
