@@ -40,24 +40,45 @@ public final class AdamW {
     public func update(params: FloatBuffer, grads: FloatBuffer, lr: Float, threads: Int) {
         precondition(params.count == m.count && grads.count == m.count)
         step += 1
-        let b1 = beta1, b2 = beta2, eps = eps
-        let bc1 = 1 - Float(Foundation.pow(Double(b1), Double(step)))
-        let bc2Sqrt = Float((1 - Foundation.pow(Double(b2), Double(step))).squareRoot())
-        let stepSize = lr / bc1
-        let decayFactor = 1 - lr * weightDecay
+        let c = Self.coefficients(step: step, lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: eps)
         let p = params.pointer, g = grads.pointer, mp = m.pointer, vp = v.pointer
         parallelFor(pieces.count, threads: threads) { i in
             let (range, decays) = pieces[i]
-            let keep: Float = decays ? decayFactor : 1
-            // A plain loop over unsafe pointers: the compiler vectorises it (sqrt and divide included).
-            for j in range {
-                let gj = g[j]
-                let mj = mp[j] + (1 - b1) * (gj - mp[j])
-                let vj = b2 * vp[j] + (1 - b2) * gj * gj
-                mp[j] = mj
-                vp[j] = vj
-                p[j] = p[j] * keep - stepSize * mj / (vj.squareRoot() / bc2Sqrt + eps)
-            }
+            Self.apply(c, range: range, decays: decays, params: p, grads: g, m: mp, v: vp)
+        }
+    }
+
+    /// The scalars of one update: the betas and ε, lr over the first bias correction, the square root of the
+    /// second, and the decay factor 1 − lr·wd.
+    public struct Coefficients: Sendable {
+        public var beta1: Float, beta2: Float, eps: Float
+        public var stepSize: Float, bc2Sqrt: Float, decayFactor: Float
+    }
+
+    /// The coefficients of update number `step` (1-based) at learning rate `lr`.
+    public static func coefficients(step: Int, lr: Float, weightDecay: Float, beta1: Float, beta2: Float, eps: Float) -> Coefficients {
+        let bc1 = 1 - Float(Foundation.pow(Double(beta1), Double(step)))
+        let bc2Sqrt = Float((1 - Foundation.pow(Double(beta2), Double(step))).squareRoot())
+        return Coefficients(beta1: beta1, beta2: beta2, eps: eps, stepSize: lr / bc1, bc2Sqrt: bc2Sqrt,
+                            decayFactor: 1 - lr * weightDecay)
+    }
+
+    /// The update of the elements `range` of a flat parameter set (with its gradients and moments): every
+    /// AdamW update in the project, the model's and the Gaussian objective's extra parameters', is this loop.
+    @inline(__always)
+    public static func apply(_ c: Coefficients, range: Range<Int>, decays: Bool, params p: UnsafeMutablePointer<Float>,
+                             grads g: UnsafeMutablePointer<Float>, m mp: UnsafeMutablePointer<Float>,
+                             v vp: UnsafeMutablePointer<Float>) {
+        let b1 = c.beta1, b2 = c.beta2, eps = c.eps, stepSize = c.stepSize, bc2Sqrt = c.bc2Sqrt
+        let keep: Float = decays ? c.decayFactor : 1
+        // A plain loop over unsafe pointers: the compiler vectorises it (sqrt and divide included).
+        for j in range {
+            let gj = g[j]
+            let mj = mp[j] + (1 - b1) * (gj - mp[j])
+            let vj = b2 * vp[j] + (1 - b2) * gj * gj
+            mp[j] = mj
+            vp[j] = vj
+            p[j] = p[j] * keep - stepSize * mj / (vj.squareRoot() / bc2Sqrt + eps)
         }
     }
 

@@ -372,25 +372,14 @@ public final class GaussianObjective {
         return norm
     }
 
-    /// One AdamW update of the extra parameters, the same formula and hyperparameters as the model's
-    /// `AdamW` (PyTorch order; decay on the two matrices only).
+    /// One AdamW update of the extra parameters: the model's `AdamW` step (PyTorch order) with the same
+    /// hyperparameters, decay on the two matrices only.
     public func update(lr: Float) {
         adamStep += 1
-        let b1 = beta1, b2 = beta2, e = adamEps
-        let bc1 = 1 - Float(Foundation.pow(Double(b1), Double(adamStep)))
-        let bc2Sqrt = Float((1 - Foundation.pow(Double(b2), Double(adamStep))).squareRoot())
-        let stepSize = lr / bc1, decayFactor = 1 - lr * weightDecay
-        let p = params.pointer, g = grads.pointer, mp = m.pointer, vp = v.pointer
+        let c = AdamW.coefficients(step: adamStep, lr: lr, weightDecay: weightDecay, beta1: beta1, beta2: beta2, eps: adamEps)
         for t in tensors {
-            let keep: Float = t.decays ? decayFactor : 1
-            for j in t.range {
-                let gj = g[j]
-                let mj = mp[j] + (1 - b1) * (gj - mp[j])
-                let vj = b2 * vp[j] + (1 - b2) * gj * gj
-                mp[j] = mj
-                vp[j] = vj
-                p[j] = p[j] * keep - stepSize * mj / (vj.squareRoot() / bc2Sqrt + e)
-            }
+            AdamW.apply(c, range: t.range, decays: t.decays, params: params.pointer, grads: grads.pointer,
+                        m: m.pointer, v: v.pointer)
         }
     }
 
