@@ -382,138 +382,114 @@ public enum PipelineRunner {
                        hashes: { ($0.configHash, $0.inputHash) }, inputHash: { try Ingest.fingerprint(stage.inputs).hash })
     }
 
-    /// Builds (or finds up to date) every plan of the schedules stage from `shards`; one line per plan.
-    static func runSchedules(_ pipeline: PipelineFile, shards: String, options: Options) throws -> [String] {
-        var lines: [String] = []
-        for (name, config) in (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }) {
-            let output = pipeline.schedulePath(name)
-            let state = options.force ? .stale("--force") : try ScheduleStage.state(shards: shards, output: output, config: config)
-            if state == .upToDate {
-                lines.append("schedule \(name): up to date (\(output))")
-            } else {
-                let m = try ScheduleBuilder.build(shards: shards, config: config, output: output,
-                                                  threads: options.threads, quiet: options.quiet)
-                lines.append("schedule \(name): \(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique\(m.ledger.shortBatches.map { ", \($0) short batches" } ?? "") (\(output))")
-            }
-        }
-        return lines
-    }
-
-    /// The training jobs of a pipeline, by name.
-    static func trainJobs(_ pipeline: PipelineFile, options: Options) throws -> [(String, TrainJob)] {
-        guard let train = pipeline.stages.train, let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return [] }
-        return try pipeline.stages.trainOrder.compactMap { name in train[name].map { (name, $0) } }.map { name, stage in
-            (name, try TrainStage.job(stage, shards: pipeline.path(pack.output), schedule: pipeline.schedulePath(stage.schedule),
-                                      tokenizer: pipeline.path(tok.output), output: pipeline.runPath(name), options: options))
-        }
-    }
-
-    /// Each stage's state without running anything: up to date, stale (and why) or missing. A stage after
-    /// one that will rerun is reported as waiting for it.
-    public static func status(_ pipeline: PipelineFile, options: Options = Options()) throws -> [(stage: String, state: String)] {
-        var out: [(String, String)] = []
-        var rerun: String?
-        func add(_ stage: String, _ state: () throws -> StageState) {
-            if let first = rerun { out.append((stage, "waits for \(first)")); return }
-            let s: StageState
-            do { s = try state() } catch { s = .stale(error.oneLine) }
-            switch s {
-            case .upToDate: out.append((stage, "up to date"))
-            case .missing: out.append((stage, "missing")); rerun = stage
-            case .stale(let why): out.append((stage, "stale: \(why)")); rerun = stage
-            }
-        }
-        if let ingest = pipeline.stages.ingest {
-            add("ingest") { try ingestState(ingest, output: pipeline.path(ingest.output)) }
-        }
-        if let tok = pipeline.stages.tokenizer {
-            let inputs = tok.inputs ?? [pipeline.path(pipeline.stages.ingest!.output)]
-            add("tokenizer") { try TokenizerStage.state(inputs: inputs, output: pipeline.path(tok.output), config: tok.config) }
-        }
-        if let pack = pipeline.stages.pack, let ingest = pipeline.stages.ingest, let tok = pipeline.stages.tokenizer {
-            add("pack") { try PackStage.state(docs: pipeline.path(ingest.output), tokenizer: pipeline.path(tok.output),
-                                              output: pipeline.path(pack.output), config: pack.config) }
-        }
-        let planRerun = rerun
-        for (name, config) in (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }) {
-            rerun = planRerun
-            add("schedule \(name)") { try ScheduleStage.state(shards: pipeline.path(pipeline.stages.pack!.output),
-                                                              output: pipeline.schedulePath(name), config: config) }
-        }
-        rerun = planRerun
-        if rerun == nil {
-            for (name, job) in try trainJobs(pipeline, options: options) {
-                let before = rerun
-                add("train \(name)") { try TrainStage.state(job) }
-                rerun = before
-            }
-        } else {
-            for name in pipeline.stages.trainOrder { out.append(("train \(name)", "waits for \(rerun!)")) }
-        }
-        return out
-    }
-
-    /// Returns one line per stage saying what happened; `onLine` gets each line as soon as its stage ends.
-    @discardableResult
-    public static func run(_ pipeline: PipelineFile, options: Options = Options(),
-                           onLine: (String) -> Void = { _ in }) throws -> [String] {
-        var report: [String] = []
-        func add(_ line: String) { report.append(line); onLine(line) }
+    /// A pipeline's stages in the order they run, each bound to its inputs and output: what `run`, `status`
+    /// and the merge of a partitioned run walk.
+    static func stages(_ pipeline: PipelineFile, options: Options) -> [PipelineStage] {
+        var out: [PipelineStage] = []
         if let ingest = pipeline.stages.ingest {
             let output = pipeline.path(ingest.output)
-            let state = options.force ? .stale("--force") : try ingestState(ingest, output: output)
-            if state == .upToDate {
-                add("ingest: up to date (\(output))")
-            } else {
+            out.append(PipelineStage(name: "ingest", output: output, kind: .data,
+                                     state: { try ingestState(ingest, output: output) }) {
                 var o = Ingest.Options()
                 o.threads = options.threads
                 o.quiet = options.quiet
                 let m = try Ingest.run(inputs: ingest.inputs, output: output, config: ingest.config, options: o)
                 if let error = m.nothingKeptError { throw RepriseError("ingest: \(error)") }
-                add("ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs (\(output))")
-            }
+                return "\(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs"
+            })
         }
         if let tok = pipeline.stages.tokenizer {
             let output = pipeline.path(tok.output)
             let inputs = tok.inputs ?? [pipeline.path(pipeline.stages.ingest!.output)]
-            let state = options.force ? .stale("--force") : try TokenizerStage.state(inputs: inputs, output: output, config: tok.config)
-            if state == .upToDate {
-                add("tokenizer: up to date (\(output))")
-            } else {
+            out.append(PipelineStage(name: "tokenizer", output: output, kind: .data,
+                                     state: { try TokenizerStage.state(inputs: inputs, output: output, config: tok.config) }) {
                 let m = try TokenizerStage.train(inputs: inputs, output: output, config: tok.config,
                                                  threads: options.threads, quiet: options.quiet)
-                add("tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
-            }
+                return "\(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents"
+            })
         }
         if let pack = pipeline.stages.pack, let ingest = pipeline.stages.ingest, let tok = pipeline.stages.tokenizer {
             let output = pipeline.path(pack.output)
             let docs = pipeline.path(ingest.output), tokenizer = pipeline.path(tok.output)
-            let state = options.force ? .stale("--force") : try PackStage.state(docs: docs, tokenizer: tokenizer, output: output, config: pack.config)
-            if state == .upToDate {
-                add("pack: up to date (\(output))")
-            } else {
+            out.append(PipelineStage(name: "pack", output: output, kind: .data,
+                                     state: { try PackStage.state(docs: docs, tokenizer: tokenizer, output: output, config: pack.config) }) {
                 let m = try PackStage.pack(docs: docs, tokenizer: tokenizer, output: output, config: pack.config,
                                            threads: options.threads, quiet: options.quiet)
-                add("pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen) (\(output))")
-            }
+                return "\(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen)"
+            })
         }
         if let pack = pipeline.stages.pack {
-            if pipeline.stages.schedules != nil, let problem = try PackManifest.load(pipeline.path(pack.output)).emptySplitProblem {
-                throw RepriseError("pack: \(problem)")
-            }
-            for line in try runSchedules(pipeline, shards: pipeline.path(pack.output), options: options) { add(line) }
+            out += scheduleStages(pipeline, shards: pipeline.path(pack.output), options: options)
         }
-        for (name, job) in try trainJobs(pipeline, options: options) {
-            let state = options.force ? .stale("--force") : try TrainStage.state(job)
-            if state == .upToDate {
-                add("train \(name): up to date (\(job.output))")
-            } else {
-                let s = try TrainStage.run(job, force: options.force)
-                add(String(format: "train %@: %d steps (%.2f epochs), validation %@ %.4f%@ nats/token, %.4f bits/byte%@ (%@)",
-                                     name, s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valStderrText,
-                                     s.valBitsPerByte, s.clozeText, job.output))
+        if let train = pipeline.stages.train, let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer {
+            for name in pipeline.stages.trainOrder {
+                guard let stage = train[name] else { continue }
+                // The job reads the tokenizer, so it is made when the stage is looked at, after the data stages.
+                let job = {
+                    try TrainStage.job(stage, shards: pipeline.path(pack.output), schedule: pipeline.schedulePath(stage.schedule),
+                                       tokenizer: pipeline.path(tok.output), output: pipeline.runPath(name), options: options)
+                }
+                out.append(PipelineStage(name: "train \(name)", output: pipeline.runPath(name), kind: .train,
+                                         state: { try TrainStage.state(try job()) }) {
+                    let s = try TrainStage.run(try job(), force: options.force)
+                    return String(format: "%d steps (%.2f epochs), validation %@ %.4f%@ nats/token, %.4f bits/byte%@",
+                                  s.steps, s.epochs, s.valIsBound ? "bound" : "loss", s.valLoss, s.valStderrText,
+                                  s.valBitsPerByte, s.clozeText)
+                })
             }
         }
+        return out
+    }
+
+    /// The plans of the schedules stage, built from `shards`, in name order.
+    static func scheduleStages(_ pipeline: PipelineFile, shards: String, options: Options) -> [PipelineStage] {
+        (pipeline.stages.schedules ?? [:]).sorted(by: { $0.key < $1.key }).map { name, config in
+            let output = pipeline.schedulePath(name)
+            return PipelineStage(name: "schedule \(name)", output: output, kind: .schedule,
+                                 state: { try ScheduleStage.state(shards: shards, output: output, config: config) },
+                                 check: {
+                                     // Plans need both splits; say so once, before any plan is looked at.
+                                     if let problem = try PackManifest.load(shards).emptySplitProblem { throw RepriseError("pack: \(problem)") }
+                                 }) {
+                let m = try ScheduleBuilder.build(shards: shards, config: config, output: output,
+                                                  threads: options.threads, quiet: options.quiet)
+                return "\(m.config.objective.rawValue), \(m.ledger.epochs) epochs of \(m.ledger.batchesPerEpoch) batches, \(m.ledger.totalTokens) tokens fed from \(m.ledger.uniqueTokens) unique\(m.ledger.shortBatches.map { ", \($0) short batches" } ?? "")"
+            }
+        }
+    }
+
+    /// Builds (or finds up to date) every plan of the schedules stage from `shards`; one line per plan.
+    static func runSchedules(_ pipeline: PipelineFile, shards: String, options: Options) throws -> [String] {
+        try scheduleStages(pipeline, shards: shards, options: options).map { try $0.run(force: options.force) }
+    }
+
+    /// Each stage's state without running anything: up to date, stale (and why) or missing. A stage after
+    /// a data stage (ingest, tokenizer, pack) that will rerun is reported as waiting for it.
+    public static func status(_ pipeline: PipelineFile, options: Options = Options()) throws -> [(stage: String, state: String)] {
+        var out: [(String, String)] = []
+        var rerun: String?
+        for stage in stages(pipeline, options: options) {
+            if let first = rerun { out.append((stage.name, "waits for \(first)")); continue }
+            let s: StageState
+            do { s = try stage.state() } catch { s = .stale(error.oneLine) }
+            switch s {
+            case .upToDate: out.append((stage.name, "up to date"))
+            case .missing: out.append((stage.name, "missing"))
+            case .stale(let why): out.append((stage.name, "stale: \(why)"))
+            }
+            if s != .upToDate && stage.kind == .data { rerun = stage.name }
+        }
+        return out
+    }
+
+    /// Runs every stage that is not up to date, in order. Returns one line per stage saying what happened;
+    /// `onLine` gets each line as soon as its stage ends.
+    @discardableResult
+    public static func run(_ pipeline: PipelineFile, options: Options = Options(),
+                           onLine: (String) -> Void = { _ in }) throws -> [String] {
+        var report: [String] = []
+        func add(_ line: String) { report.append(line); onLine(line) }
+        for stage in stages(pipeline, options: options) { add(try stage.run(force: options.force)) }
         if let r = pipeline.stages.report {
             // Cheap, so always rewritten from the runs' current files (the bytes only change when they do).
             let runs = pipeline.stages.trainOrder.map { pipeline.runPath($0) }
@@ -524,5 +500,30 @@ public enum PipelineRunner {
             add("report: \(runs.count) runs; open \(output)")
         }
         return report
+    }
+}
+
+/// One stage of a pipeline bound to its inputs and output: whether it is up to date, and how to build it.
+struct PipelineStage {
+    /// Data stages form a chain (each reads the one before); plans read the shards and runs their plan, so a
+    /// stale plan or run holds up nothing after it.
+    enum Kind { case data, schedule, train }
+
+    /// "ingest", "tokenizer", "pack", "schedule NAME", "train NAME".
+    let name: String
+    let output: String
+    let kind: Kind
+    /// Up to date, missing or stale, from the output's manifest and the current inputs.
+    let state: () throws -> PipelineRunner.StageState
+    /// A check of the inputs done before `run` looks at the stage (an error ends the run).
+    var check: () throws -> Void = {}
+    /// Builds the output; returns what was made, for the stage's line.
+    let build: () throws -> String
+
+    /// Builds the stage unless it is up to date (`force`: always); its line, `NAME: WHAT (OUTPUT)`.
+    func run(force: Bool) throws -> String {
+        try check()
+        if !force, try state() == .upToDate { return "\(name): up to date (\(output))" }
+        return "\(name): \(try build()) (\(output))"
     }
 }

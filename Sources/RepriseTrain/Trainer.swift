@@ -108,13 +108,32 @@ public enum Trainer {
                                                                         eosTokenId: job.tokens.endOfTextId), to: run + "/config.json")
     }
 
+    /// Trains (or resumes) a job's run to its last step: the job is checked, the run directory opened, the
+    /// model built or restored, then a `TrainingSession` takes the steps and writes the summary.
     public static func run(_ job: TrainJob) throws -> RunSummary {
-        let config = job.config
-        try config.validate()
+        try job.config.validate()
         let schedule = try Schedule(job.schedule)
         try schedule.check(shards: job.shards)
+        try preflight(job, schedule: schedule)
+        // The cloze items are made (or loaded) before training, so that a problem shows before the work.
+        let clozeSet = job.config.clozeItems > 0
+            ? try Cloze.items(shards: job.shards, config: ClozeConfig(items: job.config.clozeItems)).set : nil
+        let manifest = try Self.manifest(for: job, schedule: schedule)
+        try openRunDirectory(job, manifest: manifest)
+        let weights = try TrainingWeights(job: job, schedule: schedule)
+        if weights.step >= manifest.steps, let done = try? CanonicalJSON.decode(RunSummary.self, from: job.output + "/summary.json") {
+            return done
+        }
+        let session = try TrainingSession(job: job, schedule: schedule, weights: weights, steps: manifest.steps, clozeSet: clozeSet)
+        try session.train()
+        return try session.finish()
+    }
+
+    /// Refuses a job whose parts do not fit together (tokenizer, vocabulary, context, objective options,
+    /// splits, mask token) or that would not fit in memory, before anything is written.
+    static func preflight(_ job: TrainJob, schedule: Schedule) throws {
+        let config = job.config, objective = schedule.config.objective
         let pack = try PackManifest.load(job.shards)
-        let objective = schedule.config.objective
         guard pack.tokenizerSha256 == job.tokenizerSha256 else {
             throw RepriseError("\(job.tokenizerDir): this tokenizer is not the one \(job.shards) was packed with; pass the tokenizer given to `reprise pack`")
         }
@@ -140,10 +159,11 @@ public enum Trainer {
         if need > have * 8 / 10 {
             throw RepriseError(String(format: "the model needs about %.1f GB to train with batches of %d × %d; this machine has %.1f GB: use a smaller model or batch size", Double(need) / 1e9, B, L, Double(have) / 1e9))
         }
-        // The cloze items are made (or loaded) before training, so that a problem shows before the work.
-        let clozeSet = config.clozeItems > 0 ? try Cloze.items(shards: job.shards, config: ClozeConfig(items: config.clozeItems)).set : nil
-        let manifest = try Self.manifest(for: job, schedule: schedule)
-        let total = manifest.steps
+    }
+
+    /// A new run: the directory made, run.json (first) and config.json written. An existing run (run.json)
+    /// is continued only with --resume and the same settings; what a killed process left is cleaned up.
+    static func openRunDirectory(_ job: TrainJob, manifest: RunManifest) throws {
         let run = job.output
         let fm = FileManager.default
         let runPath = run + "/run.json"
@@ -172,186 +192,5 @@ public enum Trainer {
             try AtomicFileWriter.write(try CanonicalJSON.encode(manifest), to: runPath)
             try writeConfig(job, run: run)
         }
-
-        let model = Transformer(config: job.model, maxBatch: B, maxSeq: L, threads: job.threads)
-        let optimizer = AdamW(layout: model.layout, weightDecay: Float(config.weightDecay))
-        // gaussian: the time embedding and ε head live outside the model (GaussianObjective.swift).
-        let gaussian = schedule.config.gaussianNoise.map {
-            GaussianObjective(model: model, maxRows: B, maxSeq: L, noise: $0, excludedId: job.tokens.maskId,
-                              weightDecay: Float(config.weightDecay))
-        }
-        gaussian?.prediction = config.gaussianPrediction
-        var step = 0, tokensSeen = 0
-        if job.resume, let latest = try Checkpoints.latest(run: run) {
-            try Checkpoints.load(dir: latest.dir, state: latest.state, model: model, optimizer: optimizer)
-            try gaussian?.load(dir: latest.dir, sha256: latest.state.extraSha256, optimizer: true)
-            step = latest.state.step
-            tokensSeen = latest.state.tokensSeen
-        } else {
-            model.initializeParameters(seed: UInt64(config.seed))
-            gaussian?.initialize(seed: UInt64(config.seed))
-        }
-        if step >= total, let done = try? CanonicalJSON.decode(RunSummary.self, from: run + "/summary.json") {
-            return done
-        }
-        let metrics = try MetricsLog(run: run, keepThrough: step)
-        let peak = job.measurePeak ? BLAS.measureSgemmPeak(threads: job.threads, size: 1024, repeats: 3) : 0
-        if !job.quiet {
-            logLine("train: \(BLASRuntime.description), \(job.threads) thread\(job.threads == 1 ? "" : "s"); \(job.model.parameterCount) parameters (\(job.model.layers) layers, width \(job.model.dim)); objective \(objective.rawValue); steps \(step)..<\(total) of \(schedule.manifest.ledger.epochs) epochs × \(schedule.manifest.batchesPerEpoch) batches"
-                    + (peak > 0 ? String(format: "; sgemm peak %.0f GFLOP/s", peak) : ""))
-        }
-        let evalEvery = config.evalEvery > 0 ? config.evalEvery : schedule.manifest.batchesPerEpoch
-        let checkpointEvery = config.checkpointEvery > 0 ? config.checkpointEvery : evalEvery
-        let batch = ObjectiveBatch(rows: B, seqLen: L)
-        let progress = Progress("train", totalItems: total, quiet: job.quiet)
-        let stream = try schedule.stream(shards: job.shards, from: step, to: total)
-        let started = Date()
-        var evaluationSeconds = 0.0  // kept out of tokens_per_s and mfu, which measure training
-        var tokensThisProcess = 0
-        var flopsThisProcess = 0.0  // model FLOPs, per batch at its own length (an mdlm plan's short batches)
-        var lastLoss = Double.nan
-        var lastEval: EvalResult?
-        let epochOf = { (s: Int) -> Double in Double(s) / Double(schedule.manifest.batchesPerEpoch) }
-
-        func evaluate() throws -> EvalResult {
-            let r = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
-                                            tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
-            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("val_loss", r.loss),
-                           ("val_perplexity", r.perplexity), ("val_bits_per_byte", r.bitsPerByte),
-                           ("val_bound", r.isBound ? 1 : 0)]
-                          + (r.isLikelihood ? [("val_loss_stderr", r.stderr), ("val_loss_stderr_sequences", r.stderrSequences)] : [])
-                          + (r.draws.map { [("val_draws", $0 as Any)] } ?? [])
-                          + r.components.sorted { $0.key < $1.key }.map { ("val_" + $0.key, $0.value) })
-            return r
-        }
-
-        // After the last evaluation: the cloze score of the final weights (the same number as
-        // `reprise eval RUN --cloze --items N --draws D`), each item's outcome in cloze-final.jsonl; then
-        // that of the best weights (lowest validation loss, kept in RUN/best/) in cloze-best.jsonl, so that
-        // runs can be compared item by item, final against final and best against best.
-        func evaluateCloze(_ set: ClozeSet, best bestStep: Int? = nil) throws -> ClozeResult {
-            let scores = try Cloze.scores(model: model, objective: objective, set: set, schedule: schedule,
-                                          maskId: job.tokens.maskId, draws: config.clozeDraws, padTo: L)
-            let r = Cloze.result(scores: scores, set: set, byteLengths: job.tokens.byteLengths, isBound: objective == .mdlm)
-            try ClozeItemOutcome.write(Cloze.outcomes(scores: scores, set: set, byteLengths: job.tokens.byteLengths),
-                                       to: run + "/" + (bestStep == nil ? ClozeItemOutcome.finalFile : ClozeItemOutcome.bestFile))
-            let p = bestStep == nil ? "cloze" : "cloze_best"
-            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), (p + "_accuracy", r.accuracy),
-                           (p + "_stderr", r.standardError), (p + "_items", r.count),
-                           (p + "_accuracy_per_byte", r.accuracyPerByte)] + (bestStep.map { [("cloze_best_step", $0 as Any)] } ?? []))
-            return r
-        }
-        var cloze: ClozeResult?
-        // The best weights' cloze outcomes: the final ones when the last evaluation was the best, otherwise
-        // scored on the weights kept in RUN/best/ (the model's weights are not needed after this).
-        func evaluateBestCloze(_ set: ClozeSet) throws {
-            guard let kept = try? CanonicalJSON.decode(BestWeights.self, from: bestDir + "/best.json") else { return }
-            if kept.step == step, let outcomes = try ClozeItemOutcome.read(run + "/" + ClozeItemOutcome.finalFile) {
-                try ClozeItemOutcome.write(outcomes, to: run + "/" + ClozeItemOutcome.bestFile)
-                let n = outcomes.count, acc = Double(outcomes.filter(\.correct).count) / Double(max(1, n))
-                metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("cloze_best_accuracy", acc),
-                               ("cloze_best_stderr", Cloze.standardError(accuracy: acc, count: n)), ("cloze_best_items", n),
-                               ("cloze_best_accuracy_per_byte", Double(outcomes.filter(\.correctPerByte).count) / Double(max(1, n))),
-                               ("cloze_best_step", step)])
-                return
-            }
-            try Checkpoints.readModel(model, from: bestDir + "/model.safetensors")
-            _ = try evaluateCloze(set, best: kept.step)
-        }
-        // The best validation loss so far (from the metrics kept on resume) and its weights, for the cloze
-        // score of the best checkpoint.
-        let bestDir = run + "/best"
-        var bestLoss = MetricsLog.values("val_loss", run: run).filter { $0.step <= step }.map(\.value).min() ?? .infinity
-        func keepIfBest(_ r: EvalResult) throws {
-            guard clozeSet != nil, r.loss < bestLoss else { return }
-            bestLoss = r.loss
-            try FileManager.default.createDirectory(atPath: bestDir, withIntermediateDirectories: true)
-            _ = try Checkpoints.writeModel(model, to: bestDir + "/model.safetensors")
-            try AtomicFileWriter.write(try CanonicalJSON.encode(BestWeights(step: step, valLoss: r.loss)), to: bestDir + "/best.json")
-        }
-
-        while let b = try stream.next() {
-            model.zeroGradients()
-            batch.fill(b, objective: objective, maskId: job.tokens.maskId)
-            let loss: Double
-            var parts: [(String, Any)] = []
-            if let gaussian {
-                gaussian.zeroGradients()
-                let l = gaussian.step(batch: b, model: model)
-                loss = l.loss
-                parts = [("mse", l.mse), ("rounding_ce", l.roundingCE)]
-            } else {
-                let sum = lossAndGradient(model: model, batch: batch, objective: objective, maskId: job.tokens.maskId, backward: true)
-                loss = sum / Double(batch.positions)
-            }
-            guard loss.isFinite else {
-                let last = try Checkpoints.latest(run: run)
-                throw RepriseError("step \(step + 1): the loss is \(loss); the last good checkpoint is \(last?.dir ?? "none (no checkpoint yet)"); resume from it with a lower --lr (or a smaller --grad-clip)")
-            }
-            let norm = gaussian?.clipGradients(model: model, maxNorm: config.gradClip)
-                ?? GradientClipping.clip(model.grads, maxNorm: config.gradClip, threads: job.threads)
-            let lr = config.learningRate(step: step, total: total)
-            optimizer.update(params: model.params, grads: model.grads, lr: Float(lr), threads: job.threads)
-            gaussian?.update(lr: Float(lr))
-            step += 1
-            tokensSeen += batch.positions
-            tokensThisProcess += batch.positions
-            flopsThisProcess += Double(batch.positions) * job.model.trainingFlopsPerToken(seqLen: batch.seqLen)
-            lastLoss = loss
-            let elapsed = Date().timeIntervalSince(started) - evaluationSeconds
-            let rate = Double(tokensThisProcess) / max(elapsed, 1e-9)
-            metrics.write([("step", step), ("epoch", epochOf(step)), ("tokens", tokensSeen), ("loss", loss)] + parts + [("lr", lr),
-                           ("grad_norm", norm), ("tokens_per_s", rate),
-                           ("mfu", peak > 0 ? flopsThisProcess / max(elapsed, 1e-9) / (peak * 1e9) : 0.0)])
-            progress.update(items: step, itemName: "steps", bytes: 0,
-                            detail: String(format: "epoch %.2f, loss %.4f, %.0f tokens/s", epochOf(step), loss, rate))
-            let last = step == total
-            var evaluated = false
-            if config.evaluates(afterStep: step, total: total, batchesPerEpoch: schedule.manifest.batchesPerEpoch) {
-                let t0 = Date()
-                let r = try evaluate()
-                lastEval = r
-                try keepIfBest(r)
-                evaluationSeconds += Date().timeIntervalSince(t0)
-                evaluated = true
-                progress.note(String(format: "train: step %d (epoch %.2f): validation %@ %.4f%@ nats/token, %.4f bits/byte",
-                                     step, epochOf(step), r.isBound ? "bound" : "loss", r.loss,
-                                     r.stderr > 0 ? String(format: " ± %.4f", r.stderr) : "", r.bitsPerByte))
-            }
-            if last, let clozeSet { cloze = try evaluateCloze(clozeSet) }
-            if step % checkpointEvery == 0 || last || (evaluated && config.checkpointEvery == 0) {
-                let state = TrainState(step: step, tokensSeen: tokensSeen, adamStep: optimizer.step, modelSha256: "", optimizerSha256: "")
-                _ = try Checkpoints.save(run: run, model: model, optimizer: optimizer, state: state,
-                                     extra: gaussian.map { g in { try g.save(dir: $0) } })
-            }
-        }
-        progress.finish(items: step, itemName: "steps", bytes: 0, detail: String(format: "loss %.4f", lastLoss))
-        if lastLoss.isNaN { lastLoss = MetricsLog.lastValue("loss", run: run) ?? 0 }
-        if lastEval == nil {
-            // Resumed after the last step: the run is complete; evaluate the final weights again.
-            lastEval = try Evaluation.validate(model: model, objective: objective, schedule: schedule, shards: job.shards,
-                                               tokens: job.tokens, sequences: config.evalSequences, batchSize: B, gaussian: gaussian)
-        }
-        var clozeAccuracy = cloze?.accuracy, clozeStderr = cloze?.standardError
-        if clozeSet != nil && cloze == nil {
-            // Resumed after the last step: the score was logged before the last checkpoint was written.
-            clozeAccuracy = MetricsLog.lastValue("cloze_accuracy", run: run)
-            clozeStderr = MetricsLog.lastValue("cloze_stderr", run: run)
-            if clozeAccuracy == nil, let clozeSet { let r = try evaluateCloze(clozeSet); clozeAccuracy = r.accuracy; clozeStderr = r.standardError }
-        }
-        // The best weights' cloze score, last: it loads the best weights into the model, after the last
-        // checkpoint and every use of the final weights; also when a run resumed after its last step lacks it.
-        if let clozeSet, step >= total, cloze != nil || MetricsLog.lastValue("cloze_best_accuracy", run: run) == nil {
-            try evaluateBestCloze(clozeSet)
-        }
-        let summary = RunSummary(steps: step, epochs: epochOf(step), tokensSeen: tokensSeen, finalTrainLoss: lastLoss,
-                                 valLoss: lastEval!.loss, valBitsPerByte: lastEval!.bitsPerByte, valIsBound: lastEval!.isBound,
-                                 runSha256: try Hashing.sha256Hex(file: runPath), valNote: lastEval!.note,
-                                 clozeAccuracy: clozeAccuracy, clozeStderr: clozeStderr,
-                                 valLossStderr: lastEval!.isLikelihood ? lastEval!.stderr : nil,
-                                 valLossStderrSequences: lastEval!.isLikelihood ? lastEval!.stderrSequences : nil,
-                                 valDraws: lastEval!.draws, valEstimator: lastEval!.estimator)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(summary), to: run + "/summary.json")
-        return summary
     }
 }
