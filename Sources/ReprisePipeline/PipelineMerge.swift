@@ -30,17 +30,17 @@ extension Context {
         if !options.force, let m = current, m.configHash == (try CanonicalJSON.hash(ingest.config)), m.inputHash == derivedHash {
             lines.append("merge: ingest: up to date (\(docsDir))")
         } else {
-            var dedup: DiskDedup.ComponentDeduplicator?
+            var dedup: DiskDedup.LinkDeduplicator?
             if dedupBuckets != nil {
                 let rounds = try dedupMarkers()
-                dedup = try DiskDedup.ComponentDeduplicator(edgeFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.edges.file },
-                                                            config: ingest.config.dedup)
+                dedup = try DiskDedup.LinkDeduplicator(linkFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.links.file },
+                                                       config: ingest.config.dedup)
             }
             let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
                                           skippedLinks: skippedLinks, output: docsDir, config: ingest.config, dedup: dedup,
                                           quiet: options.quiet)
             if let d = dedup {
-                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, in \(d.components) groups")
+                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, \(d.sharedKeys) shared keys, at most \(d.peakOpen) open at once")
             }
             lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
             changed = true

@@ -191,8 +191,10 @@ struct IngestTaskManifest: Codable, Equatable, Sendable {
 /// `tasks/IIIII-of-NNNNN/dedup/manifest.json`: the bucket round of disk deduplication (see `DiskDedup`).
 struct DedupTaskManifest: Codable, Equatable, Sendable {
     static let formatName = "reprise.task.dedup"
+    /// 2: link records per document (`dedup-links.bin.zst`); 1 had edges between documents.
+    static let currentVersion = 2
     var format = DedupTaskManifest.formatName
-    var version = 1
+    var version = DedupTaskManifest.currentVersion
     var task: Int
     var tasks: Int
     var buckets: Int
@@ -200,12 +202,21 @@ struct DedupTaskManifest: Codable, Equatable, Sendable {
     var sharesHash: String
     /// Bucket records read.
     var records: Int
-    /// `dedup-edges.bin.zst`; `documents` is the number of edges.
-    var edges: OutputFile
+    /// Keys shared by several documents.
+    var sharedKeys: Int
+    /// `dedup-links.bin.zst`; `documents` is the number of link records.
+    var links: OutputFile
     enum CodingKeys: String, CodingKey {
-        case format, version, task, tasks, buckets, records, edges
-        case sharesHash = "shares_hash"
+        case format, version, task, tasks, buckets, records, links
+        case sharesHash = "shares_hash", sharedKeys = "shared_keys"
     }
+}
+
+/// The format and version of a task manifest, read before the rest so that one of another version is named
+/// as such rather than as missing.
+struct TaskManifestHeader: Codable, Sendable {
+    var format: String
+    var version: Int
 }
 
 /// `tasks/IIIII-of-NNNNN/pack/manifest.json`.
@@ -387,14 +398,14 @@ struct Context {
     }
 
     func dedupStaleness(_ m: DedupTaskManifest, task t: Int, sharesHash: String) -> String? {
-        if m.format != DedupTaskManifest.formatName || m.version != 1 { return "its manifest is of another version" }
+        if m.format != DedupTaskManifest.formatName || m.version != DedupTaskManifest.currentVersion { return "its manifest is of another version" }
         if m.task != t || m.tasks != n { return "it was built as task \(m.task) of \(m.tasks)" }
         if m.buckets != dedupBuckets { return "it was built with \(m.buckets) buckets" }
         if m.sharesHash != sharesHash { return "the ingest shares changed since it ran" }
         return nil
     }
 
-    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-edges.bin.zst`; waits
+    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-links.bin.zst`; waits
     /// (says so) until all N ingest shares exist.
     func dedupShare(_ t: Int) throws -> String {
         guard let buckets = dedupBuckets else { return "no disk deduplication" }
@@ -409,15 +420,17 @@ struct Context {
         let fm = FileManager.default
         try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
         unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
+        // Also the scratch runs and the edges file of an older version.
+        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") || name.hasPrefix("dedup-") {
             try fm.removeItem(atPath: out + "/" + name)
         }
         let mine = Array(stride(from: t, to: buckets, by: n))
-        let found = try DiskDedup.findEdges(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
-                                            output: out + "/dedup-edges.bin.zst")
-        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records, edges: found.file)
+        let found = try DiskDedup.findLinks(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
+                                            output: out + "/dedup-links.bin.zst")
+        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records,
+                                       sharedKeys: found.keys, links: found.file)
         try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
-        return "dedup buckets: \(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.edges) links between documents (\(out))"
+        return "dedup buckets: \(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.keys) shared by several documents (\(found.links) links) (\(out))"
     }
 
     /// Every task's bucket-round manifest, or an error naming each missing or stale one.
@@ -428,17 +441,24 @@ struct Context {
         for t in 0..<n {
             let path = dir(t) + "/dedup/manifest.json"
             guard let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: path) else {
-                problems.append("task \(t) (\(name(t))) has not run its dedup buckets: no \(path)")
+                if let h = try? CanonicalJSON.decode(TaskManifestHeader.self, from: path),
+                   h.format != DedupTaskManifest.formatName || h.version != DedupTaskManifest.currentVersion {
+                    problems.append("task \(t) (\(name(t)))'s dedup buckets are stale: \(path) is \(h.format) version \(h.version), this build reads version \(DedupTaskManifest.currentVersion)")
+                } else if FileManager.default.fileExists(atPath: path) {
+                    problems.append("task \(t) (\(name(t)))'s dedup buckets: \(path) cannot be read")
+                } else {
+                    problems.append("task \(t) (\(name(t))) has not run its dedup buckets: no \(path)")
+                }
                 continue
             }
             if let why = dedupStaleness(m, task: t, sharesHash: shares) {
                 problems.append("task \(t) (\(name(t)))'s dedup buckets are stale: \(why)")
                 continue
             }
-            let edges = dir(t) + "/dedup/" + m.edges.file
-            let size = ((try? FileManager.default.attributesOfItem(atPath: edges))?[.size] as? Int) ?? -1
-            if size != m.edges.bytes {
-                problems.append("\(edges): \(size < 0 ? "missing" : "\(size) bytes"), its manifest says \(m.edges.bytes)")
+            let links = dir(t) + "/dedup/" + m.links.file
+            let size = ((try? FileManager.default.attributesOfItem(atPath: links))?[.size] as? Int) ?? -1
+            if size != m.links.bytes {
+                problems.append("\(links): \(size < 0 ? "missing" : "\(size) bytes"), its manifest says \(m.links.bytes)")
                 continue
             }
             markers.append(m)
