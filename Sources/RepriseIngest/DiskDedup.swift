@@ -96,8 +96,9 @@ public enum DiskDedup {
         init(dir: String, buckets: Int, config: DedupConfig, sortRecords: Int = DiskDedup.defaultSortRecords) throws {
             self.config = config
             self.sortRecords = max(1, sortRecords)
-            // Runs are written whole, so the files need no buffers of their own.
-            files = try (0..<buckets).map { try AtomicFileWriter(path: dir + "/" + DiskDedup.bucketFile($0), bufferBytes: 64 << 10) }
+            // Each bucket's slice of a sort goes to its file in one write (of at most 64 KiB), so the files need
+            // no buffers of their own: with them, memory would grow with the number of buckets.
+            files = try (0..<buckets).map { try AtomicFileWriter(path: dir + "/" + DiskDedup.bucketFile($0), bufferBytes: 0) }
             pending.reserveCapacity(min(self.sortRecords, 1 << 16))
         }
 
