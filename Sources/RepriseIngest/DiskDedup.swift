@@ -29,12 +29,9 @@ public enum DiskDedup {
     public static let autoBytes = 8 << 30
     /// Automatic bucket count: one bucket per this many input bytes (256 MiB).
     public static let bytesPerBucket = 256 << 20
-    /// Bytes of one bucket record: u16 key kind, u64 key high, u64 key low, u64 position.
-    static let recordSize = 26
-    /// Record key kind of exact keys (band keys use their band number, below 1024).
+    /// Record key kind of exact keys (band keys use their band number, below 1024). Records: `BucketRecord`
+    /// (26 bytes) and `LinkRecord` (11 bytes).
     static let exactKind: UInt16 = 0xFFFF
-    /// Bytes of one link record: u64 position, u16 key kind, u8 flags (1: the key's last document).
-    static let linkSize = 11
     /// Records sorted at once: by a round-1 task over all its buckets (32 bytes each in memory, 16 MiB), and
     /// by a round-2 task over its links (16 bytes each, 8 MiB).
     public static let defaultSortRecords = 1 << 19
