@@ -140,7 +140,7 @@ public enum DiskDedup {
     }
 
     /// Step 2: reads bucket `b` of every task directory in `dirs` for each `b` in `buckets` (each file a
-    /// sequence of sorted runs), merges the runs at most `fanIn` at a time, and writes to `output` (zstd) one
+    /// sequence of sorted runs), merges the runs at most `fanIn` at a time, and writes to `output` one
     /// link record per document of every key that several documents share, sorted by position. Scratch
     /// files (`dedup-scratch-*.bin`) go next to `output` and are removed. Returns the file and the numbers of
     /// bucket records read, shared keys and links written.
@@ -177,19 +177,18 @@ public enum DiskDedup {
             }
             try endKey()
         }
+        // Not compressed: the merge reads every task's file at once, through 64 KiB each (a zstd stream
+        // would need its window, megabytes, per task).
         let file = try AtomicFileWriter(path: output)
-        let encoder = ZstdEncoder(level: 3, checksum: true, threads: 0) { try file.write($0) }
-        var bytes: [UInt8] = []
-        var record = [UInt8](repeating: 0, count: LinkRecord.size)
-        var links = 0
+        var bytes = [UInt8](repeating: 0, count: 64 << 10 / LinkRecord.size * LinkRecord.size)
+        var used = 0, links = 0
         try sorter.finish { (l: LinkRecord) in
-            record.withUnsafeMutableBytes { l.store(to: $0.baseAddress!) }
-            bytes.append(contentsOf: record)
+            bytes.withUnsafeMutableBytes { l.store(to: $0.baseAddress! + used) }
+            used += LinkRecord.size
             links += 1
-            if bytes.count >= 1 << 20 { try encoder.write(bytes); bytes.removeAll(keepingCapacity: true) }
+            if used == bytes.count { try file.write(bytes); used = 0 }
         }
-        try encoder.write(bytes)
-        try encoder.finishFrame()
+        try bytes.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<used])) }
         let size = file.bytesWritten
         let sha = try file.commit()
         return (OutputFile(file: (output as NSString).lastPathComponent, bytes: size, sha256: sha, documents: links), records, keys, links)
@@ -198,13 +197,7 @@ public enum DiskDedup {
     /// The sorted runs of a bucket file: its maximal stretches of records in order (one per sort of the
     /// writer, or more when a file holds records in another order: any file of whole records is read right).
     static func sortedRuns(_ path: String) throws -> [Run] {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw RepriseError("\(path): cannot open: \(String(cString: strerror(errno))); rerun the task that wrote it") }
-        let size = Int(st.st_size)
-        guard size % BucketRecord.size == 0 else {
-            throw RepriseError("\(path): truncated: \(size) bytes is not a whole number of \(BucketRecord.size)-byte records; the file is incomplete or damaged, rerun the task that wrote it")
-        }
-        let count = size / BucketRecord.size
+        let count = try recordCount(path, BucketRecord.self)
         var runs: [Run] = []
         guard count > 0 else { return runs }
         let cursor = try RunCursor<BucketRecord>(Run(path: path, offset: 0, count: count), checkOrder: false)
@@ -222,6 +215,18 @@ public enum DiskDedup {
         }
         runs.append(Run(path: path, offset: start * BucketRecord.size, count: count - start))
         return runs
+    }
+
+    /// The number of records in a file of `R` records; an error naming the file when its size is not a whole
+    /// number of them.
+    static func recordCount<R: RunRecord>(_ path: String, _: R.Type) throws -> Int {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RepriseError("\(path): cannot open: \(String(cString: strerror(errno))); rerun the task that wrote it") }
+        let size = Int(st.st_size)
+        guard size % R.size == 0 else {
+            throw RepriseError("\(path): truncated: \(size) bytes is not a whole number of \(R.size)-byte records; the file is incomplete or damaged, rerun the task that wrote it")
+        }
+        return size / R.size
     }
 
     /// A sorted run of fixed-size records in a file.
@@ -354,7 +359,7 @@ public enum DiskDedup {
     /// (every document read, in order) before its `check`.
     public final class LinkDeduplicator: DuplicateChecker {
         let config: DedupConfig
-        private let readers: [BinaryReader]
+        private let cursors: [RunCursor<LinkRecord>]
         private var heads: [LinkRecord?]
         private var heap: [Int] = []
         /// The first kept document of a shared key still open.
@@ -372,32 +377,35 @@ public enum DiskDedup {
 
         public init(linkFiles: [String], config: DedupConfig) throws {
             self.config = config
-            readers = try linkFiles.map { BinaryReader(ZstdDecoder(try FileSource(path: $0), name: $0), name: $0) }
-            heads = Array(repeating: nil, count: readers.count)
+            cursors = try linkFiles.map { path in
+                try RunCursor<LinkRecord>(Run(path: path, offset: 0, count: try DiskDedup.recordCount(path, LinkRecord.self)))
+            }
+            heads = cursors.map(\.current)
             bands = Array(repeating: [:], count: config.bands)
-            for i in readers.indices {
-                try read(i)
+            for i in cursors.indices {
+                try check(i, after: nil)
                 if heads[i] != nil { heap.append(i) }
             }
             for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { down(i) }
         }
 
-        /// Reads file i's next link into `heads[i]` (nil at its end), checking it.
+        /// Moves file i to its next link (`heads[i]`, nil at its end).
         private func read(_ i: Int) throws {
-            let r = readers[i]
-            guard !(try r.atEnd()) else { heads[i] = nil; return }
-            let at = r.offset
-            let p = try r.u64()
-            let kind = UInt16(try r.u8()) | UInt16(try r.u8()) << 8
-            let flags = try r.u8()
-            guard flags <= 1, kind == DiskDedup.exactKind || Int(kind) < config.bands else {
-                throw RepriseError("\(r.name): bad link record at byte \(at) (kind \(kind), flags \(flags)); rerun its task's dedup round")
+            let previous = heads[i]
+            try cursors[i].advance()
+            heads[i] = cursors[i].current
+            try check(i, after: previous)
+        }
+
+        private func check(_ i: Int, after previous: LinkRecord?) throws {
+            guard let link = heads[i] else { return }
+            let at = cursors[i].offset - LinkRecord.size
+            guard link.flags <= 1, link.kind == DiskDedup.exactKind || Int(link.kind) < config.bands else {
+                throw RepriseError("\(cursors[i].path): bad link record at byte \(at) (kind \(link.kind), flags \(link.flags)); rerun its task's dedup round")
             }
-            let link = LinkRecord(position: p, kind: kind, flags: flags)
-            if let h = heads[i], !(h < link) {
-                throw RepriseError("\(r.name): link record at byte \(at) is not in document order; rerun its task's dedup round")
+            if let p = previous, !(p < link) {
+                throw RepriseError("\(cursors[i].path): link record at byte \(at) is not in document order; rerun its task's dedup round")
             }
-            heads[i] = link
         }
 
         private func down(_ start: Int) {
@@ -573,7 +581,8 @@ final class RunCursor<R: RunRecord> {
     private var buffer: [UInt8]
     private var start = 0, end = 0
     private var left: Int
-    private var offset: Int
+    /// File offset of the byte after the current record.
+    private(set) var offset: Int
     private let checkOrder: Bool
     /// The current record; nil past the run's end.
     private(set) var current: R?

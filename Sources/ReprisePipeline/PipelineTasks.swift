@@ -191,7 +191,7 @@ struct IngestTaskManifest: Codable, Equatable, Sendable {
 /// `tasks/IIIII-of-NNNNN/dedup/manifest.json`: the bucket round of disk deduplication (see `DiskDedup`).
 struct DedupTaskManifest: Codable, Equatable, Sendable {
     static let formatName = "reprise.task.dedup"
-    /// 2: link records per document (`dedup-links.bin.zst`); 1 had edges between documents.
+    /// 2: link records per document (`dedup-links.bin`); 1 had edges between documents.
     static let currentVersion = 2
     var format = DedupTaskManifest.formatName
     var version = DedupTaskManifest.currentVersion
@@ -204,7 +204,7 @@ struct DedupTaskManifest: Codable, Equatable, Sendable {
     var records: Int
     /// Keys shared by several documents.
     var sharedKeys: Int
-    /// `dedup-links.bin.zst`; `documents` is the number of link records.
+    /// `dedup-links.bin`; `documents` is the number of link records.
     var links: OutputFile
     enum CodingKeys: String, CodingKey {
         case format, version, task, tasks, buckets, records, links
@@ -405,7 +405,7 @@ struct Context {
         return nil
     }
 
-    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-links.bin.zst`; waits
+    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-links.bin`; waits
     /// (says so) until all N ingest shares exist.
     func dedupShare(_ t: Int) throws -> String {
         guard let buckets = dedupBuckets else { return "no disk deduplication" }
@@ -426,7 +426,7 @@ struct Context {
         }
         let mine = Array(stride(from: t, to: buckets, by: n))
         let found = try DiskDedup.findLinks(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
-                                            output: out + "/dedup-links.bin.zst")
+                                            output: out + "/dedup-links.bin")
         let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records,
                                        sharedKeys: found.keys, links: found.file)
         try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")

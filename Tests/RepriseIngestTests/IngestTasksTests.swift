@@ -119,7 +119,7 @@ final class IngestTasksTests: XCTestCase {
         }
         var edgeFiles: [String] = []
         for t in (0..<n).reversed() {
-            let path = root + "/links-\(t)/links.bin.zst"
+            let path = root + "/links-\(t)/links.bin"
             _ = try DiskDedup.findLinks(dirs: dirs, buckets: Array(stride(from: t, to: buckets, by: n)), output: path,
                                         fanIn: fanIn, sortRecords: roundTwoSort)
             edgeFiles.append(path)
@@ -286,7 +286,7 @@ final class IngestTasksTests: XCTestCase {
         for (a, b) in zip(plain.linkFiles, small.linkFiles) {
             XCTAssertEqual(FileManager.default.contents(atPath: a), FileManager.default.contents(atPath: b), b)
             let dir = (b as NSString).deletingLastPathComponent
-            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["links.bin.zst"], "scratch files are removed")
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["links.bin"], "scratch files are removed")
         }
         XCTAssertGreaterThan(small.dedup.linked, 0)
         for (name, run) in [("plain", plain), ("small", small)] {
@@ -330,6 +330,38 @@ final class IngestTasksTests: XCTestCase {
         XCTAssertThrowsError(try DiskDedup.mergeRuns(runs + [DiskDedup.Run(path: s.root + "/bad.bin", offset: 0, count: 2)], fanIn: 64,
                                                      scratch: s.root + "/scratch") { (_: LinkRecord) in }) { e in
             XCTAssertTrue(e.oneLine.contains("bad.bin") && e.oneLine.contains("out of order"), e.oneLine)
+        }
+    }
+
+    /// A link file cut short, or with links out of document order, is an error naming it, never other
+    /// decisions.
+    func testADamagedLinkFileIsNamed() throws {
+        let s = Scratch()
+        try corpus(s)
+        var config = IngestConfig()
+        config.minChars = 20
+        let run = try diskRunDetailed([s.inputDir], root: s.root + "/d", config: config, tasks: 1, buckets: 2)
+        let path = run.linkFiles[0]
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertGreaterThanOrEqual(bytes.count, 2 * 11)
+        XCTAssertEqual(bytes.count % 11, 0)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 3)))
+        XCTAssertThrowsError(try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup)) { e in
+            XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("truncated"), e.oneLine)
+        }
+        // The last link first: out of document order.
+        let swapped = Array(bytes.suffix(11)) + Array(bytes.dropLast(11))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(swapped))
+        let list = try InputFiles.expand([s.inputDir])
+        var o = Ingest.Options()
+        o.quiet = true
+        let share = try IngestTasks.runShare(files: list.files.enumerated().map { ($0.offset, $0.element) }, dir: s.root + "/t",
+                                             config: config, options: o)
+        XCTAssertThrowsError(try IngestTasks.merge(shares: [share], dirs: [s.root + "/t"], inputCount: list.files.count, missing: list.missing,
+                                                   output: s.root + "/m", config: config,
+                                                   dedup: try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup),
+                                                   quiet: true)) { e in
+            XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("order"), e.oneLine)
         }
     }
 
