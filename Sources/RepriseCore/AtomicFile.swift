@@ -8,12 +8,15 @@ public final class AtomicFileWriter {
     private let tmpPath: String
     private var fd: Int32
     private var buffer: [UInt8] = []
-    private let flushAt = 1 << 20
+    private let flushAt: Int
     public private(set) var bytesWritten = 0
     private var hasher = SHA256Stream()
 
-    public init(path: String) throws {
+    /// `bufferBytes`: how much is collected before a `write(2)` (1 MiB; less for writers that keep many
+    /// files open at once).
+    public init(path: String, bufferBytes: Int = 1 << 20) throws {
         self.path = path
+        flushAt = max(1, bufferBytes)
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         tmpPath = AtomicFile.temporaryPath(for: path)
@@ -28,6 +31,11 @@ public final class AtomicFileWriter {
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
         hasher.update(bytes)
         bytesWritten += bytes.count
+        if buffer.isEmpty && bytes.count >= flushAt {
+            // A block at least the buffer's size goes straight to the file (no copy, no buffer growth).
+            try writeAll(bytes)
+            return
+        }
         buffer.append(contentsOf: bytes)
         if buffer.count >= flushAt { try flush() }
     }
@@ -35,18 +43,20 @@ public final class AtomicFileWriter {
     public func write(_ string: String) throws { try write(Array(string.utf8)) }
 
     private func flush() throws {
-        try buffer.withUnsafeBytes { raw in
-            var off = 0
-            while off < raw.count {
-                let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
-                if n < 0 {
-                    if errno == EINTR { continue }
-                    throw RepriseError("\(tmpPath): write failed: \(String(cString: strerror(errno)))")
-                }
-                off += n
-            }
-        }
+        try buffer.withUnsafeBytes { try writeAll($0) }
         buffer.removeAll(keepingCapacity: true)
+    }
+
+    private func writeAll(_ raw: UnsafeRawBufferPointer) throws {
+        var off = 0
+        while off < raw.count {
+            let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw RepriseError("\(tmpPath): write failed: \(String(cString: strerror(errno)))")
+            }
+            off += n
+        }
     }
 
     /// Flushes, fsyncs and renames into place; returns the SHA-256 (hex) of the content.

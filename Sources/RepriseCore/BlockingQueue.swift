@@ -3,7 +3,10 @@ import Foundation
 /// A bounded FIFO between one producer thread and one consumer: `put` waits while full, `take` waits while
 /// empty and returns nil once the producer has called `close()` and the queue is drained.
 public final class BlockingQueue<Element>: @unchecked Sendable {
-    private var items: [Element] = []
+    /// Taken slots are set to nil at once: a slot kept the taken item alive until the array was compacted,
+    /// up to 64 items (64 batches of 16 MiB of documents for ingest's reader: 300 MB of a round-1 task's
+    /// 400 MB peak on a 1 GB corpus).
+    private var items: [Element?] = []
     private var head = 0
     private var closed = false
     private let capacity: Int
@@ -24,6 +27,7 @@ public final class BlockingQueue<Element>: @unchecked Sendable {
         while items.count == head && !closed { cond.wait() }
         if items.count == head { return nil }
         let item = items[head]
+        items[head] = nil
         head += 1
         if head > 64 && head * 2 > items.count { items.removeFirst(head); head = 0 }
         cond.broadcast()

@@ -6,31 +6,37 @@ import RepriseCore
 /// input in global order, document for document (same kept set, same `duplicate_of`).
 ///
 /// Why it gives the same decisions: `Deduplicator` looks a document up only under its own keys (its exact
-/// key and its LSH band keys). Link two documents when they share a key; a document's decision then depends
-/// only on the earlier documents of its connected component. A document that shares no key with any other
-/// is kept and changes no later decision. So running one `Deduplicator` per component, on the component's
-/// documents in global order, gives every document the decision of the single run.
+/// key and its LSH band keys), and an entry of its tables is only ever read by a later document with the
+/// same key. So a table that holds only the keys several documents share, each from its first document until
+/// its last document has been decided, answers every lookup as the full table does.
 ///
 /// Steps (each a round of `reprise run --task I --tasks N`, or the merge):
 /// 1. Ingest tasks: for every document that passed the filters, one record per key goes to bucket file
-///    `hash(key) mod B` of the task (`BucketWriter`).
-/// 2. Bucket tasks: task t reads buckets b ≡ t (mod N) of every task, sorts each bucket (one at a time, so
-///    memory is one bucket: B grows with the input) and writes an edge between consecutive documents of
-///    each key shared by several documents (`findEdges`).
-/// 3. Merge: union-find over the edges gives the components; the merge streams the documents in global
-///    order as before and decides each linked document with its component's `Deduplicator`, dropped after
-///    the component's last document (`ComponentDeduplicator`). Documents without an edge are kept without
-///    any state. Memory: about 40 bytes per document that shares a key with another, plus the keys of the
-///    kept documents of the components not yet finished; nothing for the other documents.
+///    `hash(key) mod B` of the task (`BucketWriter`), written as sorted runs (all buckets share one sort
+///    buffer of `defaultSortRecords` records, so the task's memory does not grow with B or the corpus).
+/// 2. Bucket tasks: task t reads buckets b ≡ t (mod N) of every task, merging each bucket's sorted runs at
+///    most `defaultFanIn` at a time (more runs take extra passes through scratch files), and writes for
+///    every key that several documents share one link record per document: its position, the key's kind
+///    and whether it is the key's last document (`findLinks`). The links are sorted by position (in memory,
+///    or as sorted runs merged the same way), so the file is read as a stream.
+/// 3. Merge: streams the documents in global order as before, reads the tasks' link files alongside (an
+///    N-way merge by position), and decides each linked document under its shared keys; an entry is
+///    dropped once the key's last document has passed (`LinkDeduplicator`). Documents without a link are
+///    kept without any state. Memory: the entries of the keys still open (a key, the id and the signature of
+///    its first kept document), nothing per document that has passed.
 public enum DiskDedup {
     /// `dedup.mode: auto` uses disk buckets when the inputs total at least this many bytes (8 GiB).
     public static let autoBytes = 8 << 30
     /// Automatic bucket count: one bucket per this many input bytes (256 MiB).
     public static let bytesPerBucket = 256 << 20
-    /// Bytes of one bucket record: u16 key kind, u64 key high, u64 key low, u64 position.
-    static let recordSize = 26
-    /// Record key kind of exact keys (band keys use their band number, below 1024).
+    /// Record key kind of exact keys (band keys use their band number, below 1024). Records: `BucketRecord`
+    /// (26 bytes) and `LinkRecord` (11 bytes).
     static let exactKind: UInt16 = 0xFFFF
+    /// Records sorted at once: by a round-1 task over all its buckets (32 bytes each in memory, 16 MiB), and
+    /// by a round-2 task over its links (16 bytes each, 8 MiB).
+    public static let defaultSortRecords = 1 << 19
+    /// Sorted runs merged at once; each open run reads through a 64 KiB buffer.
+    public static let defaultFanIn = 64
 
     /// Whether a partitioned run over `inputBytes` bytes of input uses disk buckets.
     public static func usesDisk(_ config: DedupConfig, inputBytes: Int) -> Bool {
@@ -74,27 +80,30 @@ public enum DiskDedup {
     }
 
     /// Step 1: writes one record per key of each document into `dir/dedup-bucket-BBBBB.bin` (each file
-    /// atomic, committed by `finish`). Each open file buffers at most 1 MiB.
+    /// atomic, committed by `finish`). Records of all buckets collect in one buffer of `sortRecords`; when
+    /// it is full it is sorted by (bucket, key, position) and each bucket's slice is appended to its file as
+    /// one sorted run. Memory: the buffer, whatever the number of buckets.
     final class BucketWriter {
         let config: DedupConfig
         private var files: [AtomicFileWriter]
-        private var record = [UInt8](repeating: 0, count: DiskDedup.recordSize)
+        private var pending: [BucketEntry] = []
+        private let sortRecords: Int
         private(set) var records = 0
 
-        init(dir: String, buckets: Int, config: DedupConfig) throws {
+        init(dir: String, buckets: Int, config: DedupConfig, sortRecords: Int = DiskDedup.defaultSortRecords) throws {
             self.config = config
-            files = try (0..<buckets).map { try AtomicFileWriter(path: dir + "/" + DiskDedup.bucketFile($0)) }
+            self.sortRecords = max(1, sortRecords)
+            // Each bucket's slice of a sort goes to its file in one write (of at most 64 KiB), so the files need
+            // no buffers of their own: with them, memory would grow with the number of buckets.
+            files = try (0..<buckets).map { try AtomicFileWriter(path: dir + "/" + DiskDedup.bucketFile($0), bufferBytes: 0) }
+            pending.reserveCapacity(min(self.sortRecords, 1 << 16))
         }
 
         private func put(_ kind: UInt16, _ hi: UInt64, _ lo: UInt64, _ position: UInt64) throws {
-            record.withUnsafeMutableBytes { r in
-                r.storeBytes(of: kind.littleEndian, toByteOffset: 0, as: UInt16.self)
-                r.storeBytes(of: hi.littleEndian, toByteOffset: 2, as: UInt64.self)
-                r.storeBytes(of: lo.littleEndian, toByteOffset: 10, as: UInt64.self)
-                r.storeBytes(of: position.littleEndian, toByteOffset: 18, as: UInt64.self)
-            }
-            try files[DiskDedup.bucket(kind: kind, hi: hi, lo: lo, of: files.count)].write(record)
+            let b = DiskDedup.bucket(kind: kind, hi: hi, lo: lo, of: files.count)
+            pending.append(BucketEntry(record: BucketRecord(hi: hi, lo: lo, position: position, kind: kind), bucket: UInt32(b)))
             records += 1
+            if pending.count >= sortRecords { try flush() }
         }
 
         /// The records of one document that reaches deduplication (passed the filters).
@@ -105,123 +114,513 @@ public enum DiskDedup {
             }
         }
 
+        private func flush() throws {
+            guard !pending.isEmpty else { return }
+            pending.sort(by: BucketEntry.before)
+            var bytes = [UInt8](repeating: 0, count: 64 << 10 / BucketRecord.size * BucketRecord.size)
+            var i = 0
+            while i < pending.count {
+                let b = Int(pending[i].bucket)
+                var used = 0
+                while i < pending.count, Int(pending[i].bucket) == b {
+                    bytes.withUnsafeMutableBytes { pending[i].record.store(to: $0.baseAddress! + used) }
+                    used += BucketRecord.size
+                    i += 1
+                    if used == bytes.count { try files[b].write(bytes); used = 0 }
+                }
+                if used > 0 { try bytes.withUnsafeBytes { try files[b].write(UnsafeRawBufferPointer(rebasing: $0[0..<used])) } }
+            }
+            pending.removeAll(keepingCapacity: true)
+        }
+
         func finish() throws {
+            try flush()
             for f in files { try f.commit() }
         }
     }
 
-    private struct Record {
-        var hi: UInt64, lo: UInt64, position: UInt64, kind: UInt16
-    }
-
-    /// Step 2: reads bucket `b` of every task directory in `dirs` for each `b` in `buckets`, and writes to
-    /// `output` (zstd, u64 pairs) an edge between consecutive documents of every key that several documents
-    /// share. Returns the file and the numbers of records read and edges written.
-    public static func findEdges(dirs: [String], buckets: [Int], output: String) throws -> (file: OutputFile, records: Int, edges: Int) {
-        let file = try AtomicFileWriter(path: output)
-        let encoder = ZstdEncoder(level: 3, checksum: true, threads: 0) { try file.write($0) }
-        var w = BinaryWriter()
-        var records = 0, edges = 0
-        var list: [Record] = []
+    /// Step 2: reads bucket `b` of every task directory in `dirs` for each `b` in `buckets` (each file a
+    /// sequence of sorted runs), merges the runs at most `fanIn` at a time, and writes to `output` one
+    /// link record per document of every key that several documents share, sorted by position. Scratch
+    /// files (`dedup-scratch-*.bin`) go next to `output` and are removed. Returns the file and the numbers of
+    /// bucket records read, shared keys and links written.
+    public static func findLinks(dirs: [String], buckets: [Int], output: String, fanIn: Int = defaultFanIn,
+                                 sortRecords: Int = defaultSortRecords) throws -> (file: OutputFile, records: Int, keys: Int, links: Int) {
+        precondition(fanIn >= 2)
+        let outputDir = (output as NSString).deletingLastPathComponent
+        let scratch = outputDir.isEmpty ? "." : outputDir
+        let sorter = RunSorter<LinkRecord>(scratch: scratch + "/dedup-scratch-links", limit: sortRecords, fanIn: fanIn)
+        var records = 0, keys = 0
         for b in buckets {
-            list.removeAll(keepingCapacity: true)
-            for dir in dirs {
-                let path = dir + "/" + bucketFile(b)
-                let r = BinaryReader(try FileSource(path: path), name: path)
-                while !(try r.atEnd()) {
-                    let kind = UInt16(try r.u8()) | UInt16(try r.u8()) << 8
-                    list.append(Record(hi: try r.u64(), lo: try r.u64(), position: try r.u64(), kind: kind))
+            var runs: [Run] = []
+            for dir in dirs { runs += try sortedRuns(dir + "/" + bucketFile(b)) }
+            var pending: BucketRecord?
+            var members = 0
+            func endKey() throws {
+                if members >= 2, let p = pending {
+                    try sorter.add(LinkRecord(position: p.position, kind: p.kind, flags: 1))
+                    keys += 1
                 }
             }
-            records += list.count
-            list.sort { ($0.kind, $0.hi, $0.lo, $0.position) < ($1.kind, $1.hi, $1.lo, $1.position) }
-            var i = 0
-            while i < list.count {
-                var j = i + 1
-                while j < list.count, list[j].kind == list[i].kind, list[j].hi == list[i].hi, list[j].lo == list[i].lo {
-                    if list[j].position != list[j - 1].position {
-                        w.u64(list[j - 1].position); w.u64(list[j].position)
-                        edges += 1
-                    }
-                    j += 1
+            try mergeRuns(runs, fanIn: fanIn, scratch: scratch + "/dedup-scratch-bucket") { (r: BucketRecord) in
+                records += 1
+                if let p = pending, p.kind == r.kind, p.hi == r.hi, p.lo == r.lo {
+                    if p.position == r.position { return }
+                    try sorter.add(LinkRecord(position: p.position, kind: p.kind, flags: 0))
+                    pending = r
+                    members += 1
+                } else {
+                    try endKey()
+                    pending = r
+                    members = 1
                 }
-                i = j
-                if w.bytes.count >= 1 << 20 { try encoder.write(w.bytes); w.bytes.removeAll(keepingCapacity: true) }
+            }
+            try endKey()
+        }
+        // Not compressed: the merge reads every task's file at once, through 64 KiB each (a zstd stream
+        // would need its window, megabytes, per task).
+        let file = try AtomicFileWriter(path: output)
+        var bytes = [UInt8](repeating: 0, count: 64 << 10 / LinkRecord.size * LinkRecord.size)
+        var used = 0, links = 0
+        try sorter.finish { (l: LinkRecord) in
+            bytes.withUnsafeMutableBytes { l.store(to: $0.baseAddress! + used) }
+            used += LinkRecord.size
+            links += 1
+            if used == bytes.count { try file.write(bytes); used = 0 }
+        }
+        try bytes.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<used])) }
+        let size = file.bytesWritten
+        let sha = try file.commit()
+        return (OutputFile(file: (output as NSString).lastPathComponent, bytes: size, sha256: sha, documents: links), records, keys, links)
+    }
+
+    /// The sorted runs of a bucket file: its maximal stretches of records in order (one per sort of the
+    /// writer, or more when a file holds records in another order: any file of whole records is read right).
+    static func sortedRuns(_ path: String) throws -> [Run] {
+        let count = try recordCount(path, BucketRecord.self)
+        var runs: [Run] = []
+        guard count > 0 else { return runs }
+        let cursor = try RunCursor<BucketRecord>(Run(path: path, offset: 0, count: count), checkOrder: false)
+        var start = 0, i = 0
+        var previous = cursor.current!
+        while true {
+            try cursor.advance()
+            i += 1
+            guard let r = cursor.current else { break }
+            if r < previous {
+                runs.append(Run(path: path, offset: start * BucketRecord.size, count: i - start))
+                start = i
+            }
+            previous = r
+        }
+        runs.append(Run(path: path, offset: start * BucketRecord.size, count: count - start))
+        return runs
+    }
+
+    /// The number of records in a file of `R` records; an error naming the file when its size is not a whole
+    /// number of them.
+    static func recordCount<R: RunRecord>(_ path: String, _: R.Type) throws -> Int {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RepriseError("\(path): cannot open: \(String(cString: strerror(errno))); rerun the task that wrote it") }
+        let size = Int(st.st_size)
+        guard size % R.size == 0 else {
+            throw RepriseError("\(path): truncated: \(size) bytes is not a whole number of \(R.size)-byte records; the file is incomplete or damaged, rerun the task that wrote it")
+        }
+        return size / R.size
+    }
+
+    /// A sorted run of fixed-size records in a file.
+    struct Run {
+        var path: String
+        var offset: Int
+        var count: Int
+    }
+
+    /// Merges sorted runs into one sorted stream given to `body`, opening at most `fanIn` runs at once: while
+    /// there are more, groups of `fanIn` are merged into scratch files `SCRATCH-P-GGGGG.bin` (pass P), which
+    /// are removed as soon as they are merged again, and at the end.
+    static func mergeRuns<R: RunRecord>(_ runs: [Run], fanIn: Int, scratch: String, body: (R) throws -> Void) throws {
+        var runs = runs
+        var temporary: [String] = []
+        defer { for p in temporary { unlink(p) } }
+        var pass = 0
+        while runs.count > fanIn {
+            var next: [Run] = []
+            var made: [String] = []
+            for (g, first) in stride(from: 0, to: runs.count, by: fanIn).enumerated() {
+                let group = Array(runs[first..<min(first + fanIn, runs.count)])
+                if group.count == 1 { next.append(group[0]); continue }
+                let path = scratch + String(format: "-%d-%05d.bin", pass, g)
+                made.append(path)
+                let file = try AtomicFileWriter(path: path)
+                var bytes = [UInt8](repeating: 0, count: 64 << 10 / R.size * R.size)
+                var used = 0, count = 0
+                try kway(group) { (r: R) in
+                    bytes.withUnsafeMutableBytes { r.store(to: $0.baseAddress! + used) }
+                    used += R.size
+                    count += 1
+                    if used == bytes.count { try file.write(bytes); used = 0 }
+                }
+                try bytes.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<used])) }
+                try file.commit()
+                next.append(Run(path: path, offset: 0, count: count))
+            }
+            let still = Set(next.map(\.path))
+            for p in temporary where !still.contains(p) { unlink(p) }
+            temporary = temporary.filter { still.contains($0) } + made
+            runs = next
+            pass += 1
+        }
+        try kway(runs, body)
+    }
+
+    /// Merges at most a few dozen sorted runs with a binary heap.
+    static func kway<R: RunRecord>(_ runs: [Run], _ body: (R) throws -> Void) throws {
+        let cursors = try runs.map { try RunCursor<R>($0) }
+        var heap = cursors.indices.filter { cursors[$0].current != nil }
+        func less(_ a: Int, _ b: Int) -> Bool { cursors[a].current! < cursors[b].current! }
+        func down(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count, less(heap[l], heap[m]) { m = l }
+                if r < heap.count, less(heap[r], heap[m]) { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
             }
         }
-        try encoder.write(w.bytes)
-        try encoder.finishFrame()
-        let bytes = file.bytesWritten
-        let sha = try file.commit()
-        return (OutputFile(file: (output as NSString).lastPathComponent, bytes: bytes, sha256: sha, documents: edges), records, edges)
+        for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { down(i) }
+        while let top = heap.first {
+            try body(cursors[top].current!)
+            try cursors[top].advance()
+            if cursors[top].current == nil {
+                heap[0] = heap[heap.count - 1]
+                heap.removeLast()
+            }
+            if !heap.isEmpty { down(0) }
+        }
     }
 
-    /// Step 3: one `Deduplicator` per component of the documents linked by the edges, in global order. Set
-    /// `position` to the document's position before each `check`; positions must increase.
-    public final class ComponentDeduplicator: DuplicateChecker {
+    /// Sorts records of unknown number in bounded memory: `limit` at a time in memory, each full buffer
+    /// written as a sorted run to a scratch file `SCRATCH-RUN-NNNNN.bin`, merged at the end with `mergeRuns`.
+    final class RunSorter<R: RunRecord> {
+        private var buffer: [R] = []
+        private let limit: Int, fanIn: Int
+        private let scratch: String
+        private var runs: [Run] = []
+
+        init(scratch: String, limit: Int, fanIn: Int) {
+            self.scratch = scratch
+            self.limit = max(1, limit)
+            self.fanIn = fanIn
+        }
+        deinit { for r in runs { unlink(r.path) } }
+
+        func add(_ r: R) throws {
+            buffer.append(r)
+            if buffer.count >= limit { try spill() }
+        }
+
+        private func spill() throws {
+            buffer.sort()
+            let path = scratch + String(format: "-run-%05d.bin", runs.count)
+            let file = try AtomicFileWriter(path: path)
+            var bytes = [UInt8](repeating: 0, count: 64 << 10 / R.size * R.size)
+            var used = 0
+            for r in buffer {
+                bytes.withUnsafeMutableBytes { r.store(to: $0.baseAddress! + used) }
+                used += R.size
+                if used == bytes.count { try file.write(bytes); used = 0 }
+            }
+            try bytes.withUnsafeBytes { try file.write(UnsafeRawBufferPointer(rebasing: $0[0..<used])) }
+            try file.commit()
+            runs.append(Run(path: path, offset: 0, count: buffer.count))
+            buffer.removeAll(keepingCapacity: true)
+        }
+
+        /// Every record added, in order.
+        func finish(_ body: (R) throws -> Void) throws {
+            if runs.isEmpty {
+                buffer.sort()
+                for r in buffer { try body(r) }
+                buffer = []
+                return
+            }
+            if !buffer.isEmpty { try spill() }
+            buffer = []
+            try mergeRuns(runs, fanIn: fanIn, scratch: scratch + "-merge", body: body)
+        }
+    }
+
+    /// Step 3: decides the documents that share a key with another from the link files (written by
+    /// `findLinks`), in global order, as `Deduplicator` would. Call `advance(to:)` with each document's position
+    /// (every document read, in order) before its `check`.
+    public final class LinkDeduplicator: DuplicateChecker {
         let config: DedupConfig
-        /// Linked documents' positions, sorted; their component's root index and the index of its last document.
-        private var positions: [UInt64] = []
-        private var root: [Int] = []
-        private var isLast: [Bool] = []
-        private var states: [Int: Deduplicator] = [:]
-        private var next = 0
-        var position: UInt64 = 0
+        private let cursors: [RunCursor<LinkRecord>]
+        private var heads: [LinkRecord?]
+        private var heap: [Int] = []
+        /// The first kept document of a shared key still open.
+        private final class Kept {
+            let id: String, signature: [UInt32]
+            init(id: String, signature: [UInt32]) { self.id = id; self.signature = signature }
+        }
+        private var exact: [Key128: String] = [:]
+        private var bands: [[UInt64: Kept]]
+        private var links: [LinkRecord] = []
 
-        /// Number of documents linked to another, and of components.
-        public private(set) var linked = 0, components = 0
+        /// Documents that share a key with another; keys shared by several documents (each counted when its
+        /// last document passes); table entries held now and at most.
+        public private(set) var linked = 0, sharedKeys = 0, open = 0, peakOpen = 0
 
-        /// Reads the edge files (written by `findEdges`).
-        public init(edgeFiles: [String], config: DedupConfig) throws {
+        public init(linkFiles: [String], config: DedupConfig) throws {
             self.config = config
-            var edges: [UInt64] = []
-            for path in edgeFiles {
-                let r = BinaryReader(ZstdDecoder(try FileSource(path: path), name: path), name: path)
-                while !(try r.atEnd()) {
-                    let a = try r.u64(), b = try r.u64()
-                    guard a < b else { throw RepriseError("\(path): edge at byte \(r.offset - 16) is not in document order; rerun its task") }
-                    edges.append(a); edges.append(b)
-                }
+            cursors = try linkFiles.map { path in
+                try RunCursor<LinkRecord>(Run(path: path, offset: 0, count: try DiskDedup.recordCount(path, LinkRecord.self)))
             }
-            positions = edges.sorted()
-            var unique = 0
-            for p in positions where unique == 0 || positions[unique - 1] != p { positions[unique] = p; unique += 1 }
-            positions.removeLast(positions.count - unique)
-            var parent = Array(0..<unique)
-            func find(_ x: Int) -> Int {
-                var x = x
-                while parent[x] != x { parent[x] = parent[parent[x]]; x = parent[x] }
-                return x
+            heads = cursors.map(\.current)
+            bands = Array(repeating: [:], count: config.bands)
+            for i in cursors.indices {
+                try check(i, after: nil)
+                if heads[i] != nil { heap.append(i) }
             }
-            func index(_ p: UInt64) -> Int {
-                var lo = 0, hi = positions.count
-                while lo < hi { let m = (lo + hi) / 2; if positions[m] < p { lo = m + 1 } else { hi = m } }
-                return lo
+            for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { down(i) }
+        }
+
+        /// Moves file i to its next link (`heads[i]`, nil at its end).
+        private func read(_ i: Int) throws {
+            let previous = heads[i]
+            try cursors[i].advance()
+            heads[i] = cursors[i].current
+            try check(i, after: previous)
+        }
+
+        private func check(_ i: Int, after previous: LinkRecord?) throws {
+            guard let link = heads[i] else { return }
+            let at = cursors[i].offset - LinkRecord.size
+            guard link.flags <= 1, link.kind == DiskDedup.exactKind || Int(link.kind) < config.bands else {
+                throw RepriseError("\(cursors[i].path): bad link record at byte \(at) (kind \(link.kind), flags \(link.flags)); rerun its task's dedup round")
             }
-            var e = 0
-            while e < edges.count {
-                let a = find(index(edges[e])), b = find(index(edges[e + 1]))
-                if a != b { parent[max(a, b)] = min(a, b) }
-                e += 2
+            if let p = previous, !(p < link) {
+                throw RepriseError("\(cursors[i].path): link record at byte \(at) is not in document order; rerun its task's dedup round")
             }
-            edges = []
-            root = (0..<unique).map { find($0) }
-            isLast = [Bool](repeating: false, count: unique)
-            var seen = Set<Int>()
-            for i in (0..<unique).reversed() where seen.insert(root[i]).inserted { isLast[i] = true }
-            linked = unique
-            components = seen.count
+        }
+
+        private func down(_ start: Int) {
+            var i = start
+            while true {
+                let l = 2 * i + 1, r = l + 1
+                var m = i
+                if l < heap.count, heads[heap[l]]!.position < heads[heap[m]]!.position { m = l }
+                if r < heap.count, heads[heap[r]]!.position < heads[heap[m]]!.position { m = r }
+                if m == i { return }
+                heap.swapAt(i, m)
+                i = m
+            }
+        }
+
+        /// Moves the heap's top file to its next link.
+        private func advanceTop() throws {
+            let top = heap[0]
+            try read(top)
+            if heads[top] == nil {
+                heap[0] = heap[heap.count - 1]
+                heap.removeLast()
+            }
+            if !heap.isEmpty { down(0) }
+        }
+
+        /// Moves to the document at `position` (positions must increase) and reads its links; the next
+        /// `check` decides that document.
+        public func advance(to position: UInt64) throws {
+            links.removeAll(keepingCapacity: true)
+            while let top = heap.first, let h = heads[top], h.position <= position {
+                if h.position == position { links.append(h) }
+                try advanceTop()
+            }
         }
 
         public func check(id: String, keys: DedupKeys) -> (reason: String, duplicateOf: String)? {
-            while next < positions.count, positions[next] < position { next += 1 }
-            guard next < positions.count, positions[next] == position else { return nil }
-            let i = next, r = root[i]
-            let d = states[r] ?? Deduplicator(config)
-            let decision = d.check(id: id, keys: keys)
-            if isLast[i] { states[r] = nil } else { states[r] = d }
+            guard !links.isEmpty else { return nil }
+            defer { links.removeAll(keepingCapacity: true) }
+            linked += 1
+            var exactLink: LinkRecord?
+            var bandLinks: [(band: Int, key: UInt64, last: Bool)] = []
+            var bandKeys: [UInt64] = []
+            for l in links {
+                if l.kind == DiskDedup.exactKind {
+                    exactLink = l
+                } else if let sig = keys.signature {
+                    if bandKeys.isEmpty { bandKeys = DiskDedup.bandKeys(sig, config) }
+                    bandLinks.append((Int(l.kind), bandKeys[Int(l.kind)], l.flags & 1 != 0))
+                }
+            }
+            bandLinks.sort { $0.band < $1.band }
+            var decision: (reason: String, duplicateOf: String)?
+            if config.exact, exactLink != nil, let key = keys.exact, let first = exact[key] { decision = ("exact_duplicate", first) }
+            if decision == nil, config.minhash, let sig = keys.signature {
+                var checked: [ObjectIdentifier] = []
+                for l in bandLinks {
+                    guard let other = bands[l.band][l.key], !checked.contains(ObjectIdentifier(other)) else { continue }
+                    checked.append(ObjectIdentifier(other))
+                    let otherSig = other.signature
+                    var equal = 0
+                    for j in 0..<sig.count where sig[j] == otherSig[j] { equal += 1 }
+                    if Double(equal) >= config.threshold * Double(sig.count) {
+                        decision = ("near_duplicate", other.id)
+                        break
+                    }
+                }
+            }
+            if decision == nil {
+                // Kept: it becomes the entry of each shared key that has none yet and later documents.
+                if config.exact, let l = exactLink, l.flags & 1 == 0, let key = keys.exact, exact[key] == nil {
+                    exact[key] = id
+                    open += 1
+                }
+                if config.minhash, let sig = keys.signature {
+                    var kept: Kept?
+                    for l in bandLinks where !l.last && bands[l.band][l.key] == nil {
+                        if kept == nil { kept = Kept(id: id, signature: sig) }
+                        bands[l.band][l.key] = kept
+                        open += 1
+                    }
+                }
+            }
+            peakOpen = max(peakOpen, open)
+            // Keys whose last document this is: no later document looks them up.
+            if let l = exactLink, l.flags & 1 != 0 {
+                sharedKeys += 1
+                if let key = keys.exact, exact.removeValue(forKey: key) != nil { open -= 1 }
+            }
+            for l in bandLinks where l.last {
+                sharedKeys += 1
+                if bands[l.band].removeValue(forKey: l.key) != nil { open -= 1 }
+            }
             return decision
         }
+    }
+}
+
+/// A fixed-size record of the dedup files, read and written little-endian at any byte offset.
+protocol RunRecord: Comparable {
+    static var size: Int { get }
+    init(loading p: UnsafeRawPointer)
+    func store(to p: UnsafeMutableRawPointer)
+}
+
+/// A bucket record: u16 key kind, u64 key high, u64 key low, u64 position; ordered by key, then position.
+struct BucketRecord: RunRecord {
+    var hi: UInt64, lo: UInt64, position: UInt64, kind: UInt16
+    static var size: Int { 26 }
+
+    init(hi: UInt64, lo: UInt64, position: UInt64, kind: UInt16) {
+        self.hi = hi; self.lo = lo; self.position = position; self.kind = kind
+    }
+    init(loading p: UnsafeRawPointer) {
+        kind = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt16.self))
+        hi = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 2, as: UInt64.self))
+        lo = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 10, as: UInt64.self))
+        position = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 18, as: UInt64.self))
+    }
+    func store(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: kind.littleEndian, toByteOffset: 0, as: UInt16.self)
+        p.storeBytes(of: hi.littleEndian, toByteOffset: 2, as: UInt64.self)
+        p.storeBytes(of: lo.littleEndian, toByteOffset: 10, as: UInt64.self)
+        p.storeBytes(of: position.littleEndian, toByteOffset: 18, as: UInt64.self)
+    }
+    static func < (a: BucketRecord, b: BucketRecord) -> Bool {
+        if a.kind != b.kind { return a.kind < b.kind }
+        if a.hi != b.hi { return a.hi < b.hi }
+        if a.lo != b.lo { return a.lo < b.lo }
+        return a.position < b.position
+    }
+}
+
+/// A bucket record with its bucket, as the round-1 writer sorts them.
+struct BucketEntry {
+    var record: BucketRecord
+    var bucket: UInt32
+    static func before(_ a: BucketEntry, _ b: BucketEntry) -> Bool {
+        a.bucket != b.bucket ? a.bucket < b.bucket : a.record < b.record
+    }
+}
+
+/// A link record: u64 position, u16 key kind, u8 flags (1: last document of the key); ordered by position,
+/// then kind.
+struct LinkRecord: RunRecord {
+    var position: UInt64, kind: UInt16, flags: UInt8
+    static var size: Int { 11 }
+
+    init(position: UInt64, kind: UInt16, flags: UInt8) {
+        self.position = position; self.kind = kind; self.flags = flags
+    }
+    init(loading p: UnsafeRawPointer) {
+        position = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
+        kind = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
+        flags = p.load(fromByteOffset: 10, as: UInt8.self)
+    }
+    func store(to p: UnsafeMutableRawPointer) {
+        p.storeBytes(of: position.littleEndian, toByteOffset: 0, as: UInt64.self)
+        p.storeBytes(of: kind.littleEndian, toByteOffset: 8, as: UInt16.self)
+        p.storeBytes(of: flags, toByteOffset: 10, as: UInt8.self)
+    }
+    static func < (a: LinkRecord, b: LinkRecord) -> Bool {
+        if a.position != b.position { return a.position < b.position }
+        if a.kind != b.kind { return a.kind < b.kind }
+        return a.flags < b.flags
+    }
+}
+
+/// Reads one sorted run of a file through a 64 KiB buffer; checks the order unless told not to.
+final class RunCursor<R: RunRecord> {
+    let path: String
+    private let source: FileRangeSource
+    private var buffer: [UInt8]
+    private var start = 0, end = 0
+    private var left: Int
+    /// File offset of the byte after the current record.
+    private(set) var offset: Int
+    private let checkOrder: Bool
+    /// The current record; nil past the run's end.
+    private(set) var current: R?
+
+    init(_ run: DiskDedup.Run, checkOrder: Bool = true) throws {
+        path = run.path
+        source = try FileRangeSource(path: run.path, offset: run.offset, count: run.count * R.size)
+        buffer = [UInt8](repeating: 0, count: 64 << 10 / R.size * R.size)
+        left = run.count
+        offset = run.offset
+        self.checkOrder = checkOrder
+        try advance()
+    }
+
+    func advance() throws {
+        guard left > 0 else { current = nil; return }
+        if end - start < R.size {
+            let rest = end - start
+            let from = start
+            buffer.withUnsafeMutableBytes { b in
+                if rest > 0 { memmove(b.baseAddress!, b.baseAddress! + from, rest) }
+            }
+            start = 0
+            end = rest
+            while end < R.size {
+                let n = try buffer.withUnsafeMutableBytes { try source.read(into: UnsafeMutableRawBufferPointer(rebasing: $0[end...])) }
+                guard n > 0 else { throw RepriseError("\(path): truncated at byte \(offset); the file is incomplete or damaged") }
+                end += n
+            }
+        }
+        let r = buffer.withUnsafeBytes { R(loading: $0.baseAddress! + start) }
+        if checkOrder, let c = current, r < c {
+            throw RepriseError("\(path): record at byte \(offset) is out of order in its sorted run; the file is damaged, rerun the task that wrote it")
+        }
+        start += R.size
+        offset += R.size
+        left -= 1
+        current = r
     }
 }
 

@@ -50,9 +50,10 @@ public enum IngestTasks {
     /// (what a single run would deduplicate), in order, for the tokenizer's pre-token counts.
     ///
     /// With `dedupBuckets`, it also writes the documents' dedup keys into that many bucket files
-    /// (`DiskDedup.BucketWriter`) for disk deduplication.
+    /// (`DiskDedup.BucketWriter`, sorting `dedupSortRecords` records at a time) for disk deduplication.
     public static func runShare(files: [(index: Int, file: InputFile)], dir: String, config: IngestConfig,
                                 options: Ingest.Options = Ingest.Options(), dedupBuckets: Int? = nil,
+                                dedupSortRecords: Int = DiskDedup.defaultSortRecords,
                                 candidate: ([UInt8]) throws -> Void = { _ in }) throws -> IngestShare {
         try config.validate()
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
@@ -64,7 +65,7 @@ public enum IngestTasks {
         var entries = files.map { TaskInputFile(index: $0.index, offset: 0, frameBytes: 0) }
         var current = -1, documents = 0, inFile = 0
         var w = BinaryWriter()
-        let buckets = try dedupBuckets.map { try DiskDedup.BucketWriter(dir: dir, buckets: $0, config: config.dedup) }
+        let buckets = try dedupBuckets.map { try DiskDedup.BucketWriter(dir: dir, buckets: $0, config: config.dedup, sortRecords: dedupSortRecords) }
         func closeFrame() throws {
             guard current >= 0 else { return }
             try encoder.write(w.bytes)
@@ -98,12 +99,12 @@ public enum IngestTasks {
 
     /// Builds the ingest output in `output` from the shares of all tasks (`shares[t]` written into `dirs[t]`
     /// by task t of `shares.count`), exactly as `Ingest.run` over the whole input list would. With `dedup`
-    /// (disk deduplication), the components it was built from decide duplicates instead of one
-    /// `Deduplicator` over every document; the decisions are the same.
+    /// (disk deduplication), the link files decide duplicates instead of one `Deduplicator` over every
+    /// document; the decisions are the same.
     @discardableResult
     public static func merge(shares: [IngestShare], dirs: [String], inputCount: Int, missing: [String],
                              skippedLinks: [String] = [], output: String,
-                             config: IngestConfig, dedup: DiskDedup.ComponentDeduplicator? = nil,
+                             config: IngestConfig, dedup: DiskDedup.LinkDeduplicator? = nil,
                              quiet: Bool = false) throws -> IngestManifest {
         try config.validate()
         let n = shares.count
@@ -136,7 +137,7 @@ public enum IngestTasks {
             let reader = BinaryReader(ZstdDecoder(try FileRangeSource(path: path, offset: entry.offset, count: entry.frameBytes),
                                                   name: name), name: name)
             for j in 0..<input.documents {
-                if let dedup { dedup.position = try DiskDedup.position(file: k, document: j) }
+                if let dedup { try dedup.advance(to: try DiskDedup.position(file: k, document: j)) }
                 try writer.add(try CandidateCodec.decode(reader))
             }
             guard try reader.atEnd() else {

@@ -26,21 +26,21 @@ extension Context {
 
         // Ingest: deduplicate the tasks' documents in global input order.
         var changed = false
-        let current = try? CanonicalJSON.decode(IngestManifest.self, from: docsDir + "/manifest.json")
+        let current = try? CanonicalJSON.decode(IngestManifest.self, from: StageOutput.manifestPath(docsDir))
         if !options.force, let m = current, m.configHash == (try CanonicalJSON.hash(ingest.config)), m.inputHash == derivedHash {
             lines.append("merge: ingest: up to date (\(docsDir))")
         } else {
-            var dedup: DiskDedup.ComponentDeduplicator?
+            var dedup: DiskDedup.LinkDeduplicator?
             if dedupBuckets != nil {
                 let rounds = try dedupMarkers()
-                dedup = try DiskDedup.ComponentDeduplicator(edgeFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.edges.file },
-                                                            config: ingest.config.dedup)
+                dedup = try DiskDedup.LinkDeduplicator(linkFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.links.file },
+                                                       config: ingest.config.dedup)
             }
             let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
                                           skippedLinks: skippedLinks, output: docsDir, config: ingest.config, dedup: dedup,
                                           quiet: options.quiet)
             if let d = dedup {
-                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, in \(d.components) groups")
+                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, \(d.sharedKeys) shared keys, at most \(d.peakOpen) open at once")
             }
             lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
             changed = true
@@ -97,7 +97,7 @@ extension Context {
         var markers: [IngestTaskManifest] = []
         var problems: [String] = []
         for t in 0..<n {
-            let path = dir(t) + "/ingest/manifest.json"
+            let path = StageOutput.manifestPath(dir(t) + "/ingest")
             guard FileManager.default.fileExists(atPath: path) else {
                 problems.append("task \(t) (\(name(t))) has not finished: no \(path)")
                 continue
@@ -127,7 +127,7 @@ extension Context {
         var markers: [PackTaskManifest] = []
         var problems: [String] = []
         for t in 0..<n {
-            let path = dir(t) + "/pack/manifest.json"
+            let path = StageOutput.manifestPath(dir(t) + "/pack")
             guard FileManager.default.fileExists(atPath: path) else {
                 problems.append("task \(t) (\(name(t))) has not encoded its pack share: no \(path)")
                 continue
@@ -217,7 +217,7 @@ extension Context {
     /// Writes the shards from the tasks' encoded documents (task t holds a contiguous range, so task order is
     /// document order).
     func mergePack(_ markers: [PackTaskManifest], output: String, tokenizer: String, config: PackConfig) throws -> PackManifest {
-        let tok = try CanonicalJSON.decode(TokenizerManifest.self, from: tokenizer + "/manifest.json")
+        let tok = try CanonicalJSON.decode(TokenizerManifest.self, from: StageOutput.manifestPath(tokenizer))
         guard let eot = tok.specialTokens[SpecialTokens.endOfText] else {
             throw RepriseError("\(tokenizer): the tokenizer has no \(SpecialTokens.endOfText) token to join documents with")
         }

@@ -191,8 +191,10 @@ struct IngestTaskManifest: Codable, Equatable, Sendable {
 /// `tasks/IIIII-of-NNNNN/dedup/manifest.json`: the bucket round of disk deduplication (see `DiskDedup`).
 struct DedupTaskManifest: Codable, Equatable, Sendable {
     static let formatName = "reprise.task.dedup"
+    /// 2: link records per document (`dedup-links.bin`); 1 had edges between documents.
+    static let currentVersion = 2
     var format = DedupTaskManifest.formatName
-    var version = 1
+    var version = DedupTaskManifest.currentVersion
     var task: Int
     var tasks: Int
     var buckets: Int
@@ -200,12 +202,21 @@ struct DedupTaskManifest: Codable, Equatable, Sendable {
     var sharesHash: String
     /// Bucket records read.
     var records: Int
-    /// `dedup-edges.bin.zst`; `documents` is the number of edges.
-    var edges: OutputFile
+    /// Keys shared by several documents.
+    var sharedKeys: Int
+    /// `dedup-links.bin`; `documents` is the number of link records.
+    var links: OutputFile
     enum CodingKeys: String, CodingKey {
-        case format, version, task, tasks, buckets, records, edges
-        case sharesHash = "shares_hash"
+        case format, version, task, tasks, buckets, records, links
+        case sharesHash = "shares_hash", sharedKeys = "shared_keys"
     }
+}
+
+/// The format and version of a task manifest, read before the rest so that one of another version is named
+/// as such rather than as missing.
+struct TaskManifestHeader: Codable, Sendable {
+    var format: String
+    var version: Int
 }
 
 /// `tasks/IIIII-of-NNNNN/pack/manifest.json`.
@@ -381,14 +392,14 @@ struct Context {
     }
 
     func dedupStaleness(_ m: DedupTaskManifest, task t: Int, sharesHash: String) -> String? {
-        if m.format != DedupTaskManifest.formatName || m.version != 1 { return "its manifest is of another version" }
+        if m.format != DedupTaskManifest.formatName || m.version != DedupTaskManifest.currentVersion { return "its manifest is of another version" }
         if m.task != t || m.tasks != n { return "it was built as task \(m.task) of \(m.tasks)" }
         if m.buckets != dedupBuckets { return "it was built with \(m.buckets) buckets" }
         if m.sharesHash != sharesHash { return "the ingest shares changed since it ran" }
         return nil
     }
 
-    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-edges.bin.zst`; waits
+    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-links.bin`; waits
     /// (says so) until all N ingest shares exist.
     func dedupShare(_ t: Int) throws -> String {
         guard let buckets = dedupBuckets else { return "no disk deduplication" }
@@ -396,22 +407,19 @@ struct Context {
             return "dedup buckets wait for all \(n) ingest shares: when all tasks have finished, run them again (\(taskHint))"
         }
         let out = dir(t) + "/dedup"
-        if !options.force, let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: out + "/manifest.json"),
+        if !options.force, let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: StageOutput.manifestPath(out)),
            dedupStaleness(m, task: t, sharesHash: shares) == nil {
             return "dedup buckets up to date (\(out))"
         }
-        let fm = FileManager.default
-        try fm.createDirectory(atPath: out, withIntermediateDirectories: true)
-        unlink(out + "/manifest.json")
-        for name in try fm.contentsOfDirectory(atPath: out) where name.hasSuffix(".zst") || name.contains(".tmp-") {
-            try fm.removeItem(atPath: out + "/" + name)
-        }
+        // Also the scratch runs and the edges file of an older version.
+        let stage = try StageOutput.open(out) { $0.hasSuffix(".zst") || $0.contains(".tmp-") || $0.hasPrefix("dedup-") }
         let mine = Array(stride(from: t, to: buckets, by: n))
-        let found = try DiskDedup.findEdges(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
-                                            output: out + "/dedup-edges.bin.zst")
-        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records, edges: found.file)
-        try AtomicFileWriter.write(try CanonicalJSON.encode(marker), to: out + "/manifest.json")
-        return "dedup buckets: \(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.edges) links between documents (\(out))"
+        let found = try DiskDedup.findLinks(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
+                                            output: out + "/dedup-links.bin")
+        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records,
+                                       sharedKeys: found.keys, links: found.file)
+        try stage.finish(marker)
+        return "dedup buckets: \(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.keys) shared by several documents (\(found.links) links) (\(out))"
     }
 
     /// Every task's bucket-round manifest, or an error naming each missing or stale one.
@@ -420,19 +428,26 @@ struct Context {
         var markers: [DedupTaskManifest] = []
         var problems: [String] = []
         for t in 0..<n {
-            let path = dir(t) + "/dedup/manifest.json"
+            let path = StageOutput.manifestPath(dir(t) + "/dedup")
             guard let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: path) else {
-                problems.append("task \(t) (\(name(t))) has not run its dedup buckets: no \(path)")
+                if let h = try? CanonicalJSON.decode(TaskManifestHeader.self, from: path),
+                   h.format != DedupTaskManifest.formatName || h.version != DedupTaskManifest.currentVersion {
+                    problems.append("task \(t) (\(name(t)))'s dedup buckets are stale: \(path) is \(h.format) version \(h.version), this build reads version \(DedupTaskManifest.currentVersion)")
+                } else if FileManager.default.fileExists(atPath: path) {
+                    problems.append("task \(t) (\(name(t)))'s dedup buckets: \(path) cannot be read")
+                } else {
+                    problems.append("task \(t) (\(name(t))) has not run its dedup buckets: no \(path)")
+                }
                 continue
             }
             if let why = dedupStaleness(m, task: t, sharesHash: shares) {
                 problems.append("task \(t) (\(name(t)))'s dedup buckets are stale: \(why)")
                 continue
             }
-            let edges = dir(t) + "/dedup/" + m.edges.file
-            let size = ((try? FileManager.default.attributesOfItem(atPath: edges))?[.size] as? Int) ?? -1
-            if size != m.edges.bytes {
-                problems.append("\(edges): \(size < 0 ? "missing" : "\(size) bytes"), its manifest says \(m.edges.bytes)")
+            let links = dir(t) + "/dedup/" + m.links.file
+            let size = ((try? FileManager.default.attributesOfItem(atPath: links))?[.size] as? Int) ?? -1
+            if size != m.links.bytes {
+                problems.append("\(links): \(size < 0 ? "missing" : "\(size) bytes"), its manifest says \(m.links.bytes)")
                 continue
             }
             markers.append(m)

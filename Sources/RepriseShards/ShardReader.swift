@@ -34,115 +34,126 @@ public final class ShardReader: @unchecked Sendable {
             }
             let size = Int(st.st_size)
             byteSize = size
-
-            // Header.
-            guard size >= ShardFormat.headerFrameSize else {
-                throw RepriseError("\(path): \(size) bytes is too small for a shard header: not a Reprise shard, or truncated")
-            }
-            let h = try Self.pread(fd, path: path, offset: 0, count: ShardFormat.headerFrameSize)
-            guard LE.u32(h, 0) == ShardFormat.headerFrameMagic, Array(h[8..<16]) == ShardFormat.headerMagic else {
-                throw RepriseError("\(path): no shard header at byte 0: not a Reprise shard")
-            }
-            guard LE.u32(h, 4) == UInt32(ShardFormat.headerPayloadSize) else {
-                throw RepriseError("\(path): shard header at byte 0 has payload size \(LE.u32(h, 4)), expected \(ShardFormat.headerPayloadSize)")
-            }
-            let v = LE.u32(h, 16)
-            guard v == ShardFormat.version else {
-                throw RepriseError("\(path): shard format version \(v), this build reads version \(ShardFormat.version): repack with this version of reprise")
-            }
-            version = Int(v)
-            guard let dt = ShardDType(rawValue: LE.u32(h, 20)) else {
-                throw RepriseError("\(path): header at byte 20 gives token width \(LE.u32(h, 20)); expected 2 (uint16) or 4 (uint32)")
-            }
-            dtype = dt
-            let ft = Int(LE.u32(h, 24))
-            guard ft > 0 else { throw RepriseError("\(path): header at byte 24 gives 0 tokens per frame") }
-            frameTokens = ft
-
-            // Trailer.
-            let trailerOffset = size - ShardFormat.trailerFrameSize
-            var trailer: [UInt8] = []
-            if trailerOffset >= ShardFormat.headerFrameSize {
-                trailer = try Self.pread(fd, path: path, offset: trailerOffset, count: ShardFormat.trailerFrameSize)
-            }
-            guard trailer.count == ShardFormat.trailerFrameSize,
-                  LE.u32(trailer, 0) == ShardFormat.trailerFrameMagic,
-                  LE.u32(trailer, 4) == UInt32(ShardFormat.trailerPayloadSize),
-                  Array(trailer[8..<16]) == ShardFormat.trailerMagic
-            else {
-                throw Self.diagnoseMissingTrailer(path: path, size: size, dtype: dt, frameTokens: ft)
-            }
-            let indexOffset64 = LE.u64(trailer, 16), indexSize64 = LE.u64(trailer, 24)
-            guard indexOffset64 >= UInt64(ShardFormat.headerFrameSize), indexSize64 >= 8,
-                  indexOffset64 <= UInt64(trailerOffset), indexOffset64 + indexSize64 == UInt64(trailerOffset)
-            else {
-                throw RepriseError("\(path): trailer at byte \(trailerOffset) points to an index at \(indexOffset64) of \(indexSize64) bytes, which does not end where the trailer starts: shard damaged")
-            }
-            let indexOffset = Int(indexOffset64), indexSize = Int(indexSize64)
-
-            // Index.
-            let idx = try Self.pread(fd, path: path, offset: indexOffset, count: indexSize)
-            let payloadSize = indexSize - 8
-            guard LE.u32(idx, 0) == ShardFormat.indexFrameMagic, Int(LE.u32(idx, 4)) == payloadSize,
-                  payloadSize >= ShardFormat.indexFixedSize + ShardFormat.indexDigestSize,
-                  Array(idx[8..<16]) == ShardFormat.indexMagic
-            else {
-                throw RepriseError("\(path): no valid index frame at byte \(indexOffset): shard damaged")
-            }
-            let body = Array(idx[8..<(indexSize - ShardFormat.indexDigestSize)])
-            var digest = SHA256Stream()
-            digest.update(body)
-            guard digest.finalize() == Array(idx[(indexSize - ShardFormat.indexDigestSize)...]) else {
-                throw RepriseError("\(path): index at byte \(indexOffset) fails its SHA-256 check: shard damaged")
-            }
-            let tc = LE.u64(body, 8), fc = LE.u64(body, 16), dc = LE.u64(body, 24)
-            let entries = UInt64(body.count - ShardFormat.indexFixedSize)
-            guard fc <= entries / UInt64(ShardFormat.indexFrameEntrySize), dc <= entries / 8,
-                  fc * UInt64(ShardFormat.indexFrameEntrySize) + dc * 8 == entries
-            else {
-                throw RepriseError("\(path): index at byte \(indexOffset) claims \(fc) frames and \(dc) documents, which do not match its size of \(payloadSize) bytes")
-            }
-            tokenCount = Int(tc)
-
-            // Frames must tile the bytes between header and index, and the tokens 0..<tokenCount.
-            var frames: [ShardFrame] = []
-            frames.reserveCapacity(Int(fc))
-            var expectOffset = ShardFormat.headerFrameSize, expectToken = 0
-            for i in 0..<Int(fc) {
-                let at = ShardFormat.indexFixedSize + i * ShardFormat.indexFrameEntrySize
-                let f = ShardFrame(offset: Int(clamping: LE.u64(body, at)), compressedSize: Int(clamping: LE.u64(body, at + 8)),
-                                   firstToken: Int(clamping: LE.u64(body, at + 16)), tokenCount: Int(clamping: LE.u64(body, at + 24)))
-                let isLast = i == Int(fc) - 1
-                guard f.offset == expectOffset, f.compressedSize > 0, f.compressedSize <= indexOffset - f.offset,
-                      f.firstToken == expectToken,
-                      isLast ? (f.tokenCount > 0 && f.tokenCount <= ft) : f.tokenCount == ft
-                else {
-                    throw RepriseError("\(path): index entry for frame \(i) (offset \(f.offset), \(f.compressedSize) bytes, tokens \(f.firstToken)+\(f.tokenCount)) is inconsistent: shard damaged")
-                }
-                frames.append(f)
-                expectOffset += f.compressedSize
-                expectToken += f.tokenCount
-            }
-            guard expectOffset == indexOffset, expectToken == tokenCount else {
-                throw RepriseError("\(path): index frames cover bytes up to \(expectOffset) and \(expectToken) tokens; the index is at byte \(indexOffset) and claims \(tokenCount) tokens: shard damaged")
-            }
-            self.frames = frames
-
-            var starts: [Int] = []
-            starts.reserveCapacity(Int(dc))
-            let startsAt = ShardFormat.indexFixedSize + Int(fc) * ShardFormat.indexFrameEntrySize
-            for j in 0..<Int(dc) {
-                let s = Int(clamping: LE.u64(body, startsAt + 8 * j))
-                guard s < tokenCount, starts.last.map({ s > $0 }) ?? true else {
-                    throw RepriseError("\(path): document start \(j) (token \(s)) is out of order or past the \(tokenCount) tokens: shard damaged")
-                }
-                starts.append(s)
-            }
-            documentStarts = starts
+            (version, dtype, frameTokens) = try Self.readHeader(fd, path: path, size: size)
+            let (indexOffset, indexSize) = try Self.readTrailer(fd, path: path, size: size, dtype: dtype, frameTokens: frameTokens)
+            (tokenCount, frames, documentStarts) = try Self.readIndex(fd, path: path, offset: indexOffset, size: indexSize,
+                                                                      frameTokens: frameTokens)
         } catch {
             close(fd)
             throw error
         }
+    }
+
+    /// The header frame at byte 0: magic, payload size, format version, token width, tokens per frame.
+    private static func readHeader(_ fd: Int32, path: String, size: Int) throws -> (version: Int, dtype: ShardDType, frameTokens: Int) {
+        guard size >= ShardFormat.headerFrameSize else {
+            throw RepriseError("\(path): \(size) bytes is too small for a shard header: not a Reprise shard, or truncated")
+        }
+        let h = try Self.pread(fd, path: path, offset: 0, count: ShardFormat.headerFrameSize)
+        guard LE.u32(h, 0) == ShardFormat.headerFrameMagic, Array(h[8..<16]) == ShardFormat.headerMagic else {
+            throw RepriseError("\(path): no shard header at byte 0: not a Reprise shard")
+        }
+        guard LE.u32(h, 4) == UInt32(ShardFormat.headerPayloadSize) else {
+            throw RepriseError("\(path): shard header at byte 0 has payload size \(LE.u32(h, 4)), expected \(ShardFormat.headerPayloadSize)")
+        }
+        let v = LE.u32(h, 16)
+        guard v == ShardFormat.version else {
+            throw RepriseError("\(path): shard format version \(v), this build reads version \(ShardFormat.version): repack with this version of reprise")
+        }
+        guard let dt = ShardDType(rawValue: LE.u32(h, 20)) else {
+            throw RepriseError("\(path): header at byte 20 gives token width \(LE.u32(h, 20)); expected 2 (uint16) or 4 (uint32)")
+        }
+        let ft = Int(LE.u32(h, 24))
+        guard ft > 0 else { throw RepriseError("\(path): header at byte 24 gives 0 tokens per frame") }
+
+        return (Int(v), dt, ft)
+    }
+
+    /// The trailer frame at the end: where the index is and how long it is (it must end where the trailer starts).
+    private static func readTrailer(_ fd: Int32, path: String, size: Int, dtype dt: ShardDType, frameTokens ft: Int) throws -> (offset: Int, size: Int) {
+        let trailerOffset = size - ShardFormat.trailerFrameSize
+        var trailer: [UInt8] = []
+        if trailerOffset >= ShardFormat.headerFrameSize {
+            trailer = try Self.pread(fd, path: path, offset: trailerOffset, count: ShardFormat.trailerFrameSize)
+        }
+        guard trailer.count == ShardFormat.trailerFrameSize,
+              LE.u32(trailer, 0) == ShardFormat.trailerFrameMagic,
+              LE.u32(trailer, 4) == UInt32(ShardFormat.trailerPayloadSize),
+              Array(trailer[8..<16]) == ShardFormat.trailerMagic
+        else {
+            throw Self.diagnoseMissingTrailer(path: path, size: size, dtype: dt, frameTokens: ft)
+        }
+        let indexOffset64 = LE.u64(trailer, 16), indexSize64 = LE.u64(trailer, 24)
+        guard indexOffset64 >= UInt64(ShardFormat.headerFrameSize), indexSize64 >= 8,
+              indexOffset64 <= UInt64(trailerOffset), indexOffset64 + indexSize64 == UInt64(trailerOffset)
+        else {
+            throw RepriseError("\(path): trailer at byte \(trailerOffset) points to an index at \(indexOffset64) of \(indexSize64) bytes, which does not end where the trailer starts: shard damaged")
+        }
+        return (Int(indexOffset64), Int(indexSize64))
+
+    }
+
+    /// The index frame: its SHA-256, the counts, the frames (which must tile the bytes between header and index,
+    /// and the tokens 0..<tokenCount) and the documents' first tokens (strictly increasing).
+    private static func readIndex(_ fd: Int32, path: String, offset indexOffset: Int, size indexSize: Int,
+                                  frameTokens ft: Int) throws -> (tokenCount: Int, frames: [ShardFrame], starts: [Int]) {
+        let idx = try Self.pread(fd, path: path, offset: indexOffset, count: indexSize)
+        let payloadSize = indexSize - 8
+        guard LE.u32(idx, 0) == ShardFormat.indexFrameMagic, Int(LE.u32(idx, 4)) == payloadSize,
+              payloadSize >= ShardFormat.indexFixedSize + ShardFormat.indexDigestSize,
+              Array(idx[8..<16]) == ShardFormat.indexMagic
+        else {
+            throw RepriseError("\(path): no valid index frame at byte \(indexOffset): shard damaged")
+        }
+        let body = Array(idx[8..<(indexSize - ShardFormat.indexDigestSize)])
+        var digest = SHA256Stream()
+        digest.update(body)
+        guard digest.finalize() == Array(idx[(indexSize - ShardFormat.indexDigestSize)...]) else {
+            throw RepriseError("\(path): index at byte \(indexOffset) fails its SHA-256 check: shard damaged")
+        }
+        let tc = LE.u64(body, 8), fc = LE.u64(body, 16), dc = LE.u64(body, 24)
+        let entries = UInt64(body.count - ShardFormat.indexFixedSize)
+        guard fc <= entries / UInt64(ShardFormat.indexFrameEntrySize), dc <= entries / 8,
+              fc * UInt64(ShardFormat.indexFrameEntrySize) + dc * 8 == entries
+        else {
+            throw RepriseError("\(path): index at byte \(indexOffset) claims \(fc) frames and \(dc) documents, which do not match its size of \(payloadSize) bytes")
+        }
+        let tokenCount = Int(tc)
+
+        // Frames must tile the bytes between header and index, and the tokens 0..<tokenCount.
+        var frames: [ShardFrame] = []
+        frames.reserveCapacity(Int(fc))
+        var expectOffset = ShardFormat.headerFrameSize, expectToken = 0
+        for i in 0..<Int(fc) {
+            let at = ShardFormat.indexFixedSize + i * ShardFormat.indexFrameEntrySize
+            let f = ShardFrame(offset: Int(clamping: LE.u64(body, at)), compressedSize: Int(clamping: LE.u64(body, at + 8)),
+                               firstToken: Int(clamping: LE.u64(body, at + 16)), tokenCount: Int(clamping: LE.u64(body, at + 24)))
+            let isLast = i == Int(fc) - 1
+            guard f.offset == expectOffset, f.compressedSize > 0, f.compressedSize <= indexOffset - f.offset,
+                  f.firstToken == expectToken,
+                  isLast ? (f.tokenCount > 0 && f.tokenCount <= ft) : f.tokenCount == ft
+            else {
+                throw RepriseError("\(path): index entry for frame \(i) (offset \(f.offset), \(f.compressedSize) bytes, tokens \(f.firstToken)+\(f.tokenCount)) is inconsistent: shard damaged")
+            }
+            frames.append(f)
+            expectOffset += f.compressedSize
+            expectToken += f.tokenCount
+        }
+        guard expectOffset == indexOffset, expectToken == tokenCount else {
+            throw RepriseError("\(path): index frames cover bytes up to \(expectOffset) and \(expectToken) tokens; the index is at byte \(indexOffset) and claims \(tokenCount) tokens: shard damaged")
+        }
+
+        var starts: [Int] = []
+        starts.reserveCapacity(Int(dc))
+        let startsAt = ShardFormat.indexFixedSize + Int(fc) * ShardFormat.indexFrameEntrySize
+        for j in 0..<Int(dc) {
+            let s = Int(clamping: LE.u64(body, startsAt + 8 * j))
+            guard s < tokenCount, starts.last.map({ s > $0 }) ?? true else {
+                throw RepriseError("\(path): document start \(j) (token \(s)) is out of order or past the \(tokenCount) tokens: shard damaged")
+            }
+            starts.append(s)
+        }
+        return (tokenCount, frames, starts)
     }
 
     deinit { close(fd) }

@@ -130,7 +130,7 @@ extension CLITests {
     }
 
     /// `dedup.mode: disk`: the tasks write bucket files, run again for the bucket round, and the merge
-    /// decides from the edges; the outputs are those of one run (which deduplicates in memory).
+    /// decides from the links; the outputs are those of one run (which deduplicates in memory).
     func testDiskDedupTasksEndWithTheOutputsOfOneRun() throws {
         makeCorpus(files: 4, paragraphsPerFile: 150)
         try copyEmbeddedBooks()
@@ -190,6 +190,41 @@ extension CLITests {
         let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
         XCTAssertEqual(stale.status, 1)
         XCTAssertTrue(stale.stderr.contains("it was built for disk deduplication with 4 buckets, the config asks for deduplication in memory"), stale.stderr)
+    }
+
+    /// A bucket round of the previous format (version 1: edges between documents) is named stale by the
+    /// merge, with both versions; running the task again rebuilds it and the merge then matches one run.
+    func testAnOlderDedupRoundIsNamedStale() throws {
+        makeCorpus(files: 4, paragraphsPerFile: 60)
+        try copyEmbeddedBooks()
+        let jonah = try String(contentsOfFile: root + "/in/32-jonah.txt", encoding: .utf8)
+        write("in/zz-copy.txt", jonah)
+        let pipeline = """
+        work_dir: work
+        stages:
+          ingest:
+            inputs: [in]
+            config: {quality: {enabled: false}, repetition: {enabled: false}, min_chars: 60, dedup: {mode: MODE, buckets: 3}}
+        """
+        write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "memory"))
+        XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"]).status, 0)
+        try FileManager.default.moveItem(atPath: root + "/work", toPath: root + "/single")
+        write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "disk"))
+        let task = { (t: Int) in try self.reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "2", "--quiet"]) }
+        for t in [0, 1, 0] { XCTAssertEqual(try task(t).status, 0) }
+        write("work/tasks/00000-of-00002/dedup/manifest.json", """
+        {"buckets":3,"edges":{"bytes":9,"documents":0,"file":"dedup-edges.bin.zst","sha256":"00"},"format":"reprise.task.dedup","records":0,"shares_hash":"00","task":0,"tasks":2,"version":1}
+        """)
+        let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(stale.status, 1)
+        XCTAssertTrue(stale.stderr.contains("task 0 (00000-of-00002)'s dedup buckets are stale: ") &&
+                      stale.stderr.contains("is reprise.task.dedup version 1, this build reads version 2"), stale.stderr)
+        let rerun = try task(0)
+        XCTAssertTrue(rerun.stdout.contains("task 0 of 2: dedup buckets: 2 of 3 buckets"), rerun.stdout)
+        let merge = try reprise(["run", "p.yaml", "--merge", "--quiet"])
+        XCTAssertEqual(merge.status, 0, merge.stderr)
+        XCTAssertTrue(merge.stdout.contains("open at once"), merge.stdout)
+        XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
     }
 
     func testTaskOutOfRangeIsAUsageError() throws {

@@ -97,6 +97,15 @@ final class IngestTasksTests: XCTestCase {
     /// Runs the tasks with bucket files, the bucket round and the merge with component deduplication, as a
     /// partitioned run in disk mode does.
     private func diskRun(_ inputs: [String], root: String, config: IngestConfig, tasks n: Int, buckets: Int) throws -> IngestManifest {
+        try diskRunDetailed(inputs, root: root, config: config, tasks: n, buckets: buckets).manifest
+    }
+
+    /// `diskRun` with the sort and merge sizes of rounds 1 and 2; also returns the merge's deduplicator and
+    /// the link files.
+    private func diskRunDetailed(_ inputs: [String], root: String, config: IngestConfig, tasks n: Int, buckets: Int,
+                                 roundOneSort: Int = DiskDedup.defaultSortRecords, fanIn: Int = DiskDedup.defaultFanIn,
+                                 roundTwoSort: Int = DiskDedup.defaultSortRecords)
+        throws -> (manifest: IngestManifest, dedup: DiskDedup.LinkDeduplicator, linkFiles: [String]) {
         let list = try InputFiles.expand(inputs)
         var shares: [IngestShare] = [], dirs: [String] = []
         for t in 0..<n {
@@ -104,18 +113,21 @@ final class IngestTasksTests: XCTestCase {
             var o = Ingest.Options()
             o.quiet = true
             let files = IngestTasks.files(ofTask: t, tasks: n, inputCount: list.files.count).map { ($0, list.files[$0]) }
-            shares.append(try IngestTasks.runShare(files: files, dir: dir, config: config, options: o, dedupBuckets: buckets))
+            shares.append(try IngestTasks.runShare(files: files, dir: dir, config: config, options: o, dedupBuckets: buckets,
+                                                   dedupSortRecords: roundOneSort))
             dirs.append(dir)
         }
         var edgeFiles: [String] = []
         for t in (0..<n).reversed() {
-            let path = root + "/edges-\(t).bin.zst"
-            _ = try DiskDedup.findEdges(dirs: dirs, buckets: Array(stride(from: t, to: buckets, by: n)), output: path)
+            let path = root + "/links-\(t)/links.bin"
+            _ = try DiskDedup.findLinks(dirs: dirs, buckets: Array(stride(from: t, to: buckets, by: n)), output: path,
+                                        fanIn: fanIn, sortRecords: roundTwoSort)
             edgeFiles.append(path)
         }
-        let dedup = try DiskDedup.ComponentDeduplicator(edgeFiles: edgeFiles, config: config.dedup)
-        return try IngestTasks.merge(shares: shares, dirs: dirs, inputCount: list.files.count, missing: list.missing,
-                                     output: root + "/merged", config: config, dedup: dedup, quiet: true)
+        let dedup = try DiskDedup.LinkDeduplicator(linkFiles: edgeFiles, config: config.dedup)
+        let manifest = try IngestTasks.merge(shares: shares, dirs: dirs, inputCount: list.files.count, missing: list.missing,
+                                             output: root + "/merged", config: config, dedup: dedup, quiet: true)
+        return (manifest, dedup, edgeFiles.reversed())
     }
 
     /// (id, reason, duplicate_of) of every excluded record, and the kept ids, in order.
@@ -200,6 +212,159 @@ final class IngestTasksTests: XCTestCase {
         try assertDiskMatchesMemory(s, inputs: [s.inputDir], config: noExact, taskCounts: [3], buckets: [4])
     }
 
+    /// Chains of near duplicates that each cross one file boundary (the last documents of file f, the first
+    /// of file f + 1, which another task reads): the merge decides as memory mode does while holding the
+    /// keys of about one chain at a time, not of every chain.
+    func testTheMergeHoldsOnlyTheKeysStillOpen() throws {
+        let s = Scratch()
+        let files = 16, filler = 6
+        var texts = [[String]](repeating: [], count: files)
+        for f in 0..<files {
+            for i in 0..<filler { texts[f].append(englishParagraphs(3, seed: 5000 + UInt64(f * 100 + i))) }
+        }
+        for f in 0..<(files - 1) {
+            var t = englishParagraphs(4, seed: 8000 + UInt64(f))
+            var chain: [String] = []
+            for step in 0..<4 {
+                chain.append(t)
+                t = mutate(t, 2, seed: UInt64(60_000 + f * 10 + step))
+            }
+            texts[f] += chain[0..<2]
+            texts[f + 1].insert(contentsOf: chain[2..<4], at: 0)
+        }
+        for f in 0..<files {
+            var jsonl = ""
+            for (i, d) in texts[f].enumerated() {
+                var rec: [UInt8] = []
+                JSONBytes.appendString(d, to: &rec)
+                jsonl += "{\"id\": \"f\(f)-\(i)\", \"text\": \(String(decoding: rec, as: UTF8.self))}\n"
+            }
+            s.write(String(format: "f%02d.jsonl", f), jsonl)
+        }
+        var config = IngestConfig()
+        config.docsPerFile = 11
+        let single = try s.ingest([s.inputDir], output: "single", config: config)
+        XCTAssertGreaterThanOrEqual(single.counts.dropped["near_duplicate"] ?? 0, 30, "most chain members are near duplicates")
+        let expected = try decisions(s, "single")
+        for n in [2, 4] {
+            let run = try diskRunDetailed([s.inputDir], root: s.root + "/disk\(n)", config: config, tasks: n, buckets: 3)
+            XCTAssertEqual(run.manifest, single, "\(n) tasks")
+            let got = try decisions(s, "disk\(n)/merged")
+            XCTAssertEqual(got.kept, expected.kept, "\(n) tasks: kept ids")
+            XCTAssertEqual(got.dropped, expected.dropped, "\(n) tasks: duplicate_of")
+            XCTAssertTrue(try s.snapshot("disk\(n)/merged") == s.snapshot("single"), "\(n) tasks: bytes differ")
+            // Fillers share no key; a chain member a few words off its neighbour almost always shares a band.
+            XCTAssertLessThanOrEqual(run.dedup.linked, 4 * (files - 1), "\(n) tasks: no filler shares a key")
+            XCTAssertGreaterThanOrEqual(run.dedup.linked, 3 * (files - 1), "\(n) tasks: chain members share keys")
+            XCTAssertEqual(run.dedup.open, 0, "every key closed at its last document")
+            // 15 chains of up to 11 shared keys each; a chain's keys are open only while the merge is inside it.
+            XCTAssertGreaterThan(run.dedup.sharedKeys, 8 * (files - 1))
+            XCTAssertGreaterThan(run.dedup.peakOpen, 0)
+            XCTAssertLessThanOrEqual(run.dedup.peakOpen, 11, "\(n) tasks: at most one chain's keys open at once (\(run.dedup.sharedKeys) shared keys)")
+        }
+    }
+
+    /// Round 1 sorting a handful of records at a time leaves many sorted runs in every bucket file; round 2
+    /// merging two at a time (several passes through scratch files) and spilling its links every few records
+    /// writes the same link files as with the default sizes, and the merge decides as memory mode does.
+    func testRoundTwoMergesMoreRunsThanItsFanIn() throws {
+        let s = Scratch()
+        try corpus(s)
+        var config = IngestConfig()
+        config.docsPerFile = 7
+        config.minChars = 20
+        let single = try s.ingest([s.inputDir], output: "single", config: config)
+        let expected = try decisions(s, "single")
+        let plain = try diskRunDetailed([s.inputDir], root: s.root + "/plain", config: config, tasks: 3, buckets: 2)
+        let small = try diskRunDetailed([s.inputDir], root: s.root + "/small", config: config, tasks: 3, buckets: 2,
+                                        roundOneSort: 3, fanIn: 2, roundTwoSort: 5)
+        // The bucket files of the small run hold many more runs than the fan-in.
+        let runs = try (0..<3).map { try DiskDedup.sortedRuns(s.root + "/small/tasks/\($0)/" + DiskDedup.bucketFile(1)).count }
+        XCTAssertGreaterThan(runs.reduce(0, +), 8, "\(runs)")
+        XCTAssertEqual(try DiskDedup.sortedRuns(s.root + "/plain/tasks/0/" + DiskDedup.bucketFile(1)).count, 1)
+        XCTAssertEqual(small.linkFiles.count, 3)
+        for (a, b) in zip(plain.linkFiles, small.linkFiles) {
+            XCTAssertEqual(FileManager.default.contents(atPath: a), FileManager.default.contents(atPath: b), b)
+            let dir = (b as NSString).deletingLastPathComponent
+            XCTAssertEqual(try FileManager.default.contentsOfDirectory(atPath: dir), ["links.bin"], "scratch files are removed")
+        }
+        XCTAssertGreaterThan(small.dedup.linked, 0)
+        for (name, run) in [("plain", plain), ("small", small)] {
+            XCTAssertEqual(run.manifest, single, name)
+            let got = try decisions(s, name + "/merged")
+            XCTAssertEqual(got.kept, expected.kept, name)
+            XCTAssertEqual(got.dropped, expected.dropped, name)
+            XCTAssertTrue(try s.snapshot(name + "/merged") == s.snapshot("single"), name + ": bytes differ")
+        }
+    }
+
+    /// Runs merged with a small fan-in come out in order, whatever their number and lengths.
+    func testRunMergeOrdersAnyNumberOfRuns() throws {
+        let s = Scratch()
+        var rng = SplitMix64(seed: 9)
+        var all: [LinkRecord] = []
+        var runs: [DiskDedup.Run] = []
+        for r in 0..<23 {
+            var run = (0..<Int(rng.next() % 40)).map { _ in
+                LinkRecord(position: rng.next() % 500, kind: UInt16(rng.next() % 3), flags: UInt8(rng.next() % 2))
+            }
+            run.sort()
+            all += run
+            var bytes = [UInt8](repeating: 0, count: run.count * LinkRecord.size)
+            bytes.withUnsafeMutableBytes { b in for (i, l) in run.enumerated() { l.store(to: b.baseAddress! + i * LinkRecord.size) } }
+            let path = s.root + "/run-\(r).bin"
+            XCTAssertTrue(FileManager.default.createFile(atPath: path, contents: Data(bytes)))
+            runs.append(DiskDedup.Run(path: path, offset: 0, count: run.count))
+        }
+        for fanIn in [2, 3, 64] {
+            var got: [LinkRecord] = []
+            try DiskDedup.mergeRuns(runs, fanIn: fanIn, scratch: s.root + "/scratch") { (l: LinkRecord) in got.append(l) }
+            XCTAssertEqual(got, all.sorted(), "fan-in \(fanIn)")
+            XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: s.root).contains { $0.hasPrefix("scratch") }, "fan-in \(fanIn): scratch files removed")
+        }
+        // A run out of order is an error naming the file, never a silent misorder.
+        let bad = [LinkRecord(position: 5, kind: 0, flags: 0), LinkRecord(position: 2, kind: 0, flags: 0)]
+        var bytes = [UInt8](repeating: 0, count: 2 * LinkRecord.size)
+        bytes.withUnsafeMutableBytes { b in for (i, l) in bad.enumerated() { l.store(to: b.baseAddress! + i * LinkRecord.size) } }
+        XCTAssertTrue(FileManager.default.createFile(atPath: s.root + "/bad.bin", contents: Data(bytes)))
+        XCTAssertThrowsError(try DiskDedup.mergeRuns(runs + [DiskDedup.Run(path: s.root + "/bad.bin", offset: 0, count: 2)], fanIn: 64,
+                                                     scratch: s.root + "/scratch") { (_: LinkRecord) in }) { e in
+            XCTAssertTrue(e.oneLine.contains("bad.bin") && e.oneLine.contains("out of order"), e.oneLine)
+        }
+    }
+
+    /// A link file cut short, or with links out of document order, is an error naming it, never other
+    /// decisions.
+    func testADamagedLinkFileIsNamed() throws {
+        let s = Scratch()
+        try corpus(s)
+        var config = IngestConfig()
+        config.minChars = 20
+        let run = try diskRunDetailed([s.inputDir], root: s.root + "/d", config: config, tasks: 1, buckets: 2)
+        let path = run.linkFiles[0]
+        let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
+        XCTAssertGreaterThanOrEqual(bytes.count, 2 * 11)
+        XCTAssertEqual(bytes.count % 11, 0)
+        _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 3)))
+        XCTAssertThrowsError(try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup)) { e in
+            XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("truncated"), e.oneLine)
+        }
+        // The last link first: out of document order.
+        let swapped = Array(bytes.suffix(11)) + Array(bytes.dropLast(11))
+        _ = FileManager.default.createFile(atPath: path, contents: Data(swapped))
+        let list = try InputFiles.expand([s.inputDir])
+        var o = Ingest.Options()
+        o.quiet = true
+        let share = try IngestTasks.runShare(files: list.files.enumerated().map { ($0.offset, $0.element) }, dir: s.root + "/t",
+                                             config: config, options: o)
+        XCTAssertThrowsError(try IngestTasks.merge(shares: [share], dirs: [s.root + "/t"], inputCount: list.files.count, missing: list.missing,
+                                                   output: s.root + "/m", config: config,
+                                                   dedup: try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup),
+                                                   quiet: true)) { e in
+            XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("order"), e.oneLine)
+        }
+    }
+
     func testDiskDedupDecidesAsMemoryOnTheMixedCorpus() throws {
         let s = Scratch()
         try corpus(s)
@@ -247,7 +412,7 @@ final class IngestTasksTests: XCTestCase {
         XCTAssertEqual(bytes.count % 26, 0)
         XCTAssertGreaterThan(bytes.count, 0)
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 3)))
-        XCTAssertThrowsError(try DiskDedup.findEdges(dirs: [s.root + "/t"], buckets: [0, 1], output: s.root + "/edges.bin.zst")) { e in
+        XCTAssertThrowsError(try DiskDedup.findLinks(dirs: [s.root + "/t"], buckets: [0, 1], output: s.root + "/edges.bin.zst")) { e in
             XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("truncated"), e.oneLine)
         }
         XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/edges.bin.zst"), "no edges file after a failure")
