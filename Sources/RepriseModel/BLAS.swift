@@ -44,21 +44,29 @@ public enum BLAS {
     /// Bits: OpenBLAS's micro-kernels round differently at the edge of their register tile, so a split
     /// keeps every element's bits only when it falls on a multiple of the tile. Measured with the Zen
     /// kernel: row splits at 24, 48, 96 rows are exact, at 8, 16, 32, 64 not, and no column split is.
-    /// Blocks are therefore multiples of `rowQuantum` = 48 rows, and the result equals one call whatever
-    /// the thread count (`testThreadedGemmIsBitIdenticalToOneCall` checks this on the kernel in use).
+    /// Blocks are therefore multiples of `rowQuantum` = 48 rows, each above `smallMatrixLimit`, and the
+    /// result equals one call whatever the thread count (`testThreadedGemmIsBitIdenticalToOneCall` checks
+    /// this on the kernel in use).
     static func gemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                      a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                      beta: Float = 0, c: UnsafeMutablePointer<Float>, ldc: Int, threads: Int) {
         // One block per thread: 4 blocks per thread cost 13% more CPU time per `small` step (B matrix
         // packed once per block) and were not faster even with both cores free.
-        let parts = min(threads, m / rowQuantum)
-        if parts <= 1 || m * n * k < 1 << 18 {
+        var parts = min(threads, m / rowQuantum)
+        var block = m, count = 1
+        while parts > 1 {
+            block = (m + parts * rowQuantum - 1) / (parts * rowQuantum) * rowQuantum
+            count = (m + block - 1) / block
+            // Every block, the last (smallest) included, must stay on the same side of OpenBLAS's small-matrix
+            // limit as the whole product, which is above it.
+            if (m - (count - 1) * block) * n * k > smallMatrixLimit { break }
+            parts -= 1
+        }
+        if parts <= 1 || m * n * k <= smallMatrixLimit {
             gemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb,
                  beta: beta, c: c, ldc: ldc)
             return
         }
-        let block = (m + parts * rowQuantum - 1) / (parts * rowQuantum) * rowQuantum
-        let count = (m + block - 1) / block
         parallelFor(count, threads: threads) { part in
             let lo = part * block, rows = min(m, lo + block) - lo
             gemm(transA: transA, transB: transB, m: rows, n: n, k: k, alpha: alpha,
@@ -67,6 +75,12 @@ public enum BLAS {
     }
 
     static let rowQuantum = 48
+
+    /// OpenBLAS's AVX-512 kernels (SkylakeX, Cooperlake, SapphireRapids) compute products of at most 100³
+    /// multiply-adds (m·n·k) on a separate small-matrix path that rounds differently from the blocked one. A
+    /// split keeps the bits of one call only when every block takes the path the whole product takes, so
+    /// products at or below this limit are never split, and a split's blocks all stay above it.
+    static let smallMatrixLimit = 100 * 100 * 100
 
     /// Measured single-precision matrix product speed: the best of `repeats` square n×n products, in
     /// GFLOP/s (2·n³ FLOPs each) on `threads` threads, the better of OpenBLAS's own threading and the
