@@ -5,20 +5,27 @@ import RepriseModel
 public enum RunModel {
     /// A run's model with the weights of its latest checkpoint, or of `checkpoint` (a step-NNNNNNNN name or
     /// a checkpoint directory), checked against the checkpoint's state.json as `train --resume` checks them
-    /// (`Checkpoints.load`).
+    /// (`Checkpoints.load`). `checkpoint` may also be the run's best weights, `RUN/best` (model.safetensors
+    /// with best.json, no optimizer state), whose tensors are checked by name and shape only.
     public static func load(run: String, checkpoint: String? = nil, maxBatch: Int = 1, threads: Int = defaultThreadCount) throws -> (RunManifest, Transformer, String) {
         let manifest = try RunManifest.load(run)
-        let dir: String, state: TrainState
+        let fm = FileManager.default
+        let dir: String, state: TrainState?
         if let checkpoint {
-            dir = FileManager.default.fileExists(atPath: checkpoint + "/model.safetensors") ? checkpoint : run + "/checkpoints/" + checkpoint
-            state = try Checkpoints.state(dir: dir)
+            dir = fm.fileExists(atPath: checkpoint + "/model.safetensors") ? checkpoint : run + "/checkpoints/" + checkpoint
+            let isBest = fm.fileExists(atPath: dir + "/" + BestWeights.file) && !fm.fileExists(atPath: dir + "/state.json")
+            state = isBest ? nil : try Checkpoints.state(dir: dir)
         } else if let latest = try Checkpoints.latest(run: run) {
             (dir, state) = latest
         } else {
             throw RepriseError("\(run) has no checkpoint yet: let `reprise train` reach its first checkpoint")
         }
         let model = Transformer(config: manifest.model, maxBatch: maxBatch, maxSeq: manifest.model.context, threads: threads)
-        try Checkpoints.load(dir: dir, state: state, model: model, optimizer: nil)
+        if let state {
+            try Checkpoints.load(dir: dir, state: state, model: model, optimizer: nil)
+        } else {
+            try Checkpoints.readModel(model, from: dir + "/model.safetensors")
+        }
         return (manifest, model, dir)
     }
 }

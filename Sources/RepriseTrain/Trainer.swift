@@ -72,6 +72,7 @@ public struct RunSummary: Codable, Sendable, Equatable {
 /// RUN/best/best.json: the step and validation loss of the weights in RUN/best/model.safetensors, the
 /// lowest validation loss of the run (kept when the run scores cloze items).
 public struct BestWeights: Codable, Sendable, Equatable {
+    public static let file = "best.json"
     public var step: Int
     public var valLoss: Double
     enum CodingKeys: String, CodingKey { case step, valLoss = "val_loss" }

@@ -198,7 +198,7 @@ final class TrainingSession {
         bestLoss = r.loss
         try FileManager.default.createDirectory(atPath: bestDir, withIntermediateDirectories: true)
         _ = try Checkpoints.writeModel(model, to: bestDir + "/model.safetensors")
-        try AtomicFileWriter.write(try CanonicalJSON.encode(BestWeights(step: step, valLoss: r.loss)), to: bestDir + "/best.json")
+        try AtomicFileWriter.write(try CanonicalJSON.encode(BestWeights(step: step, valLoss: r.loss)), to: bestDir + "/" + BestWeights.file)
     }
 
     /// After the last evaluation: the cloze score of the final weights (the same number as
@@ -221,7 +221,7 @@ final class TrainingSession {
     /// The best weights' cloze outcomes: the final ones when the last evaluation was the best, otherwise
     /// scored on the weights kept in RUN/best/ (the model's weights are not needed after this).
     func evaluateBestCloze(_ set: ClozeSet) throws {
-        guard let kept = try? CanonicalJSON.decode(BestWeights.self, from: bestDir + "/best.json") else { return }
+        guard let kept = try? CanonicalJSON.decode(BestWeights.self, from: bestDir + "/" + BestWeights.file) else { return }
         if kept.step == step, let outcomes = try ClozeItemOutcome.read(run + "/" + ClozeItemOutcome.finalFile) {
             try ClozeItemOutcome.write(outcomes, to: run + "/" + ClozeItemOutcome.bestFile)
             let n = outcomes.count, acc = Double(outcomes.filter(\.correct).count) / Double(max(1, n))

@@ -145,7 +145,7 @@ struct EvalCommand: ParsableCommand, RunsModel, UsesThreads {
 
     @Argument(help: ArgumentHelp("Run directory (output of `reprise train`).", valueName: "run"))
     var runDir: String
-    @Option(help: "Checkpoint: a step-NNNNNNNN name in RUN/checkpoints or a directory (default: the latest).")
+    @Option(help: "Checkpoint: a step-NNNNNNNN name in RUN/checkpoints, a directory, or RUN/best (the weights of the lowest validation loss, kept with cloze_items) (default: the latest).")
     var checkpoint: String?
     @Option(help: "Score this text file instead of the validation split (AR runs).")
     var text: String?
@@ -228,7 +228,7 @@ struct SampleCommand: ParsableCommand, RunsModel, UsesThreads {
     var topK = 40
     @Option(help: "Seed.")
     var seed = 0
-    @Option(help: "Checkpoint (default: the latest).")
+    @Option(help: "Checkpoint: as for `reprise eval` (default: the latest).")
     var checkpoint: String?
     @OptionGroup var threading: ThreadOptions
     @OptionGroup(title: "Diffusion sampling")
@@ -279,7 +279,7 @@ struct ExportCommand: ParsableCommand {
     var format = "hf"
     @Option(name: .shortAndLong, help: "Output directory.")
     var output: String
-    @Option(help: "Checkpoint (default: the latest).")
+    @Option(help: "Checkpoint: as for `reprise eval` (default: the latest).")
     var checkpoint: String?
 
     func validate() throws {

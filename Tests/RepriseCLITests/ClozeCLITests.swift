@@ -144,6 +144,18 @@ extension CLITests {
             XCTAssertEqual(eval.status, 0, eval.stderr)
             XCTAssertTrue(eval.stdout.contains(String(format: "cloze accuracy %.4f ± %.4f over 24 items", accuracy, last["cloze_stderr"] as! Double)),
                           "trainer \(accuracy) vs \(eval.stdout)")
+            // RUN/best (weights only, no state.json) loads with --checkpoint: the best weights' cloze score and
+            // validation loss are the trainer's.
+            let bestAccuracy = try XCTUnwrap(best["cloze_best_accuracy"] as? Double)
+            let bestEval = try reprise(["eval", objective, "--checkpoint", objective + "/best", "--cloze", "--items", "24", "--draws", draws])
+            XCTAssertEqual(bestEval.status, 0, bestEval.stderr)
+            XCTAssertTrue(bestEval.stdout.contains(String(format: "cloze accuracy %.4f ± %.4f over 24 items", bestAccuracy, best["cloze_best_stderr"] as! Double)),
+                          "trainer's best \(bestAccuracy) vs \(bestEval.stdout)")
+            let kept = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/\(objective)/best/best.json"))) as? [String: Any])
+            let bestLoss = try reprise(["eval", objective, "--checkpoint", objective + "/best", "--sequences", "4"])
+            XCTAssertEqual(bestLoss.status, 0, bestLoss.stderr)
+            XCTAssertTrue(bestLoss.stdout.contains(String(format: " %.4f", try XCTUnwrap(kept["val_loss"] as? Double))),
+                          "best.json \(kept) vs \(bestLoss.stdout)")
             // Resuming a finished run keeps the score (summary rewritten from the logged line).
             try FileManager.default.removeItem(atPath: root + "/\(objective)/summary.json")
             let again = try train(objective, ["--cloze-items", "24", "--cloze-draws", draws, "--resume"])
