@@ -1,4 +1,5 @@
 import Foundation
+import RepriseCore
 import XCTest
 @testable import RepriseIngest
 
@@ -526,5 +527,40 @@ final class FilterTests: XCTestCase {
         // Sentence mode: kept sentences are joined by spaces.
         XCTAssertEqual(C4Lines(o).apply("See our privacy policy. It is short. ok").text,
                        "See our privacy policy. It is short.")
+    }
+}
+
+final class ScalarRangesTests: XCTestCase {
+    func testUnionMergesOverlappingAndAdjacentRanges() {
+        XCTAssertEqual(ScalarRanges.union([1, 3, 10, 12], [2, 5, 13, 13, 20, 20]), [1, 5, 10, 13, 20, 20])
+        XCTAssertEqual(ScalarRanges.union([], [7, 9]), [7, 9])
+        XCTAssertEqual(ScalarRanges.union([0x100, 0x1FF], [0x120, 0x130]), [0x100, 0x1FF])
+    }
+
+    /// A scalar is in the union exactly when it is in either table, on random tables.
+    func testUnionContainsWhatEitherTableContains() {
+        var rng = SplitMix64(seed: 7)
+        func table() -> [UInt32] {
+            var flat: [UInt32] = [], next: UInt32 = UInt32(rng.below(8))
+            for _ in 0..<rng.below(12) {
+                let lo = next + UInt32(rng.below(6)), hi = lo + UInt32(rng.below(4))
+                flat += [lo, hi]
+                next = hi + 1
+            }
+            return flat
+        }
+        for _ in 0..<200 {
+            let a = table(), b = table()
+            let u = ScalarRanges(ScalarRanges.union(a, b)), ra = ScalarRanges(a), rb = ScalarRanges(b)
+            for c in UInt32(0)..<80 {
+                XCTAssertEqual(u.contains(c), ra.contains(c) || rb.contains(c), "\(c) in \(a) ∪ \(b)")
+            }
+        }
+        // The front-only characters lead but do not trail; everything that trails also leads.
+        for c: UInt32 in [0xA3, 0xA5, 0x20AC] {
+            XCTAssertTrue(CharClassTables.prefixChars.contains(c))
+            XCTAssertFalse(CharClassTables.suffixChars.contains(c))
+        }
+        XCTAssertTrue(CharClassTables.prefixChars.contains(0x2026) && CharClassTables.suffixChars.contains(0x2026))
     }
 }

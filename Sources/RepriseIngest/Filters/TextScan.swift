@@ -14,6 +14,20 @@ struct ScalarRanges: @unchecked Sendable {
         pairs = flat.count / 2
     }
 
+    /// The union of two flat range tables, as one sorted table of disjoint, non-adjacent ranges.
+    static func union(_ a: [UInt32], _ b: [UInt32]) -> [UInt32] {
+        func pairs(_ t: [UInt32]) -> [(UInt32, UInt32)] { stride(from: 0, to: t.count - 1, by: 2).map { (t[$0], t[$0 + 1]) } }
+        var out: [UInt32] = []
+        for (lo, hi) in (pairs(a) + pairs(b)).sorted(by: { $0.0 < $1.0 }) {
+            if let last = out.last, lo <= last &+ 1 {
+                out[out.count - 1] = max(last, hi)
+            } else {
+                out += [lo, hi]
+            }
+        }
+        return out
+    }
+
     @inline(__always)
     func contains(_ c: UInt32) -> Bool {
         var lo = 0, hi = pairs
