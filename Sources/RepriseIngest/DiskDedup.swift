@@ -274,32 +274,24 @@ public enum DiskDedup {
         try kway(runs, body)
     }
 
+    /// A run's (or a file's) next record in a k-way merge: the heap's top is the smallest.
+    struct Head<R: RunRecord>: HeapOrdered {
+        var record: R, source: Int
+        func before(_ other: Head) -> Bool { record < other.record }
+    }
+
     /// Merges at most a few dozen sorted runs with a binary heap.
     static func kway<R: RunRecord>(_ runs: [Run], _ body: (R) throws -> Void) throws {
         let cursors = try runs.map { try RunCursor<R>($0) }
-        var heap = cursors.indices.filter { cursors[$0].current != nil }
-        func less(_ a: Int, _ b: Int) -> Bool { cursors[a].current! < cursors[b].current! }
-        func down(_ start: Int) {
-            var i = start
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count, less(heap[l], heap[m]) { m = l }
-                if r < heap.count, less(heap[r], heap[m]) { m = r }
-                if m == i { return }
-                heap.swapAt(i, m)
-                i = m
+        var heap = BinaryHeap(cursors.indices.compactMap { i in cursors[i].current.map { Head(record: $0, source: i) } })
+        while let top = heap.top {
+            try body(top.record)
+            try cursors[top.source].advance()
+            if let next = cursors[top.source].current {
+                heap.replaceTop(Head(record: next, source: top.source))
+            } else {
+                _ = heap.pop()
             }
-        }
-        for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { down(i) }
-        while let top = heap.first {
-            try body(cursors[top].current!)
-            try cursors[top].advance()
-            if cursors[top].current == nil {
-                heap[0] = heap[heap.count - 1]
-                heap.removeLast()
-            }
-            if !heap.isEmpty { down(0) }
         }
     }
 
@@ -360,8 +352,8 @@ public enum DiskDedup {
     public final class LinkDeduplicator: DuplicateChecker {
         let config: DedupConfig
         private let cursors: [RunCursor<LinkRecord>]
-        private var heads: [LinkRecord?]
-        private var heap: [Int] = []
+        /// Each link file's next link, the smallest position on top.
+        private var heap = BinaryHeap<DiskDedup.Head<LinkRecord>>()
         /// The first kept document of a shared key still open.
         private final class Kept {
             let id: String, signature: [UInt32]
@@ -380,25 +372,21 @@ public enum DiskDedup {
             cursors = try linkFiles.map { path in
                 try RunCursor<LinkRecord>(Run(path: path, offset: 0, count: try DiskDedup.recordCount(path, LinkRecord.self)))
             }
-            heads = cursors.map(\.current)
             bands = Array(repeating: [:], count: config.bands)
-            for i in cursors.indices {
-                try check(i, after: nil)
-                if heads[i] != nil { heap.append(i) }
-            }
-            for i in stride(from: heap.count / 2 - 1, through: 0, by: -1) { down(i) }
+            for i in cursors.indices { try check(i, after: nil) }
+            heap = BinaryHeap(cursors.indices.compactMap { i in cursors[i].current.map { DiskDedup.Head(record: $0, source: i) } })
         }
 
-        /// Moves file i to its next link (`heads[i]`, nil at its end).
-        private func read(_ i: Int) throws {
-            let previous = heads[i]
+        /// Moves file i to its next link (nil at its end).
+        private func read(_ i: Int) throws -> LinkRecord? {
+            let previous = cursors[i].current
             try cursors[i].advance()
-            heads[i] = cursors[i].current
             try check(i, after: previous)
+            return cursors[i].current
         }
 
         private func check(_ i: Int, after previous: LinkRecord?) throws {
-            guard let link = heads[i] else { return }
+            guard let link = cursors[i].current else { return }
             let at = cursors[i].offset - LinkRecord.size
             guard link.flags <= 1, link.kind == DiskDedup.exactKind || Int(link.kind) < config.bands else {
                 throw RepriseError("\(cursors[i].path): bad link record at byte \(at) (kind \(link.kind), flags \(link.flags)); rerun its task's dedup round")
@@ -408,37 +396,17 @@ public enum DiskDedup {
             }
         }
 
-        private func down(_ start: Int) {
-            var i = start
-            while true {
-                let l = 2 * i + 1, r = l + 1
-                var m = i
-                if l < heap.count, heads[heap[l]]!.position < heads[heap[m]]!.position { m = l }
-                if r < heap.count, heads[heap[r]]!.position < heads[heap[m]]!.position { m = r }
-                if m == i { return }
-                heap.swapAt(i, m)
-                i = m
-            }
-        }
-
-        /// Moves the heap's top file to its next link.
-        private func advanceTop() throws {
-            let top = heap[0]
-            try read(top)
-            if heads[top] == nil {
-                heap[0] = heap[heap.count - 1]
-                heap.removeLast()
-            }
-            if !heap.isEmpty { down(0) }
-        }
-
         /// Moves to the document at `position` (positions must increase) and reads its links; the next
         /// `check` decides that document.
         public func advance(to position: UInt64) throws {
             links.removeAll(keepingCapacity: true)
-            while let top = heap.first, let h = heads[top], h.position <= position {
-                if h.position == position { links.append(h) }
-                try advanceTop()
+            while let top = heap.top, top.record.position <= position {
+                if top.record.position == position { links.append(top.record) }
+                if let next = try read(top.source) {
+                    heap.replaceTop(DiskDedup.Head(record: next, source: top.source))
+                } else {
+                    _ = heap.pop()
+                }
             }
         }
 

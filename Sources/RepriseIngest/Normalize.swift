@@ -65,8 +65,7 @@ public enum Normalizer {
                 if c < 0x80 { i += 1; continue }
                 if c < 0xCC { i += 2; continue }                       // U+0080–U+02FF
                 if c >= 0xE0 && c < 0xF0 && i + 2 < n {
-                    let c1 = b[i + 1]
-                    let scalar = UInt32(c & 0x0F) << 12 | UInt32(c1 & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
+                    let scalar = UTF8Bytes.decode(b.baseAddress!, i, n).0
                     if (0x2002...0x207F).contains(scalar) || (0x4E00...0x9FFF).contains(scalar)
                         || (0xAC00...0xD7A3).contains(scalar) { i += 3; continue }
                 }
@@ -116,13 +115,7 @@ public enum Normalizer {
                 while i < n {
                     let c = b[i]
                     if c < 0xCC { run = 0; i += c < 0x80 ? 1 : 2; continue }     // below U+0300: a starter
-                    let len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2
-                    let v: UInt32
-                    switch len {
-                    case 2: v = UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
-                    case 3: v = UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
-                    default: v = UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
-                    }
+                    let (v, len) = UTF8Bytes.decode(b.baseAddress!, i, n)
                     let k = nonStarters(v)
                     if k == 0 { run = 0 } else {
                         if run + k > maxNonStarters { insert(i); any = true; run = 0 }
@@ -252,8 +245,7 @@ public enum Normalizer {
                     continue
                 }
                 // Multi-byte scalar (the string is valid UTF-8 here).
-                let len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2
-                let scalar = decodeScalar(b, at: i, length: len)
+                let (scalar, len) = UTF8Bytes.decode(b.baseAddress!, i, n)
                 switch scalar {
                 case 0x85, 0x2028, 0x2029: emitNewline()
                 case 0x80...0x9F, 0xFEFF: count += 1
@@ -309,8 +301,7 @@ public enum Normalizer {
                     }
                     continue
                 }
-                let len = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2
-                let scalar = decodeScalar(b, at: i, length: len)
+                let (scalar, len) = UTF8Bytes.decode(b.baseAddress!, i, n)
                 switch scalar {
                 case 0x85, 0x2028, 0x2029: newlines += 1; spaceStart = -1
                 case 0x80...0x9F, 0xFEFF: count += 1; if spaceStart >= 0 { spaceStart = -1 }
@@ -325,14 +316,4 @@ public enum Normalizer {
         return String(decoding: out, as: UTF8.self)
     }
 
-    /// The scalar of the valid `length`-byte UTF-8 sequence at `i`.
-    @inline(__always)
-    static func decodeScalar(_ b: UnsafeBufferPointer<UInt8>, at i: Int, length: Int) -> UInt32 {
-        let c = b[i]
-        switch length {
-        case 2: return UInt32(c & 0x1F) << 6 | UInt32(b[i + 1] & 0x3F)
-        case 3: return UInt32(c & 0x0F) << 12 | UInt32(b[i + 1] & 0x3F) << 6 | UInt32(b[i + 2] & 0x3F)
-        default: return UInt32(c & 0x07) << 18 | UInt32(b[i + 1] & 0x3F) << 12 | UInt32(b[i + 2] & 0x3F) << 6 | UInt32(b[i + 3] & 0x3F)
-        }
-    }
 }

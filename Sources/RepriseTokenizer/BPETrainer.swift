@@ -79,7 +79,7 @@ public enum BPETrainer {
     }
 }
 
-struct HeapEntry {
+struct HeapEntry: HeapOrdered {
     var count: UInt64
     var key: UInt64
     /// Heap order: higher count first, then the smaller pair.
@@ -115,7 +115,7 @@ final class TrainerCore {
     private var lwCount = RawArray<UInt64>()
     private static let dead = UInt32.max
 
-    private var heap = RawArray<HeapEntry>(capacity: 1 << 16)
+    private var heap = BinaryHeap<HeapEntry>()
     private var touched = RawArray<UInt32>()
     private var stamp: UInt32 = 0
 
@@ -171,15 +171,13 @@ final class TrainerCore {
             pCount[p] += lwCount[Int(lword[i])]
             pLong[p].append(Int32(i))
         }
-        for p in 0..<pKey.count where pCount[p] > 0 { heap.append(HeapEntry(count: pCount[p], key: pKey[p])) }
-        var i = heap.count / 2
-        while i > 0 { i -= 1; siftDown(i) }
+        heap = BinaryHeap((0..<pKey.count).lazy.filter { self.pCount[$0] > 0 }.map { HeapEntry(count: self.pCount[$0], key: self.pKey[$0]) })
     }
 
     deinit {
         sym.deallocate(); wStart.deallocate(); wLen.deallocate(); wCount.deallocate(); wStamp.deallocate()
         pKey.deallocate(); pCount.deallocate(); pBefore.deallocate(); pStamp.deallocate()
-        heap.deallocate(); touched.deallocate()
+        touched.deallocate()
         lsym.deallocate(); lnext.deallocate(); lprev.deallocate(); lword.deallocate(); lwCount.deallocate()
     }
 
@@ -194,55 +192,17 @@ final class TrainerCore {
         return Int(r.value)
     }
 
-    // MARK: heap
-
-    @inline(__always) private func push(_ e: HeapEntry) {
-        heap.append(e)
-        var i = heap.count - 1
-        let h = heap.ptr
-        while i > 0 {
-            let parent = (i - 1) / 2
-            if !e.before(h[parent]) { break }
-            h[i] = h[parent]
-            i = parent
-        }
-        h[i] = e
-    }
-
-    private func siftDown(_ start: Int) {
-        let h = heap.ptr, n = heap.count
-        let e = h[start]
-        var i = start
-        while true {
-            var c = 2 * i + 1
-            if c >= n { break }
-            if c + 1 < n && h[c + 1].before(h[c]) { c += 1 }
-            if !h[c].before(e) { break }
-            h[i] = h[c]
-            i = c
-        }
-        h[i] = e
-    }
-
-    private func pop() -> HeapEntry? {
-        if heap.count == 0 { return nil }
-        let top = heap[0]
-        let last = heap.removeLast()
-        if heap.count > 0 { heap[0] = last; siftDown(0) }
-        return top
-    }
-
     // MARK: merging
 
     func run(target: Int, progress: ((Int) -> Void)?) {
         while merges.count < target {
-            guard let top = pop() else { break }
+            guard let top = heap.pop() else { break }
             let p = Int(pairIndex.get(top.key))
             let actual = pCount[p]
             if actual != top.count {
                 // Counts of existing pairs only fall, except after a repeated merge; a higher current
                 // count has its own entry already.
-                if actual > 0 && actual < top.count { push(HeapEntry(count: actual, key: top.key)) }
+                if actual > 0 && actual < top.count { heap.push(HeapEntry(count: actual, key: top.key)) }
                 continue
             }
             let a = UInt32(truncatingIfNeeded: top.key >> 32), b = UInt32(truncatingIfNeeded: top.key)
@@ -338,7 +298,7 @@ final class TrainerCore {
         }
         for i in 0..<touched.count {
             let q = Int(touched[i])
-            if pCount[q] > pBefore[q] { push(HeapEntry(count: pCount[q], key: pKey[q])) }
+            if pCount[q] > pBefore[q] { heap.push(HeapEntry(count: pCount[q], key: pKey[q])) }
         }
     }
 
