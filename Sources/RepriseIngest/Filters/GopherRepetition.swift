@@ -373,7 +373,7 @@ struct NGramHashes {
 struct CountTable {
     private struct Entry { var key: UInt64; var count: UInt32; var first: UInt32 }
     private let entries: UnsafeMutablePointer<Entry>
-    private var used: GrowBuffer<Int32>
+    private var used: RawArray<Int32>
     private let shift: UInt64
     private let mask: Int
 
@@ -384,10 +384,10 @@ struct CountTable {
         entries.initialize(repeating: Entry(key: 0, count: 0, first: 0), count: cap)
         shift = 64 - bits
         mask = cap - 1
-        used = GrowBuffer(capacity: capacity + 1)
+        used = RawArray(capacity: capacity + 1)
     }
 
-    func release() { entries.deallocate(); used.release() }
+    func release() { entries.deallocate(); used.deallocate() }
 
     /// Empties the table (touching only the slots in use).
     mutating func clear() {

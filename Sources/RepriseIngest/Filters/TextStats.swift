@@ -1,6 +1,8 @@
 // Per-document statistics shared by the Gopher filters. Computing them is the expensive part (one pass to
 // split words, one pass over lines); both filters accept a `TextStats` so a pipeline computes it once.
 
+import RepriseCore
+
 /// Words, characters and line counts of one document.
 ///
 /// - Words come from `WordSplitter` (punctuation is split off into words of its own; see that file).
@@ -65,7 +67,7 @@ public struct TextStats: Sendable {
 
         // Per-word flags.
         let wordCount = words.count / 2
-        var prefix = GrowBuffer<UInt32>(capacity: wordCount + 1)
+        var prefix = RawArray<UInt32>(capacity: wordCount + 1)
         prefix.append(0)
         var nonSymbol = 0, nonSymbolChars = 0, alpha = 0
         var chars: UInt32 = 0

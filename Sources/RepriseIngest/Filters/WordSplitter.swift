@@ -18,6 +18,7 @@
 //     but still block the runs they overlap.
 //
 // Words are byte ranges into the UTF-8 text; they always partition the non-whitespace bytes.
+import RepriseCore
 
 /// Receives the pieces found by the splitter, in text order (see `WordSplitter.split(_:_:cjk:into:scratch:)`).
 protocol WordSink {
@@ -199,17 +200,17 @@ func memEqual(_ a: UnsafePointer<UInt8>, _ b: UnsafePointer<UInt8>, _ n: Int) ->
 
 /// Scratch space reused across chunks so splitting allocates nothing per word. Call `release()` when done.
 struct SplitScratch {
-    var prefixes = GrowBuffer<Int32>(capacity: 16)     // start,end pairs
-    var suffixes = GrowBuffer<Int32>(capacity: 16)     // start,end pairs, outermost first
-    var pieces: GrowBuffer<Int32>                      // start,end pairs of the whole text
-    var merged = GrowBuffer<Int32>(capacity: 16)
+    var prefixes = RawArray<Int32>(capacity: 16)     // start,end pairs
+    var suffixes = RawArray<Int32>(capacity: 16)     // start,end pairs, outermost first
+    var pieces: RawArray<Int32>                      // start,end pairs of the whole text
+    var merged = RawArray<Int32>(capacity: 16)
     var matches: [Int] = []                            // first,last+1 pairs of pieces that spell an exception
 
-    init(expectedWords: Int = 256) { pieces = GrowBuffer<Int32>(capacity: 2 * expectedWords) }
+    init(expectedWords: Int = 256) { pieces = RawArray<Int32>(capacity: 2 * expectedWords) }
 
-    func release() { releaseAllButPieces(); pieces.release() }
+    func release() { releaseAllButPieces(); pieces.deallocate() }
     /// Frees everything except `pieces`, whose memory the caller takes over.
-    func releaseAllButPieces() { prefixes.release(); suffixes.release(); merged.release() }
+    func releaseAllButPieces() { prefixes.deallocate(); suffixes.deallocate(); merged.deallocate() }
 }
 
 /// Counts gathered while splitting.
@@ -481,7 +482,7 @@ struct WordSplitter: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func appendPieces(_ x: Int, at start: Int, _ out: inout GrowBuffer<Int32>) {
+    private func appendPieces(_ x: Int, at start: Int, _ out: inout RawArray<Int32>) {
         var a = start
         for len in exceptions.pieces.list(x) {
             out.append(Int32(truncatingIfNeeded: a), Int32(truncatingIfNeeded: a + len))
@@ -491,7 +492,7 @@ struct WordSplitter: @unchecked Sendable {
 
     /// Rule 4 over the pieces of the whole text (see the file header).
     private func mergeExceptions(_ p: UnsafePointer<UInt8>, _ scratch: inout SplitScratch) {
-        let w = scratch.pieces.base
+        let w = scratch.pieces.ptr
         let count = scratch.pieces.count / 2
         if count < 2 { return }
         let alnum = ByteClass.letter | ByteClass.digit
@@ -636,7 +637,7 @@ struct WordSplitter: @unchecked Sendable {
 
     // MARK: - Inside cuts
 
-    private func splitInside(_ p: UnsafePointer<UInt8>, _ a: Int, _ b: Int, _ out: inout GrowBuffer<Int32>) {
+    private func splitInside(_ p: UnsafePointer<UInt8>, _ a: Int, _ b: Int, _ out: inout RawArray<Int32>) {
         var start = a
         var i = a
         while i < b {
