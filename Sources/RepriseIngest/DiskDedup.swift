@@ -7,8 +7,8 @@ import RepriseCore
 ///
 /// Why it gives the same decisions: `Deduplicator` looks a document up only under its own keys (its exact
 /// key and its LSH band keys), and an entry of its tables is only ever read by a later document with the
-/// same key. So a table that holds only the keys several documents share, each from its first document until
-/// its last document has been decided, answers every lookup as the full table does.
+/// same key. So handing each key's entry from one of its documents to the next answers every lookup as the
+/// full table does.
 ///
 /// Steps (each a round of `reprise run --task I --tasks N`, or the merge):
 /// 1. Ingest tasks: for every document that passed the filters, one record per key goes to bucket file
@@ -20,23 +20,25 @@ import RepriseCore
 ///    and whether it is the key's last document (`findLinks`). The links are sorted by position (in memory,
 ///    or as sorted runs merged the same way), so the file is read as a stream.
 /// 3. Merge: streams the documents in global order as before, reads the tasks' link files alongside (an
-///    N-way merge by position), and decides each linked document under its shared keys; an entry is
-///    dropped once the key's last document has passed (`LinkDeduplicator`). Documents without a link are
-///    kept without any state. Memory: the entries of the keys still open (a key, the id and the signature of
-///    its first kept document), nothing per document that has passed.
+///    N-way merge by position), and decides each linked document under its shared keys, whose entries reach
+///    it as messages from the keys' previous documents (`LinkDeduplicator`, `KeyMessageQueue`). Documents
+///    without a link are kept without any state. Memory: at most `defaultMessageBytes` of messages, the
+///    rest in sorted scratch files, and a read buffer per file.
 public enum DiskDedup {
     /// `dedup.mode: auto` uses disk buckets when the inputs total at least this many bytes (8 GiB).
     public static let autoBytes = 8 << 30
     /// Automatic bucket count: one bucket per this many input bytes (256 MiB).
     public static let bytesPerBucket = 256 << 20
     /// Record key kind of exact keys (band keys use their band number, below 1024). Records: `BucketRecord`
-    /// (26 bytes) and `LinkRecord` (11 bytes).
+    /// (26 bytes) and `LinkRecord` (19 bytes).
     static let exactKind: UInt16 = 0xFFFF
     /// Records sorted at once: by a round-1 task over all its buckets (32 bytes each in memory, 16 MiB), and
     /// by a round-2 task over its links (16 bytes each, 8 MiB).
     public static let defaultSortRecords = 1 << 19
     /// Sorted runs merged at once; each open run reads through a 64 KiB buffer.
     public static let defaultFanIn = 64
+    /// Bytes of key messages the merge holds in memory before it spills them to a sorted scratch file (32 MiB).
+    public static let defaultMessageBytes = 32 << 20
 
     /// Whether a partitioned run over `inputBytes` bytes of input uses disk buckets.
     public static func usesDisk(_ config: DedupConfig, inputBytes: Int) -> Bool {
@@ -158,7 +160,7 @@ public enum DiskDedup {
             var members = 0
             func endKey() throws {
                 if members >= 2, let p = pending {
-                    try sorter.add(LinkRecord(position: p.position, kind: p.kind, flags: 1))
+                    try sorter.add(LinkRecord(position: p.position, kind: p.kind, next: LinkRecord.none))
                     keys += 1
                 }
             }
@@ -166,7 +168,7 @@ public enum DiskDedup {
                 records += 1
                 if let p = pending, p.kind == r.kind, p.hi == r.hi, p.lo == r.lo {
                     if p.position == r.position { return }
-                    try sorter.add(LinkRecord(position: p.position, kind: p.kind, flags: 0))
+                    try sorter.add(LinkRecord(position: p.position, kind: p.kind, next: r.position))
                     pending = r
                     members += 1
                 } else {
@@ -349,30 +351,38 @@ public enum DiskDedup {
     /// Step 3: decides the documents that share a key with another from the link files (written by
     /// `findLinks`), in global order, as `Deduplicator` would. Call `advance(to:)` with each document's position
     /// (every document read, in order) before its `check`.
+    ///
+    /// The entry of a shared key (the id and signature of its first kept document) travels from each of the
+    /// key's documents to the next as a message addressed to that document's position: a document takes the
+    /// messages addressed to it, is decided as `Deduplicator` decides it with those entries, and sends each
+    /// key's entry on to the key's next document (its own entry when it is kept and the key had none).
+    /// Messages wait in a `KeyMessageQueue`, which keeps at most `messageBytes` bytes of them in memory and
+    /// spills the rest to sorted scratch files, so memory does not grow with the corpus.
     public final class LinkDeduplicator: DuplicateChecker {
         let config: DedupConfig
         private let cursors: [RunCursor<LinkRecord>]
         /// Each link file's next link, the smallest position on top.
         private var heap = BinaryHeap<DiskDedup.Head<LinkRecord>>()
-        /// The first kept document of a shared key still open.
-        private final class Kept {
-            let id: String, signature: [UInt32]
-            init(id: String, signature: [UInt32]) { self.id = id; self.signature = signature }
-        }
-        private var exact: [Key128: String] = [:]
-        private var bands: [[UInt64: Kept]]
         private var links: [LinkRecord] = []
+        private var position: UInt64 = 0
+        private let messages: KeyMessageQueue
 
-        /// Documents that share a key with another; keys shared by several documents (each counted when its
-        /// last document passes); table entries held now and at most.
-        public private(set) var linked = 0, sharedKeys = 0, open = 0, peakOpen = 0
+        /// Documents that share a key with another; keys shared by several documents (each counted at its last
+        /// document); entries in flight (messages waiting for their document) now and at most.
+        public private(set) var linked = 0, sharedKeys = 0, peakOpen = 0
+        public var open: Int { messages.count }
+        /// The most message bytes held in memory at once, and the sorted runs spilled to scratch files.
+        public var peakMessageBytes: Int { messages.peakBytes }
+        public var spilledRuns: Int { messages.runsWritten }
 
-        public init(linkFiles: [String], config: DedupConfig) throws {
+        /// `scratch`: a directory of this merge's own (emptied first, removed by `finish`).
+        public init(linkFiles: [String], config: DedupConfig, scratch: String,
+                    messageBytes: Int = DiskDedup.defaultMessageBytes, fanIn: Int = DiskDedup.defaultFanIn) throws {
             self.config = config
             cursors = try linkFiles.map { path in
                 try RunCursor<LinkRecord>(Run(path: path, offset: 0, count: try DiskDedup.recordCount(path, LinkRecord.self)))
             }
-            bands = Array(repeating: [:], count: config.bands)
+            messages = try KeyMessageQueue(scratch: scratch, limitBytes: messageBytes, fanIn: fanIn)
             for i in cursors.indices { try check(i, after: nil) }
             heap = BinaryHeap(cursors.indices.compactMap { i in cursors[i].current.map { DiskDedup.Head(record: $0, source: i) } })
         }
@@ -388,18 +398,25 @@ public enum DiskDedup {
         private func check(_ i: Int, after previous: LinkRecord?) throws {
             guard let link = cursors[i].current else { return }
             let at = cursors[i].offset - LinkRecord.size
-            guard link.flags <= 1, link.kind == DiskDedup.exactKind || Int(link.kind) < config.bands else {
+            guard link.flags <= 1, (link.flags == 1) == (link.next == LinkRecord.none),
+                  link.kind == DiskDedup.exactKind || Int(link.kind) < config.bands else {
                 throw RepriseError("\(cursors[i].path): bad link record at byte \(at) (kind \(link.kind), flags \(link.flags)); rerun its task's dedup round")
             }
             if let p = previous, !(p < link) {
                 throw RepriseError("\(cursors[i].path): link record at byte \(at) is not in document order; rerun its task's dedup round")
+            }
+            if link.next != LinkRecord.none && link.next <= link.position {
+                throw RepriseError("\(cursors[i].path): link record at byte \(at) points back (next document \(link.next) ≤ \(link.position)); rerun its task's dedup round")
             }
         }
 
         /// Moves to the document at `position` (positions must increase) and reads its links; the next
         /// `check` decides that document.
         public func advance(to position: UInt64) throws {
-            links.removeAll(keepingCapacity: true)
+            if let l = links.first {
+                throw RepriseError("disk deduplication: \(DiskDedup.describe(l.position)) has links but did not reach deduplication in the merge; rerun the dedup round")
+            }
+            self.position = position
             while let top = heap.top, top.record.position <= position {
                 if top.record.position == position { links.append(top.record) }
                 if let next = try read(top.source) {
@@ -410,64 +427,56 @@ public enum DiskDedup {
             }
         }
 
-        public func check(id: String, keys: DedupKeys) -> (reason: String, duplicateOf: String)? {
+        public func check(id: String, keys: DedupKeys) throws -> (reason: String, duplicateOf: String)? {
             guard !links.isEmpty else { return nil }
             defer { links.removeAll(keepingCapacity: true) }
             linked += 1
-            var exactLink: LinkRecord?
-            var bandLinks: [(band: Int, key: UInt64, last: Bool)] = []
-            var bandKeys: [UInt64] = []
-            for l in links {
-                if l.kind == DiskDedup.exactKind {
-                    exactLink = l
-                } else if let sig = keys.signature {
-                    if bandKeys.isEmpty { bandKeys = DiskDedup.bandKeys(sig, config) }
-                    bandLinks.append((Int(l.kind), bandKeys[Int(l.kind)], l.flags & 1 != 0))
-                }
-            }
-            bandLinks.sort { $0.band < $1.band }
+            // The entries of this document's keys, one message per key that has a kept document before it.
+            var entries: [UInt16: KeyMessage] = [:]
+            for m in try messages.take(position) { entries[m.kind] = m }
             var decision: (reason: String, duplicateOf: String)?
-            if config.exact, exactLink != nil, let key = keys.exact, let first = exact[key] { decision = ("exact_duplicate", first) }
+            if config.exact, links.contains(where: { $0.kind == DiskDedup.exactKind }), keys.exact != nil,
+               let first = entries[DiskDedup.exactKind] {
+                decision = ("exact_duplicate", first.id)
+            }
             if decision == nil, config.minhash, let sig = keys.signature {
-                var checked: [ObjectIdentifier] = []
-                for l in bandLinks {
-                    guard let other = bands[l.band][l.key], !checked.contains(ObjectIdentifier(other)) else { continue }
-                    checked.append(ObjectIdentifier(other))
-                    let otherSig = other.signature
+                var checked: [UInt64] = []
+                for l in links where l.kind != DiskDedup.exactKind {
+                    guard let other = entries[l.kind], !checked.contains(other.origin) else { continue }
+                    checked.append(other.origin)
                     var equal = 0
-                    for j in 0..<sig.count where sig[j] == otherSig[j] { equal += 1 }
+                    for j in 0..<sig.count where sig[j] == other.signature[j] { equal += 1 }
                     if Double(equal) >= config.threshold * Double(sig.count) {
                         decision = ("near_duplicate", other.id)
                         break
                     }
                 }
             }
-            if decision == nil {
-                // Kept: it becomes the entry of each shared key that has none yet and later documents.
-                if config.exact, let l = exactLink, l.flags & 1 == 0, let key = keys.exact, exact[key] == nil {
-                    exact[key] = id
-                    open += 1
-                }
-                if config.minhash, let sig = keys.signature {
-                    var kept: Kept?
-                    for l in bandLinks where !l.last && bands[l.band][l.key] == nil {
-                        if kept == nil { kept = Kept(id: id, signature: sig) }
-                        bands[l.band][l.key] = kept
-                        open += 1
+            // Each key's entry goes on to its next document: the entry it had, or this document when it is kept
+            // and the key had none (exact keys only under exact, band keys only under minhash, as in memory).
+            for l in links {
+                if l.next == LinkRecord.none { sharedKeys += 1; continue }
+                if var m = entries[l.kind] {
+                    m.position = l.next
+                    try messages.push(m)
+                } else if decision == nil {
+                    if l.kind == DiskDedup.exactKind, config.exact, keys.exact != nil {
+                        try messages.push(KeyMessage(position: l.next, kind: l.kind, origin: position, id: id, signature: []))
+                    } else if l.kind != DiskDedup.exactKind, config.minhash, let sig = keys.signature {
+                        try messages.push(KeyMessage(position: l.next, kind: l.kind, origin: position, id: id, signature: sig))
                     }
                 }
             }
-            peakOpen = max(peakOpen, open)
-            // Keys whose last document this is: no later document looks them up.
-            if let l = exactLink, l.flags & 1 != 0 {
-                sharedKeys += 1
-                if let key = keys.exact, exact.removeValue(forKey: key) != nil { open -= 1 }
-            }
-            for l in bandLinks where l.last {
-                sharedKeys += 1
-                if bands[l.band].removeValue(forKey: l.key) != nil { open -= 1 }
-            }
+            peakOpen = max(peakOpen, messages.count)
             return decision
+        }
+
+        /// Removes the scratch directory; every message must have reached its document.
+        public func finish() throws {
+            if messages.count > 0, let m = try messages.takeAny() {
+                throw RepriseError("disk deduplication: \(DiskDedup.describe(m.position)) was sent a key's entry but never read; rerun the dedup round")
+            }
+            try messages.finish()
         }
     }
 }
@@ -516,29 +525,33 @@ struct BucketEntry {
     }
 }
 
-/// A link record: u64 position, u16 key kind, u8 flags (1: last document of the key); ordered by position,
-/// then kind.
+/// A link record: u64 position, u16 key kind, u8 flags (1: last document of the key), u64 the position of the
+/// key's next document (`LinkRecord.none` for the last); ordered by position, then kind.
 struct LinkRecord: RunRecord {
-    var position: UInt64, kind: UInt16, flags: UInt8
-    static var size: Int { 11 }
+    var position: UInt64, kind: UInt16, flags: UInt8, next: UInt64
+    static var size: Int { 19 }
+    static let none = UInt64.max
 
-    init(position: UInt64, kind: UInt16, flags: UInt8) {
-        self.position = position; self.kind = kind; self.flags = flags
+    init(position: UInt64, kind: UInt16, next: UInt64) {
+        self.position = position; self.kind = kind; self.next = next
+        flags = next == LinkRecord.none ? 1 : 0
     }
     init(loading p: UnsafeRawPointer) {
         position = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 0, as: UInt64.self))
         kind = UInt16(littleEndian: p.loadUnaligned(fromByteOffset: 8, as: UInt16.self))
         flags = p.load(fromByteOffset: 10, as: UInt8.self)
+        next = UInt64(littleEndian: p.loadUnaligned(fromByteOffset: 11, as: UInt64.self))
     }
     func store(to p: UnsafeMutableRawPointer) {
         p.storeBytes(of: position.littleEndian, toByteOffset: 0, as: UInt64.self)
         p.storeBytes(of: kind.littleEndian, toByteOffset: 8, as: UInt16.self)
         p.storeBytes(of: flags, toByteOffset: 10, as: UInt8.self)
+        p.storeBytes(of: next.littleEndian, toByteOffset: 11, as: UInt64.self)
     }
     static func < (a: LinkRecord, b: LinkRecord) -> Bool {
         if a.position != b.position { return a.position < b.position }
         if a.kind != b.kind { return a.kind < b.kind }
-        return a.flags < b.flags
+        return a.next < b.next
     }
 }
 
@@ -595,7 +608,172 @@ final class RunCursor<R: RunRecord> {
 /// Decides one document at a time, in input order: nil keeps it, else the reason and the id of the earlier
 /// document it duplicates.
 public protocol DuplicateChecker: AnyObject {
-    func check(id: String, keys: DedupKeys) -> (reason: String, duplicateOf: String)?
+    func check(id: String, keys: DedupKeys) throws -> (reason: String, duplicateOf: String)?
 }
 
 extension Deduplicator: DuplicateChecker {}
+
+/// The entry of a shared key on its way to the key's next document (`position`): the id and signature (empty
+/// for an exact key) of the key's first kept document, found at `origin`.
+struct KeyMessage: HeapOrdered {
+    var position: UInt64, kind: UInt16, origin: UInt64
+    var id: String, signature: [UInt32]
+
+    /// Bytes it holds in memory, roughly: the fields, the id and the signature.
+    var bytes: Int { 64 + id.utf8.count + 4 * signature.count }
+    func before(_ other: KeyMessage) -> Bool { position != other.position ? position < other.position : kind < other.kind }
+
+    func write(_ w: inout BinaryWriter) {
+        w.u64(position); w.varint(Int(kind)); w.u64(origin); w.string(id)
+        w.varint(signature.count)
+        for v in signature { w.u32(v) }
+    }
+
+    static func read(_ r: BinaryReader) throws -> KeyMessage {
+        let position = try r.u64(), kind = UInt16(try r.count(limit: Int(UInt16.max))), origin = try r.u64()
+        let id = try r.string()
+        var signature: [UInt32] = []
+        try r.u32s(try r.count(limit: 1 << 20), into: &signature)
+        return KeyMessage(position: position, kind: kind, origin: origin, id: id, signature: signature)
+    }
+}
+
+/// A priority queue of key messages by position, for a merge that only moves forward: messages are pushed for
+/// later positions than the one being taken. At most `limitBytes` of them wait in memory; when more arrive
+/// the heap is written out in order as a sorted run (`SCRATCH/messages-NNNNN.bin`) and read back, 64 KiB at a
+/// time, when the merge reaches its positions; more than `fanIn` runs are merged into one.
+final class KeyMessageQueue {
+    private let scratch: String, limitBytes: Int, fanIn: Int
+    private var heap = BinaryHeap<KeyMessage>()
+    private var heapBytes = 0
+    private final class RunReader {
+        let path: String, reader: BinaryReader
+        var current: KeyMessage?
+        var left: Int
+        init(path: String, count: Int) throws {
+            self.path = path
+            left = count
+            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
+            reader = BinaryReader(try FileRangeSource(path: path, offset: 0, count: size), name: path)
+            try advance()
+        }
+        func advance() throws {
+            if left == 0 { current = nil; return }
+            current = try KeyMessage.read(reader)
+            left -= 1
+        }
+    }
+    private var runs: [RunReader] = []
+    /// Messages waiting (in memory and in runs); the most bytes held in memory; runs written.
+    private(set) var count = 0, peakBytes = 0, runsWritten = 0
+
+    init(scratch: String, limitBytes: Int, fanIn: Int) throws {
+        precondition(fanIn >= 2)
+        self.scratch = scratch
+        self.limitBytes = max(1, limitBytes)
+        self.fanIn = fanIn
+        let fm = FileManager.default
+        if fm.fileExists(atPath: scratch) { try fm.removeItem(atPath: scratch) }
+        try fm.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+    }
+
+    func push(_ m: KeyMessage) throws {
+        heap.push(m)
+        heapBytes += m.bytes
+        count += 1
+        peakBytes = max(peakBytes, heapBytes)
+        if heapBytes > limitBytes { try spill() }
+    }
+
+    /// Writes every message in memory to a new sorted run.
+    private func spill() throws {
+        try writeRun { emit in
+            while let m = heap.pop() { try emit(m) }
+        }
+        heapBytes = 0
+        if runs.count > fanIn { try compact() }
+    }
+
+    /// A new run of the messages `body` emits (in order).
+    private func writeRun(_ body: ((KeyMessage) throws -> Void) throws -> Void) throws {
+        let path = scratch + String(format: "/messages-%05d.bin", runsWritten)
+        runsWritten += 1
+        let file = try AtomicFileWriter(path: path)
+        var w = BinaryWriter()
+        var n = 0
+        try body { m in
+            m.write(&w)
+            n += 1
+            if w.bytes.count >= 64 << 10 { try file.write(w.bytes); w.bytes.removeAll(keepingCapacity: true) }
+        }
+        try file.write(w.bytes)
+        try file.commit()
+        runs.append(try RunReader(path: path, count: n))
+    }
+
+    private struct Head: HeapOrdered {
+        var message: KeyMessage, source: Int
+        func before(_ other: Head) -> Bool { message.before(other.message) }
+    }
+
+    /// Merges every run into one, so that no more than `fanIn` files are open at once.
+    private func compact() throws {
+        let old = runs
+        runs = []
+        var merge = BinaryHeap(old.indices.compactMap { i in old[i].current.map { Head(message: $0, source: i) } })
+        try writeRun { emit in
+            while let top = merge.top {
+                try emit(top.message)
+                try old[top.source].advance()
+                if let m = old[top.source].current {
+                    merge.replaceTop(Head(message: m, source: top.source))
+                } else {
+                    _ = merge.pop()
+                }
+            }
+        }
+        for r in old { unlink(r.path) }
+    }
+
+    /// The messages addressed to `position`, by kind. Positions must not decrease from call to call.
+    func take(_ position: UInt64) throws -> [KeyMessage] {
+        var out: [KeyMessage] = []
+        while let top = heap.top, top.position <= position {
+            _ = heap.pop()
+            heapBytes -= top.bytes
+            try collect(top, at: position, into: &out)
+        }
+        var exhausted = false
+        for r in runs {
+            while let m = r.current, m.position <= position {
+                try collect(m, at: position, into: &out)
+                try r.advance()
+            }
+            if r.current == nil { exhausted = true }
+        }
+        if exhausted {
+            for r in runs where r.current == nil { unlink(r.path) }
+            runs.removeAll { $0.current == nil }
+        }
+        out.sort { $0.kind < $1.kind }
+        return out
+    }
+
+    private func collect(_ m: KeyMessage, at position: UInt64, into out: inout [KeyMessage]) throws {
+        count -= 1
+        guard m.position == position else {
+            throw RepriseError("disk deduplication: \(DiskDedup.describe(m.position)) was sent a key's entry but never read; rerun the dedup round")
+        }
+        out.append(m)
+    }
+
+    /// Some waiting message, nil when none is left.
+    func takeAny() throws -> KeyMessage? { heap.top ?? runs.first { $0.current != nil }?.current }
+
+    /// Removes the scratch directory.
+    func finish() throws {
+        runs = []
+        heap = BinaryHeap()
+        try? FileManager.default.removeItem(atPath: scratch)
+    }
+}

@@ -389,7 +389,7 @@ final class IngestWriter {
         counts.controlCharactersRemoved += doc.controlsRemoved
         if doc.htmlDepthTruncated { counts.htmlDepthTruncated = (counts.htmlDepthTruncated ?? 0) + 1 }
         var duplicateOf: String?
-        if doc.dropReason == nil, let dup = dedup.check(id: doc.id, keys: doc.keys) {
+        if doc.dropReason == nil, let dup = try dedup.check(id: doc.id, keys: doc.keys) {
             doc.dropReason = dup.reason
             duplicateOf = dup.duplicateOf
         }

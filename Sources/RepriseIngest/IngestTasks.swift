@@ -147,6 +147,7 @@ public enum IngestTasks {
             progress.update(items: done, itemName: "docs", bytes: 0)
         }
         progress.finish(items: done, itemName: "docs", bytes: 0)
+        try dedup?.finish()
         return try writer.finish(inputs: records, missing: missing, skippedLinks: skippedLinks)
     }
 

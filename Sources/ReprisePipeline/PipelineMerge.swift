@@ -34,13 +34,13 @@ extension Context {
             if dedupBuckets != nil {
                 let rounds = try dedupMarkers()
                 dedup = try DiskDedup.LinkDeduplicator(linkFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.links.file },
-                                                       config: ingest.config.dedup)
+                                                       config: ingest.config.dedup, scratch: pipeline.workDir + "/tasks/merge-scratch")
             }
             let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
                                           skippedLinks: skippedLinks, output: docsDir, config: ingest.config, dedup: dedup,
                                           quiet: options.quiet)
             if let d = dedup {
-                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, \(d.sharedKeys) shared keys, at most \(d.peakOpen) open at once")
+                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, \(d.sharedKeys) shared keys, at most \(d.peakOpen) entries in flight (\(d.peakMessageBytes >> 10) KiB in memory at most, \(d.spilledRuns) runs spilled)")
             }
             lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
             changed = true

@@ -191,8 +191,9 @@ struct IngestTaskManifest: Codable, Equatable, Sendable {
 /// `tasks/IIIII-of-NNNNN/dedup/manifest.json`: the bucket round of disk deduplication (see `DiskDedup`).
 struct DedupTaskManifest: Codable, Equatable, Sendable {
     static let formatName = "reprise.task.dedup"
-    /// 2: link records per document (`dedup-links.bin`); 1 had edges between documents.
-    static let currentVersion = 2
+    /// 3: link records name the key's next document; 2 had link records without it; 1 had edges between
+    /// documents.
+    static let currentVersion = 3
     var format = DedupTaskManifest.formatName
     var version = DedupTaskManifest.currentVersion
     var task: Int

@@ -218,12 +218,12 @@ extension CLITests {
         let stale = try reprise(["run", "p.yaml", "--merge", "--quiet"])
         XCTAssertEqual(stale.status, 1)
         XCTAssertTrue(stale.stderr.contains("task 0 (00000-of-00002)'s dedup buckets are stale: ") &&
-                      stale.stderr.contains("is reprise.task.dedup version 1, this build reads version 2"), stale.stderr)
+                      stale.stderr.contains("is reprise.task.dedup version 1, this build reads version 3"), stale.stderr)
         let rerun = try task(0)
         XCTAssertTrue(rerun.stdout.contains("task 0 of 2: dedup buckets: 2 of 3 buckets"), rerun.stdout)
         let merge = try reprise(["run", "p.yaml", "--merge", "--quiet"])
         XCTAssertEqual(merge.status, 0, merge.stderr)
-        XCTAssertTrue(merge.stdout.contains("open at once"), merge.stdout)
+        XCTAssertTrue(merge.stdout.contains("entries in flight") && merge.stdout.contains("runs spilled"), merge.stdout)
         XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
     }
 

@@ -104,7 +104,7 @@ final class IngestTasksTests: XCTestCase {
     /// the link files.
     private func diskRunDetailed(_ inputs: [String], root: String, config: IngestConfig, tasks n: Int, buckets: Int,
                                  roundOneSort: Int = DiskDedup.defaultSortRecords, fanIn: Int = DiskDedup.defaultFanIn,
-                                 roundTwoSort: Int = DiskDedup.defaultSortRecords)
+                                 roundTwoSort: Int = DiskDedup.defaultSortRecords, messageBytes: Int = DiskDedup.defaultMessageBytes)
         throws -> (manifest: IngestManifest, dedup: DiskDedup.LinkDeduplicator, linkFiles: [String]) {
         let list = try InputFiles.expand(inputs)
         var shares: [IngestShare] = [], dirs: [String] = []
@@ -124,7 +124,8 @@ final class IngestTasksTests: XCTestCase {
                                         fanIn: fanIn, sortRecords: roundTwoSort)
             edgeFiles.append(path)
         }
-        let dedup = try DiskDedup.LinkDeduplicator(linkFiles: edgeFiles, config: config.dedup)
+        let dedup = try DiskDedup.LinkDeduplicator(linkFiles: edgeFiles, config: config.dedup, scratch: root + "/merge-scratch",
+                                                   messageBytes: messageBytes, fanIn: fanIn)
         let manifest = try IngestTasks.merge(shares: shares, dirs: dirs, inputCount: list.files.count, missing: list.missing,
                                              output: root + "/merged", config: config, dedup: dedup, quiet: true)
         return (manifest, dedup, edgeFiles.reversed())
@@ -261,6 +262,35 @@ final class IngestTasksTests: XCTestCase {
             XCTAssertGreaterThan(run.dedup.sharedKeys, 8 * (files - 1))
             XCTAssertGreaterThan(run.dedup.peakOpen, 0)
             XCTAssertLessThanOrEqual(run.dedup.peakOpen, 11, "\(n) tasks: at most one chain's keys open at once (\(run.dedup.sharedKeys) shared keys)")
+            XCTAssertEqual(run.dedup.spilledRuns, 0, "the default memory holds every message")
+            XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/disk\(n)/merge-scratch"), "scratch directory removed")
+        }
+    }
+
+    /// The merge with room for one message in memory: every message goes to a scratch run, more runs than the
+    /// fan-in are merged into one, and the decisions and bytes are those of memory mode; memory holds at most
+    /// one message (its bytes) at a time.
+    func testTheMergeSpillsMessagesAndDecidesTheSame() throws {
+        let s = Scratch()
+        try corpus(s)
+        var config = IngestConfig()
+        config.docsPerFile = 7
+        config.minChars = 20
+        let single = try s.ingest([s.inputDir], output: "single", config: config)
+        let expected = try decisions(s, "single")
+        XCTAssertGreaterThan((single.counts.dropped["near_duplicate"] ?? 0) + (single.counts.dropped["exact_duplicate"] ?? 0), 3)
+        for n in [1, 3] {
+            let run = try diskRunDetailed([s.inputDir], root: s.root + "/spill\(n)", config: config, tasks: n, buckets: 2,
+                                          fanIn: 2, messageBytes: 1)
+            XCTAssertEqual(run.manifest, single, "\(n) tasks")
+            let got = try decisions(s, "spill\(n)/merged")
+            XCTAssertEqual(got.kept, expected.kept, "\(n) tasks: kept ids")
+            XCTAssertEqual(got.dropped, expected.dropped, "\(n) tasks: duplicate_of")
+            XCTAssertTrue(try s.snapshot("spill\(n)/merged") == s.snapshot("single"), "\(n) tasks: bytes differ")
+            XCTAssertGreaterThan(run.dedup.spilledRuns, 4, "\(n) tasks: every message spilled, runs compacted")
+            XCTAssertLessThan(run.dedup.peakMessageBytes, 4096, "\(n) tasks: one message in memory at a time")
+            XCTAssertEqual(run.dedup.open, 0)
+            XCTAssertFalse(FileManager.default.fileExists(atPath: s.root + "/spill\(n)/merge-scratch"), "scratch directory removed")
         }
     }
 
@@ -306,7 +336,7 @@ final class IngestTasksTests: XCTestCase {
         var runs: [DiskDedup.Run] = []
         for r in 0..<23 {
             var run = (0..<Int(rng.next() % 40)).map { _ in
-                LinkRecord(position: rng.next() % 500, kind: UInt16(rng.next() % 3), flags: UInt8(rng.next() % 2))
+                LinkRecord(position: rng.next() % 500, kind: UInt16(rng.next() % 3), next: rng.next() % 2 == 0 ? LinkRecord.none : 500 + rng.next() % 500)
             }
             run.sort()
             all += run
@@ -323,7 +353,7 @@ final class IngestTasksTests: XCTestCase {
             XCTAssertFalse(try FileManager.default.contentsOfDirectory(atPath: s.root).contains { $0.hasPrefix("scratch") }, "fan-in \(fanIn): scratch files removed")
         }
         // A run out of order is an error naming the file, never a silent misorder.
-        let bad = [LinkRecord(position: 5, kind: 0, flags: 0), LinkRecord(position: 2, kind: 0, flags: 0)]
+        let bad = [LinkRecord(position: 5, kind: 0, next: 9), LinkRecord(position: 2, kind: 0, next: 9)]
         var bytes = [UInt8](repeating: 0, count: 2 * LinkRecord.size)
         bytes.withUnsafeMutableBytes { b in for (i, l) in bad.enumerated() { l.store(to: b.baseAddress! + i * LinkRecord.size) } }
         XCTAssertTrue(FileManager.default.createFile(atPath: s.root + "/bad.bin", contents: Data(bytes)))
@@ -343,14 +373,15 @@ final class IngestTasksTests: XCTestCase {
         let run = try diskRunDetailed([s.inputDir], root: s.root + "/d", config: config, tasks: 1, buckets: 2)
         let path = run.linkFiles[0]
         let bytes = [UInt8](FileManager.default.contents(atPath: path)!)
-        XCTAssertGreaterThanOrEqual(bytes.count, 2 * 11)
-        XCTAssertEqual(bytes.count % 11, 0)
+        let size = LinkRecord.size
+        XCTAssertGreaterThanOrEqual(bytes.count, 2 * size)
+        XCTAssertEqual(bytes.count % size, 0)
         _ = FileManager.default.createFile(atPath: path, contents: Data(bytes.prefix(bytes.count - 3)))
-        XCTAssertThrowsError(try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup)) { e in
+        XCTAssertThrowsError(try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup, scratch: s.root + "/ms")) { e in
             XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("truncated"), e.oneLine)
         }
         // The last link first: out of document order.
-        let swapped = Array(bytes.suffix(11)) + Array(bytes.dropLast(11))
+        let swapped = Array(bytes.suffix(size)) + Array(bytes.dropLast(size))
         _ = FileManager.default.createFile(atPath: path, contents: Data(swapped))
         let list = try InputFiles.expand([s.inputDir])
         var o = Ingest.Options()
@@ -359,7 +390,7 @@ final class IngestTasksTests: XCTestCase {
                                              config: config, options: o)
         XCTAssertThrowsError(try IngestTasks.merge(shares: [share], dirs: [s.root + "/t"], inputCount: list.files.count, missing: list.missing,
                                                    output: s.root + "/m", config: config,
-                                                   dedup: try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup),
+                                                   dedup: try DiskDedup.LinkDeduplicator(linkFiles: [path], config: config.dedup, scratch: s.root + "/ms"),
                                                    quiet: true)) { e in
             XCTAssertTrue(e.oneLine.contains(path) && e.oneLine.contains("order"), e.oneLine)
         }
