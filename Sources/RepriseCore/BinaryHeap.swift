@@ -60,6 +60,19 @@ public struct BinaryHeap<Element: HeapOrdered> {
         siftDown(0)
     }
 
+    /// A k-way merge: hands every element to `body` in order, top first; after each, `refill` gives the next
+    /// element of the top's source (nil when that source is exhausted), which takes the top's place.
+    @inlinable public mutating func drain(_ body: (Element) throws -> Void, refill: (Element) throws -> Element?) rethrows {
+        while let top = items.first {
+            try body(top)
+            if let next = try refill(top) {
+                replaceTop(next)
+            } else {
+                _ = pop()
+            }
+        }
+    }
+
     @inlinable mutating func siftDown(_ start: Int) {
         items.withUnsafeMutableBufferPointer { h in
             let n = h.count, e = h[start]

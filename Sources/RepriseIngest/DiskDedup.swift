@@ -286,14 +286,9 @@ public enum DiskDedup {
     static func kway<R: RunRecord>(_ runs: [Run], _ body: (R) throws -> Void) throws {
         let cursors = try runs.map { try RunCursor<R>($0) }
         var heap = BinaryHeap(cursors.indices.compactMap { i in cursors[i].current.map { Head(record: $0, source: i) } })
-        while let top = heap.top {
-            try body(top.record)
+        try heap.drain({ try body($0.record) }) { top in
             try cursors[top.source].advance()
-            if let next = cursors[top.source].current {
-                heap.replaceTop(Head(record: next, source: top.source))
-            } else {
-                _ = heap.pop()
-            }
+            return cursors[top.source].current.map { Head(record: $0, source: top.source) }
         }
     }
 
@@ -722,14 +717,9 @@ final class KeyMessageQueue {
         runs = []
         var merge = BinaryHeap(old.indices.compactMap { i in old[i].current.map { Head(message: $0, source: i) } })
         try writeRun { emit in
-            while let top = merge.top {
-                try emit(top.message)
+            try merge.drain({ try emit($0.message) }) { top in
                 try old[top.source].advance()
-                if let m = old[top.source].current {
-                    merge.replaceTop(Head(message: m, source: top.source))
-                } else {
-                    _ = merge.pop()
-                }
+                return old[top.source].current.map { Head(message: $0, source: top.source) }
             }
         }
         for r in old { unlink(r.path) }

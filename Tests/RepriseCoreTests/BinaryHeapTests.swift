@@ -33,6 +33,18 @@ final class BinaryHeapTests: XCTestCase {
                 XCTAssertEqual(heap.count, model.count)
             }
         }
+        // drain merges sorted sources: every element once, in order.
+        let sources = (0..<7).map { s in (0..<rng.below(30)).map { Item(key: rng.below(100), tag: s * 100 + $0) }.sorted { $0.before($1) } }
+        var next = [Int](repeating: 1, count: sources.count)
+        var merge = BinaryHeap(sources.compactMap(\.first))
+        var merged: [Item] = []
+        merge.drain({ merged.append($0) }) { top in
+            let s = top.tag / 100
+            defer { next[s] += 1 }
+            return next[s] < sources[s].count ? sources[s][next[s]] : nil
+        }
+        XCTAssertEqual(merged, sources.flatMap { $0 }.sorted { $0.before($1) })
+        XCTAssertTrue(merge.isEmpty)
         var empty = BinaryHeap<Item>()
         XCTAssertNil(empty.pop())
         XCTAssertTrue(empty.isEmpty)
