@@ -131,6 +131,28 @@ final class IngestTasksTests: XCTestCase {
         return (manifest, dedup, edgeFiles.reversed())
     }
 
+    /// The mixed corpus with small output files, ingested in one process into "single": the config, its
+    /// manifest and decisions.
+    private func mixedCorpusInOneRun(_ s: Scratch) throws -> (config: IngestConfig, single: IngestManifest, expected: (kept: [String], dropped: [String])) {
+        try corpus(s)
+        var config = IngestConfig()
+        config.docsPerFile = 7
+        config.minChars = 20
+        let single = try s.ingest([s.inputDir], output: "single", config: config)
+        return (config, single, try decisions(s, "single"))
+    }
+
+    /// The partitioned run under `name` (its manifest `manifest`, its output in NAME/merged) decided and wrote
+    /// what the one-process run in "single" did.
+    private func assertSameAsOneRun(_ s: Scratch, _ name: String, _ manifest: IngestManifest, single: IngestManifest,
+                                    expected: (kept: [String], dropped: [String])) throws {
+        XCTAssertEqual(manifest, single, name)
+        let got = try decisions(s, name + "/merged")
+        XCTAssertEqual(got.kept, expected.kept, name + ": kept ids")
+        XCTAssertEqual(got.dropped, expected.dropped, name + ": duplicate_of")
+        XCTAssertTrue(try s.snapshot(name + "/merged") == s.snapshot("single"), name + ": bytes differ")
+    }
+
     /// (id, reason, duplicate_of) of every excluded record, and the kept ids, in order.
     private func decisions(_ s: Scratch, _ output: String) throws -> (kept: [String], dropped: [String]) {
         let kept = try s.records(output).map { $0["id"] as! String }
@@ -249,11 +271,7 @@ final class IngestTasksTests: XCTestCase {
         let expected = try decisions(s, "single")
         for n in [2, 4] {
             let run = try diskRunDetailed([s.inputDir], root: s.root + "/disk\(n)", config: config, tasks: n, buckets: 3)
-            XCTAssertEqual(run.manifest, single, "\(n) tasks")
-            let got = try decisions(s, "disk\(n)/merged")
-            XCTAssertEqual(got.kept, expected.kept, "\(n) tasks: kept ids")
-            XCTAssertEqual(got.dropped, expected.dropped, "\(n) tasks: duplicate_of")
-            XCTAssertTrue(try s.snapshot("disk\(n)/merged") == s.snapshot("single"), "\(n) tasks: bytes differ")
+            try assertSameAsOneRun(s, "disk\(n)", run.manifest, single: single, expected: expected)
             // Fillers share no key; a chain member a few words off its neighbour almost always shares a band.
             XCTAssertLessThanOrEqual(run.dedup.linked, 4 * (files - 1), "\(n) tasks: no filler shares a key")
             XCTAssertGreaterThanOrEqual(run.dedup.linked, 3 * (files - 1), "\(n) tasks: chain members share keys")
@@ -272,21 +290,12 @@ final class IngestTasksTests: XCTestCase {
     /// one message (its bytes) at a time.
     func testTheMergeSpillsMessagesAndDecidesTheSame() throws {
         let s = Scratch()
-        try corpus(s)
-        var config = IngestConfig()
-        config.docsPerFile = 7
-        config.minChars = 20
-        let single = try s.ingest([s.inputDir], output: "single", config: config)
-        let expected = try decisions(s, "single")
+        let (config, single, expected) = try mixedCorpusInOneRun(s)
         XCTAssertGreaterThan((single.counts.dropped["near_duplicate"] ?? 0) + (single.counts.dropped["exact_duplicate"] ?? 0), 3)
         for n in [1, 3] {
             let run = try diskRunDetailed([s.inputDir], root: s.root + "/spill\(n)", config: config, tasks: n, buckets: 2,
                                           fanIn: 2, messageBytes: 1)
-            XCTAssertEqual(run.manifest, single, "\(n) tasks")
-            let got = try decisions(s, "spill\(n)/merged")
-            XCTAssertEqual(got.kept, expected.kept, "\(n) tasks: kept ids")
-            XCTAssertEqual(got.dropped, expected.dropped, "\(n) tasks: duplicate_of")
-            XCTAssertTrue(try s.snapshot("spill\(n)/merged") == s.snapshot("single"), "\(n) tasks: bytes differ")
+            try assertSameAsOneRun(s, "spill\(n)", run.manifest, single: single, expected: expected)
             XCTAssertGreaterThan(run.dedup.spilledRuns, 4, "\(n) tasks: every message spilled, runs compacted")
             XCTAssertLessThan(run.dedup.peakMessageBytes, 4096, "\(n) tasks: one message in memory at a time")
             XCTAssertEqual(run.dedup.open, 0)
@@ -299,12 +308,7 @@ final class IngestTasksTests: XCTestCase {
     /// writes the same link files as with the default sizes, and the merge decides as memory mode does.
     func testRoundTwoMergesMoreRunsThanItsFanIn() throws {
         let s = Scratch()
-        try corpus(s)
-        var config = IngestConfig()
-        config.docsPerFile = 7
-        config.minChars = 20
-        let single = try s.ingest([s.inputDir], output: "single", config: config)
-        let expected = try decisions(s, "single")
+        let (config, single, expected) = try mixedCorpusInOneRun(s)
         let plain = try diskRunDetailed([s.inputDir], root: s.root + "/plain", config: config, tasks: 3, buckets: 2)
         let small = try diskRunDetailed([s.inputDir], root: s.root + "/small", config: config, tasks: 3, buckets: 2,
                                         roundOneSort: 3, fanIn: 2, roundTwoSort: 5)
@@ -320,11 +324,7 @@ final class IngestTasksTests: XCTestCase {
         }
         XCTAssertGreaterThan(small.dedup.linked, 0)
         for (name, run) in [("plain", plain), ("small", small)] {
-            XCTAssertEqual(run.manifest, single, name)
-            let got = try decisions(s, name + "/merged")
-            XCTAssertEqual(got.kept, expected.kept, name)
-            XCTAssertEqual(got.dropped, expected.dropped, name)
-            XCTAssertTrue(try s.snapshot(name + "/merged") == s.snapshot("single"), name + ": bytes differ")
+            try assertSameAsOneRun(s, name, run.manifest, single: single, expected: expected)
         }
     }
 
