@@ -62,12 +62,19 @@ public final class ZstdEncoder {
     private var outBuf: [UInt8]
     private let sink: (UnsafeRawBufferPointer) throws -> Void
 
-    public init(level: Int32 = 3, checksum: Bool = true, threads: Int32 = 0,
+    /// `threads` > 0 compresses on that many zstd worker threads; `jobBytes` then sets the size of a worker's
+    /// job (zstd's default is several times the window, and its buffers fill up to a few jobs in flight while
+    /// a frame is long, so a small job keeps the memory of long frames small; the bytes depend on it).
+    /// The job size of the multi-threaded writers of long streams (ingest outputs, task shares): 1 MiB.
+    public static let streamJobBytes: Int32 = 1 << 20
+
+    public init(level: Int32 = 3, checksum: Bool = true, threads: Int32 = 0, jobBytes: Int32? = nil,
                 sink: @escaping (UnsafeRawBufferPointer) throws -> Void) {
         cctx = ZSTD_createCCtx()
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_compressionLevel, level)
         ZSTD_CCtx_setParameter(cctx, ZSTD_c_checksumFlag, checksum ? 1 : 0)
         if threads > 0 { ZSTD_CCtx_setParameter(cctx, ZSTD_c_nbWorkers, threads) }
+        if threads > 0, let jobBytes { ZSTD_CCtx_setParameter(cctx, ZSTD_c_jobSize, jobBytes) }
         outBuf = [UInt8](repeating: 0, count: ZSTD_CStreamOutSize())
         self.sink = sink
     }

@@ -20,7 +20,7 @@ final class RotatingJSONLWriter {
             let writer = try AtomicFileWriter(path: dir + "/" + name)
             // One zstd worker thread compresses while this thread goes on; zstd's output does not depend on
             // the number of workers once it is at least one, so the bytes are the same on every machine.
-            let encoder = ZstdEncoder(level: level, checksum: true, threads: 1) { try writer.write($0) }
+            let encoder = ZstdEncoder(level: level, checksum: true, threads: 1, jobBytes: ZstdEncoder.streamJobBytes) { try writer.write($0) }
             current = (writer, encoder, name)
         }
         try current!.encoder.write(record)

@@ -61,7 +61,7 @@ public enum IngestTasks {
         let file = try AtomicFileWriter(path: path)
         // One zstd worker compresses while cleaning goes on; the bytes do not depend on the worker count once
         // it is at least one.
-        let encoder = ZstdEncoder(level: Int32(config.zstdLevel), checksum: true, threads: 1) { try file.write($0) }
+        let encoder = ZstdEncoder(level: Int32(config.zstdLevel), checksum: true, threads: 1, jobBytes: ZstdEncoder.streamJobBytes) { try file.write($0) }
         var entries = files.map { TaskInputFile(index: $0.index, offset: 0, frameBytes: 0) }
         var current = -1, documents = 0, inFile = 0
         var w = BinaryWriter()

@@ -512,7 +512,7 @@ struct Context {
         }
         let name = "tokens.bin.zst"
         let file = try AtomicFileWriter(path: out + "/" + name)
-        let encoder = ZstdEncoder(level: 3, checksum: true, threads: 1) { try file.write($0) }
+        let encoder = ZstdEncoder(level: 3, checksum: true, threads: 1, jobBytes: ZstdEncoder.streamJobBytes) { try file.write($0) }
         var w = BinaryWriter()
         var batch: [(id: String, text: [UInt8])] = []
         var batchBytes = 0, done = 0
