@@ -7,25 +7,37 @@ public final class AtomicFileWriter {
     public let path: String
     private let tmpPath: String
     private var fd: Int32
+    private let keepOpen: Bool
+    private var committed = false
     private var buffer: [UInt8] = []
     private let flushAt: Int
     public private(set) var bytesWritten = 0
     private var hasher = SHA256Stream()
 
     /// `bufferBytes`: how much is collected before a `write(2)` (1 MiB; less for writers that keep many
-    /// files open at once).
-    public init(path: String, bufferBytes: Int = 1 << 20) throws {
+    /// files at once). `keepOpen` false closes the file after each `write(2)` and opens it again to append
+    /// the next, so that a writer of thousands of files at once holds no descriptor between writes.
+    public init(path: String, bufferBytes: Int = 1 << 20, keepOpen: Bool = true) throws {
         self.path = path
         flushAt = max(1, bufferBytes)
+        self.keepOpen = keepOpen
         let dir = (path as NSString).deletingLastPathComponent
         if !dir.isEmpty { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) }
         tmpPath = AtomicFile.temporaryPath(for: path)
         fd = open(tmpPath, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
         if fd < 0 { throw RepriseError("\(tmpPath): cannot create: \(String(cString: strerror(errno)))") }
-        buffer.reserveCapacity(flushAt)
+        if !keepOpen { close(fd); fd = -1 }
+        buffer.reserveCapacity(min(flushAt, 1 << 20))
     }
     deinit {
-        if fd >= 0 { close(fd); unlink(tmpPath) }
+        if fd >= 0 { close(fd) }
+        if !committed { unlink(tmpPath) }
+    }
+
+    private func reopen() throws {
+        guard fd < 0 else { return }
+        fd = open(tmpPath, O_WRONLY | O_APPEND)
+        if fd < 0 { throw RepriseError("\(tmpPath): cannot open again: \(String(cString: strerror(errno)))") }
     }
 
     public func write(_ bytes: UnsafeRawBufferPointer) throws {
@@ -48,6 +60,9 @@ public final class AtomicFileWriter {
     }
 
     private func writeAll(_ raw: UnsafeRawBufferPointer) throws {
+        guard raw.count > 0 else { return }
+        try reopen()
+        defer { if !keepOpen { close(fd); fd = -1 } }
         var off = 0
         while off < raw.count {
             let n = Foundation.write(fd, raw.baseAddress! + off, raw.count - off)
@@ -63,6 +78,7 @@ public final class AtomicFileWriter {
     @discardableResult
     public func commit() throws -> String {
         try flush()
+        try reopen()
         if fsync(fd) != 0 { throw RepriseError("\(tmpPath): fsync failed: \(String(cString: strerror(errno)))") }
         TestKillPoint.reached(path, before: true)
         close(fd)
@@ -70,6 +86,7 @@ public final class AtomicFileWriter {
         if rename(tmpPath, path) != 0 {
             throw RepriseError("\(path): rename failed: \(String(cString: strerror(errno)))")
         }
+        committed = true
         TestKillPoint.reached(path, before: false)
         return hasher.finalizeHex()
     }

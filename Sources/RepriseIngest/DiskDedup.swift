@@ -96,8 +96,9 @@ public enum DiskDedup {
             self.config = config
             self.sortRecords = max(1, sortRecords)
             // Each bucket's slice of a sort goes to its file in one write (of at most 64 KiB), so the files need
-            // no buffers of their own: with them, memory would grow with the number of buckets.
-            files = try (0..<buckets).map { try AtomicFileWriter(path: dir + "/" + DiskDedup.bucketFile($0), bufferBytes: 0) }
+            // no buffers of their own: with them, memory would grow with the number of buckets. Nor do they hold
+            // a descriptor between writes: thousands of buckets stay under the usual limit of open files.
+            files = try (0..<buckets).map { try AtomicFileWriter(path: dir + "/" + DiskDedup.bucketFile($0), bufferBytes: 0, keepOpen: false) }
             pending.reserveCapacity(min(self.sortRecords, 1 << 16))
         }
 

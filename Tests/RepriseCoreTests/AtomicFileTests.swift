@@ -22,6 +22,41 @@ final class AtomicFileTests: XCTestCase {
     func touch(_ name: String) { FileManager.default.createFile(atPath: dir + "/" + name, contents: Data("x".utf8)) }
     func exists(_ name: String) -> Bool { FileManager.default.fileExists(atPath: dir + "/" + name) }
 
+    /// Open descriptors of this process.
+    func openDescriptors() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count }
+
+    /// Writers that do not keep their file open hold no descriptor between writes, append each write, and
+    /// commit (or, dropped, remove their temporary file) like the others.
+    func testWritersThatCloseBetweenWritesHoldNoDescriptor() throws {
+        let before = try openDescriptors()
+        let writers = try (0..<50).map { try AtomicFileWriter(path: dir + "/f\($0).bin", bufferBytes: 0, keepOpen: false) }
+        for (i, w) in writers.enumerated() {
+            try w.write("a\(i),")
+            try w.write("b\(i)")
+        }
+        XCTAssertLessThanOrEqual(try openDescriptors(), before + 2, "50 files written, none held open")
+        for w in writers.prefix(49) { try w.commit() }
+        for i in 0..<49 {
+            XCTAssertEqual(try String(contentsOfFile: dir + "/f\(i).bin", encoding: .utf8), "a\(i),b\(i)")
+        }
+        let kept = try AtomicFileWriter(path: dir + "/open.bin", keepOpen: true)
+        XCTAssertEqual(try openDescriptors(), before + 1, "a writer that keeps its file open holds one descriptor")
+        try kept.commit()
+        XCTAssertTrue(exists("f49.bin.tmp-\(getpid())"))
+        _ = writers  // the last writer is dropped uncommitted below
+        XCTAssertEqual(try openDescriptors(), before)
+    }
+
+    func testADroppedWriterThatClosesBetweenWritesRemovesItsTemporary() throws {
+        do {
+            let w = try AtomicFileWriter(path: dir + "/gone.bin", bufferBytes: 0, keepOpen: false)
+            try w.write("x")
+            XCTAssertTrue(exists("gone.bin.tmp-\(getpid())"))
+        }
+        XCTAssertFalse(exists("gone.bin.tmp-\(getpid())"))
+        XCTAssertFalse(exists("gone.bin"))
+    }
+
     func testTemporaryNamesAreExactlyTheWritersOwn() throws {
         let path = dir + "/state.json"
         let w = try AtomicFileWriter(path: path)

@@ -328,6 +328,22 @@ final class IngestTasksTests: XCTestCase {
         }
     }
 
+    /// A round-1 writer of 2,000 bucket files holds none of them open between its sorts (the usual limit is
+    /// 1,024 open files), and every record lands in its bucket's file.
+    func testBucketFilesAreNotHeldOpen() throws {
+        let s = Scratch()
+        func descriptors() throws -> Int { try FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count }
+        var config = DedupConfig()
+        config.minhash = false
+        let before = try descriptors()
+        let writer = try DiskDedup.BucketWriter(dir: s.root + "/b", buckets: 2000, config: config, sortRecords: 100)
+        for i in 0..<1000 { try writer.add(DedupKeys(exact: Key128(hi: UInt64(i) &* 0x9E37_79B9_7F4A_7C15, lo: UInt64(i))), position: UInt64(i)) }
+        XCTAssertLessThanOrEqual(try descriptors(), before + 2, "2,000 bucket files, none held open")
+        try writer.finish()
+        let total = try (0..<2000).reduce(0) { $0 + (try DiskDedup.recordCount(s.root + "/b/" + DiskDedup.bucketFile($1), BucketRecord.self)) }
+        XCTAssertEqual(total, 1000)
+    }
+
     /// Runs merged with a small fan-in come out in order, whatever their number and lengths.
     func testRunMergeOrdersAnyNumberOfRuns() throws {
         let s = Scratch()
