@@ -33,7 +33,7 @@ public enum DiskDedup {
     /// (26 bytes) and `LinkRecord` (19 bytes).
     static let exactKind: UInt16 = 0xFFFF
     /// Records sorted at once: by a round-1 task over all its buckets (32 bytes each in memory, 16 MiB), and
-    /// by a round-2 task over its links (16 bytes each, 8 MiB).
+    /// by a round-2 task over its links (24 bytes each, 12 MiB).
     public static let defaultSortRecords = 1 << 19
     /// Sorted runs merged at once; each open run reads through a 64 KiB buffer.
     public static let defaultFanIn = 64
