@@ -156,9 +156,10 @@ extension Context {
     /// documents, and training gives the tokenizer a single run trains.
     ///
     /// The tasks' counts are split into partitions by a hash of the pre-token; they are summed and corrected
-    /// one partition at a time. Training needs every distinct pre-token of the kept documents, so the result
-    /// is whole; besides it the merge holds one partition's sum at a time (not the whole sum and a corrected
-    /// copy of it).
+    /// one partition at a time. Training needs every distinct pre-token it trains on: all of them by default,
+    /// or with `max_pre_tokens` the most frequent (a first pass over the partitions finds the count threshold
+    /// from their histograms, a second keeps the pre-tokens at or above it), so that the merge then holds at
+    /// most that many, besides one partition's sum, whatever the corpus; the same threshold as one run's.
     func mergeTokenizer(markers: [IngestTaskManifest], output: String, config: TokenizerConfig) throws -> TokenizerManifest {
         try config.validate()
         var documents = 0, bytes = 0
@@ -191,23 +192,38 @@ extension Context {
         }
         duplicates.add(documents: batch, threads: options.threads, split: split)
         batch = []
-        var counter = PreTokenCounter()
-        for p in 0..<partitions {
-            let sum = PreTokenCounter()
-            for (t, m) in markers.enumerated() {
-                let path = dir(t) + "/ingest/" + m.counts!.files[p].file
-                let part = try PreTokenCounter.read(path: path)
-                guard part.distinctCount == m.counts!.files[p].documents else {
-                    throw RepriseError("\(path): \(part.distinctCount) pre-tokens, the task's manifest says \(m.counts!.files[p].documents); rerun the task")
+        // The kept documents' counts, partition by partition: the tasks' sums less the duplicates'.
+        func forEachPartition(_ body: (PreTokenCounter) throws -> Void) throws {
+            for p in 0..<partitions {
+                let sum = PreTokenCounter()
+                for (t, m) in markers.enumerated() {
+                    let path = dir(t) + "/ingest/" + m.counts!.files[p].file
+                    let part = try PreTokenCounter.read(path: path)
+                    guard part.distinctCount == m.counts!.files[p].documents else {
+                        throw RepriseError("\(path): \(part.distinctCount) pre-tokens, the task's manifest says \(m.counts!.files[p].documents); rerun the task")
+                    }
+                    sum.merge(part)
                 }
-                sum.merge(part)
+                try body(try sum.subtracting(partitions == 1 ? duplicates : duplicates.partition(p, of: partitions)))
             }
-            let left = try sum.subtracting(partitions == 1 ? duplicates : duplicates.partition(p, of: partitions))
-            if partitions == 1 { counter = left } else { counter.merge(left) }
+        }
+        // With max_pre_tokens, a first pass finds the count threshold from the histogram of every partition.
+        var threshold: UInt64 = 1
+        if let limit = config.maxPreTokens {
+            var histogram: [UInt64: Int] = [:]
+            try forEachPartition { $0.addCountHistogram(into: &histogram) }
+            threshold = PreTokenCounter.threshold(histogram: histogram, limit: limit)
+        }
+        var counter = PreTokenCounter()
+        var counted: UInt64 = 0
+        try forEachPartition { left in
+            counted += left.totalCount
+            let kept = threshold > 1 ? left.keeping(minCount: threshold) : left
+            if partitions == 1 { counter = kept } else { counter.merge(kept) }
         }
         let total = markers.reduce(UInt64(0)) { $0 + $1.counts!.preTokens }
-        guard counter.totalCount + duplicates.totalCount == total else {
-            throw RepriseError("\(dir(0))/ingest: the tasks' count files sum to \(counter.totalCount + duplicates.totalCount) pre-tokens, their manifests say \(total); rerun the tasks (\(taskHint))")
+        guard counted + duplicates.totalCount == total else {
+            throw RepriseError("\(dir(0))/ingest: the tasks' count files sum to \(counted + duplicates.totalCount) pre-tokens, their manifests say \(total); rerun the tasks (\(taskHint))")
         }
         return try TokenizerTraining.finish(counter: counter, documents: documents, bytes: bytes, inputs: [docsDir],
                                          inputHash: try TokenizerStage.inputHash([docsDir]), output: output,

@@ -99,6 +99,30 @@ public final class PreTokenCounter {
         }
     }
 
+    /// Adds this counter's count histogram into `histogram` (count → number of distinct pre-tokens).
+    public func addCountHistogram(into histogram: inout [UInt64: Int]) {
+        for e in 0..<table.count { histogram[table.value(e), default: 0] += 1 }
+    }
+
+    /// The pre-tokens counted at least `minCount` times, with their counts.
+    public func keeping(minCount: UInt64) -> PreTokenCounter {
+        let out = PreTokenCounter()
+        for e in 0..<table.count where table.value(e) >= minCount { out.add(table.key(e), count: table.value(e)) }
+        return out
+    }
+
+    /// The smallest count T such that at most `limit` distinct pre-tokens are counted T times or more, from
+    /// the count histogram of all of them: pre-tokens of equal count are kept or dropped together, so the
+    /// choice does not depend on any order (and fewer than `limit` may be kept).
+    public static func threshold(histogram: [UInt64: Int], limit: Int) -> UInt64 {
+        var kept = 0
+        for (count, n) in histogram.sorted(by: { $0.key > $1.key }) {
+            if kept + n > limit { return count + 1 }
+            kept += n
+        }
+        return 1
+    }
+
     /// All (pre-token, count) pairs, sorted by bytes: a deterministic listing for files and tests.
     public func entries() -> [(bytes: [UInt8], count: UInt64)] {
         var out: [(bytes: [UInt8], count: UInt64)] = []

@@ -8,10 +8,14 @@ public struct TokenizerConfig: Codable, Sendable, Equatable {
     public var specialTokens = SpecialTokens.defaults
     /// Documents longer than this many characters are cut (at a character boundary) before counting.
     public var maxDocChars: Int?
+    /// Train on at most this many distinct pre-tokens, the most frequent (`PreTokenCounter.threshold`), so
+    /// that training's memory does not grow with the corpus's long tail; nil: all of them.
+    public var maxPreTokens: Int?
 
     public init() {}
     enum CodingKeys: String, CodingKey, CaseIterable {
         case vocabSize = "vocab_size", pattern, specialTokens = "special_tokens", maxDocChars = "max_doc_chars"
+        case maxPreTokens = "max_pre_tokens"
     }
     public init(from decoder: Decoder) throws {
         try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "tokenizer")
@@ -26,6 +30,7 @@ public struct TokenizerConfig: Codable, Sendable, Equatable {
         }
         specialTokens = try c.decodeIfPresent([String].self, forKey: .specialTokens) ?? d.specialTokens
         maxDocChars = try c.decodeIfPresent(Int.self, forKey: .maxDocChars)
+        maxPreTokens = try c.decodeIfPresent(Int.self, forKey: .maxPreTokens)
         try validate()
     }
 
@@ -39,6 +44,7 @@ public struct TokenizerConfig: Codable, Sendable, Equatable {
             throw RepriseError("tokenizer.special_tokens must be distinct, non-empty strings")
         }
         if let m = maxDocChars, m < 1 { throw RepriseError("tokenizer.max_doc_chars must be at least 1") }
+        if let m = maxPreTokens, m < 1 { throw RepriseError("tokenizer.max_pre_tokens must be at least 1") }
     }
 }
 
@@ -207,7 +213,13 @@ public enum TokenizerTraining {
         }
         flush()
         progress.finish(items: documents, itemName: "docs", bytes: bytes)
-        return try finish(counter: counter, documents: documents, bytes: bytes, inputs: inputs, inputHash: inputHash,
+        var trained = counter
+        if let limit = config.maxPreTokens {
+            var histogram: [UInt64: Int] = [:]
+            counter.addCountHistogram(into: &histogram)
+            trained = counter.keeping(minCount: PreTokenCounter.threshold(histogram: histogram, limit: limit))
+        }
+        return try finish(counter: trained, documents: documents, bytes: bytes, inputs: inputs, inputHash: inputHash,
                           output: output, config: config, quiet: quiet)
     }
 

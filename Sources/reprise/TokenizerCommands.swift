@@ -35,6 +35,8 @@ struct TokenizerTrain: ParsableCommand, UsesWorkers {
     var special: [String] = []
     @Option(help: "Cut documents longer than this many characters before counting.")
     var maxDocChars: Int?
+    @Option(help: "Train on at most this many distinct pre-tokens, the most frequent (default: all).")
+    var maxPreTokens: Int?
     @OptionGroup var workers: WorkerOptions
 
     func makeConfig() throws -> TokenizerConfig {
@@ -46,7 +48,7 @@ struct TokenizerTrain: ParsableCommand, UsesWorkers {
             }
             c(p, \.pattern)
         }
-        c(special.isEmpty ? nil : special, \.specialTokens); c(maxDocChars, \.maxDocChars)
+        c(special.isEmpty ? nil : special, \.specialTokens); c(maxDocChars, \.maxDocChars); c(maxPreTokens, \.maxPreTokens)
         do { try c.config.validate() } catch { throw ValidationError(optionSpelling(error.oneLine, prefix: "tokenizer.").replacingOccurrences(of: "--special-tokens", with: "--special")) }
         return c.config
     }

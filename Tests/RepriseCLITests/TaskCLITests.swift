@@ -144,13 +144,22 @@ extension CLITests {
           ingest:
             inputs: [in]
             config: {quality: {enabled: false}, repetition: {enabled: false}, min_chars: 60, docs_per_file: 100, dedup: {mode: MODE, buckets: 4}}
-          tokenizer: {config: {vocab_size: 600, max_doc_chars: 5000}}
+          tokenizer: {config: {vocab_size: 600, max_doc_chars: 5000, max_pre_tokens: 700}}
           pack: {config: {seq_len: 64, val_fraction: 0.2, shard_tokens: 6000}}
           schedules:
             ar: {objective: ar, epochs: 2, batch_size: 4, seed: 3}
         """
         write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "memory"))
         XCTAssertEqual(try reprise(["run", "p.yaml", "--quiet"]).status, 0)
+        // max_pre_tokens bites: the tokenizer trained on at most 700 of the corpus's distinct pre-tokens.
+        let trainedOn = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/work/tokenizer/manifest.json"))) as? [String: Any])
+        let distinct = try XCTUnwrap(trainedOn["distinct_pre_tokens"] as? Int)
+        XCTAssertLessThanOrEqual(distinct, 700)
+        XCTAssertGreaterThan(distinct, 300)
+        let all = try reprise(["tokenizer", "train", "work/ingest", "--vocab-size", "600", "--max-doc-chars", "5000", "-o", "unlimited", "--quiet"])
+        XCTAssertEqual(all.status, 0, all.stderr)
+        let unlimited = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: root + "/unlimited/manifest.json"))) as? [String: Any])
+        XCTAssertGreaterThan(try XCTUnwrap(unlimited["distinct_pre_tokens"] as? Int), 700, "the corpus has more distinct pre-tokens than the limit")
         try FileManager.default.moveItem(atPath: root + "/work", toPath: root + "/single")
         write("p.yaml", pipeline.replacingOccurrences(of: "MODE", with: "disk"))
 

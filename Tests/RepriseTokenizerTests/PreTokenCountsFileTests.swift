@@ -52,6 +52,32 @@ final class PreTokenCountsFileTests: XCTestCase {
         XCTAssertThrowsError(try PreTokenCounter.read(path: path)) { XCTAssertTrue($0.oneLine.contains(path), $0.oneLine) }
     }
 
+    /// `max_pre_tokens`: the threshold keeps the most frequent pre-tokens, never more than the limit, pieces
+    /// of equal count together; the threshold from the histograms of partitions is the whole's.
+    func testThresholdKeepsTheMostFrequentPreTokens() throws {
+        XCTAssertEqual(PreTokenCounter.threshold(histogram: [1: 10, 2: 4, 5: 1], limit: 100), 1, "everything fits")
+        XCTAssertEqual(PreTokenCounter.threshold(histogram: [1: 10, 2: 4, 5: 1], limit: 5), 2, "counts 5 and 2: 5 pieces")
+        XCTAssertEqual(PreTokenCounter.threshold(histogram: [1: 10, 2: 4, 5: 1], limit: 4), 3, "the 4 of count 2 go together: only count 5 stays")
+        XCTAssertEqual(PreTokenCounter.threshold(histogram: [3: 2], limit: 1), 4, "nothing fits: nothing kept")
+        let corpus = (0..<300).map { "Text \($0) of the threshold test, word\($0 % 17) and more \($0 % 5) \($0 * 7919)." }
+        let whole = PreTokenCounter()
+        whole.add(documents: docs(corpus), threads: 2, split: split)
+        var histogram: [UInt64: Int] = [:]
+        whole.addCountHistogram(into: &histogram)
+        XCTAssertEqual(histogram.values.reduce(0, +), whole.distinctCount)
+        let limit = whole.distinctCount / 3
+        let t = PreTokenCounter.threshold(histogram: histogram, limit: limit)
+        let kept = whole.keeping(minCount: t)
+        XCTAssertLessThanOrEqual(kept.distinctCount, limit)
+        XCTAssertGreaterThan(kept.distinctCount, 0)
+        for e in whole.entries() {
+            XCTAssertEqual(kept.count(of: e.bytes), e.count >= t ? e.count : 0)
+        }
+        var parts: [UInt64: Int] = [:]
+        for p in 0..<4 { whole.partition(p, of: 4).addCountHistogram(into: &parts) }
+        XCTAssertEqual(parts, histogram)
+    }
+
     /// Counts split into partitions by a hash of the pre-token: every task puts a pre-token into the file of
     /// the same number, so summing partition by partition gives the whole counts, and partition 0 of 1 is
     /// the file `write(to:)` writes.
