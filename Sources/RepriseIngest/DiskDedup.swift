@@ -431,8 +431,7 @@ public enum DiskDedup {
             var entries: [UInt16: KeyMessage] = [:]
             for m in try messages.take(position) { entries[m.kind] = m }
             var decision: (reason: String, duplicateOf: String)?
-            if config.exact, links.contains(where: { $0.kind == DiskDedup.exactKind }), keys.exact != nil,
-               let first = entries[DiskDedup.exactKind] {
+            if config.exact, keys.exact != nil, let first = entries[DiskDedup.exactKind] {
                 decision = ("exact_duplicate", first.id)
             }
             if decision == nil, config.minhash, let sig = keys.signature {
@@ -469,10 +468,8 @@ public enum DiskDedup {
 
         /// Removes the scratch directory; every message must have reached its document.
         public func finish() throws {
-            if messages.count > 0, let m = try messages.takeAny() {
-                throw RepriseError("disk deduplication: \(DiskDedup.describe(m.position)) was sent a key's entry but never read; rerun the dedup round")
-            }
-            try messages.finish()
+            if let m = messages.anyWaiting { throw KeyMessageQueue.neverRead(m) }
+            messages.finish()
         }
     }
 }
@@ -646,11 +643,10 @@ final class KeyMessageQueue {
         let path: String, reader: BinaryReader
         var current: KeyMessage?
         var left: Int
-        init(path: String, count: Int) throws {
+        init(path: String, bytes: Int, count: Int) throws {
             self.path = path
             left = count
-            let size = try FileManager.default.attributesOfItem(atPath: path)[.size] as? Int ?? 0
-            reader = BinaryReader(try FileRangeSource(path: path, offset: 0, count: size), name: path)
+            reader = BinaryReader(try FileRangeSource(path: path, offset: 0, count: bytes), name: path)
             try advance()
         }
         func advance() throws {
@@ -704,7 +700,7 @@ final class KeyMessageQueue {
         }
         try file.write(w.bytes)
         try file.commit()
-        runs.append(try RunReader(path: path, count: n))
+        runs.append(try RunReader(path: path, bytes: file.bytesWritten, count: n))
     }
 
     private struct Head: HeapOrdered {
@@ -734,35 +730,34 @@ final class KeyMessageQueue {
             heapBytes -= top.bytes
             try collect(top, at: position, into: &out)
         }
-        var exhausted = false
         for r in runs {
             while let m = r.current, m.position <= position {
                 try collect(m, at: position, into: &out)
                 try r.advance()
             }
-            if r.current == nil { exhausted = true }
+            if r.current == nil { unlink(r.path) }
         }
-        if exhausted {
-            for r in runs where r.current == nil { unlink(r.path) }
-            runs.removeAll { $0.current == nil }
-        }
+        runs.removeAll { $0.current == nil }
         out.sort { $0.kind < $1.kind }
         return out
     }
 
     private func collect(_ m: KeyMessage, at position: UInt64, into out: inout [KeyMessage]) throws {
         count -= 1
-        guard m.position == position else {
-            throw RepriseError("disk deduplication: \(DiskDedup.describe(m.position)) was sent a key's entry but never read; rerun the dedup round")
-        }
+        guard m.position == position else { throw Self.neverRead(m) }
         out.append(m)
     }
 
+    /// A message whose document passed without taking it: the link files do not match the documents.
+    static func neverRead(_ m: KeyMessage) -> RepriseError {
+        RepriseError("disk deduplication: \(DiskDedup.describe(m.position)) was sent a key's entry but never read; rerun the dedup round")
+    }
+
     /// Some waiting message, nil when none is left.
-    func takeAny() throws -> KeyMessage? { heap.top ?? runs.first { $0.current != nil }?.current }
+    var anyWaiting: KeyMessage? { heap.top ?? runs.first { $0.current != nil }?.current }
 
     /// Removes the scratch directory.
-    func finish() throws {
+    func finish() {
         runs = []
         heap = BinaryHeap()
         try? FileManager.default.removeItem(atPath: scratch)

@@ -123,6 +123,13 @@ public final class PreTokenCounter {
         return 1
     }
 
+    /// The pre-tokens `threshold` keeps with at most `limit` of them (from this counter's own histogram).
+    public func mostFrequent(_ limit: Int) -> PreTokenCounter {
+        var histogram: [UInt64: Int] = [:]
+        addCountHistogram(into: &histogram)
+        return keeping(minCount: Self.threshold(histogram: histogram, limit: limit))
+    }
+
     /// All (pre-token, count) pairs, sorted by bytes: a deterministic listing for files and tests.
     public func entries() -> [(bytes: [UInt8], count: UInt64)] {
         var out: [(bytes: [UInt8], count: UInt64)] = []

@@ -213,13 +213,7 @@ public enum TokenizerTraining {
         }
         flush()
         progress.finish(items: documents, itemName: "docs", bytes: bytes)
-        var trained = counter
-        if let limit = config.maxPreTokens {
-            var histogram: [UInt64: Int] = [:]
-            counter.addCountHistogram(into: &histogram)
-            trained = counter.keeping(minCount: PreTokenCounter.threshold(histogram: histogram, limit: limit))
-        }
-        return try finish(counter: trained, documents: documents, bytes: bytes, inputs: inputs, inputHash: inputHash,
+        return try finish(counter: config.maxPreTokens.map { counter.mostFrequent($0) } ?? counter, documents: documents, bytes: bytes, inputs: inputs, inputHash: inputHash,
                           output: output, config: config, quiet: quiet)
     }
 
