@@ -3,11 +3,12 @@ import Foundation
 /// Decoding helper that rejects keys a config type does not know, naming the key path and the allowed
 /// keys, so a typo in a pipeline file is an error instead of a silently ignored setting.
 public enum StrictKeys {
-    struct AnyKey: CodingKey {
-        var stringValue: String
-        var intValue: Int? { nil }
-        init(stringValue: String) { self.stringValue = stringValue }
-        init?(intValue: Int) { return nil }
+    /// A key by its spelling alone.
+    public struct AnyKey: CodingKey, Sendable {
+        public var stringValue: String
+        public var intValue: Int? { nil }
+        public init(stringValue: String) { self.stringValue = stringValue }
+        public init?(intValue: Int) { return nil }
     }
 
     public static func check(_ decoder: Decoder, allowed: [String], path: String? = nil) throws {

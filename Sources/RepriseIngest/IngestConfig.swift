@@ -3,7 +3,7 @@ import RepriseCore
 
 /// Everything that decides what `reprise ingest` keeps. Every field has a default, so an empty config is
 /// valid; unknown keys are rejected with their path (see `StrictKeys`).
-public struct IngestConfig: Codable, Sendable, Equatable {
+public struct IngestConfig: KeyedConfig, Sendable, Equatable {
     /// The settings the other keys are laid over: `prose` (the defaults below) or `code` (see `IngestConfig.code`).
     public var preset = "prose"
     /// JSONL: the field holding the document text, as a dotted path (`content.body`); with several, the first
@@ -80,58 +80,31 @@ public struct IngestConfig: Codable, Sendable, Equatable {
         return c
     }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case preset, whitespace
-        case textField = "text_field", idField = "id_field", maxDocBytes = "max_doc_bytes", wikiNamespaces = "wiki_namespaces"
-        case maxInvalidUTF8Fraction = "max_invalid_utf8_fraction", nfc, minChars = "min_chars"
-        case quality, repetition, c4, dedup, docsPerFile = "docs_per_file", zstdLevel = "zstd_level"
-    }
+    /// A file's keys are laid over its preset: `preset` if it names one, else the decoder's `presetKey`.
+    public static let keys: [ConfigKey<Self>] = [
+        .value("preset", \.preset), .value("whitespace", \.whitespace),
+        ConfigKey("text_field", read: { c, key, config in
+            if let one = try? c.decodeIfPresent(String.self, forKey: key) {
+                config.textField = [one]
+            } else if let list = try c.decodeIfPresent([String].self, forKey: key) {
+                config.textField = list
+            }
+        }, write: { config, c, key in
+            if config.textField.count == 1 { try c.encode(config.textField[0], forKey: key) } else { try c.encode(config.textField, forKey: key) }
+        }),
+        .value("id_field", \.idField), .value("max_doc_bytes", \.maxDocBytes), .value("wiki_namespaces", \.wikiNamespaces),
+        .value("max_invalid_utf8_fraction", \.maxInvalidUTF8Fraction), .value("nfc", \.nfc), .value("min_chars", \.minChars),
+        .section("quality", \.quality), .section("repetition", \.repetition), .section("c4", \.c4), .section("dedup", \.dedup),
+        .value("docs_per_file", \.docsPerFile), .value("zstd_level", \.zstdLevel),
+    ]
 
     public init(from decoder: Decoder) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue))
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let name = try c.decodeIfPresent(String.self, forKey: .preset) ?? decoder.userInfo[IngestConfig.presetKey] as? String ?? "prose"
-        let d = try IngestConfig.preset(name)
-        preset = name
-        whitespace = try c.decodeIfPresent(Whitespace.self, forKey: .whitespace) ?? d.whitespace
-        if let one = try? c.decodeIfPresent(String.self, forKey: .textField) {
-            textField = [one]
-        } else {
-            textField = try c.decodeIfPresent([String].self, forKey: .textField) ?? d.textField
-        }
-        idField = try c.decodeIfPresent(String.self, forKey: .idField) ?? d.idField
-        maxDocBytes = try c.decodeIfPresent(Int.self, forKey: .maxDocBytes) ?? d.maxDocBytes
-        wikiNamespaces = try c.decodeIfPresent([Int].self, forKey: .wikiNamespaces) ?? d.wikiNamespaces
-        maxInvalidUTF8Fraction = try c.decodeIfPresent(Double.self, forKey: .maxInvalidUTF8Fraction) ?? d.maxInvalidUTF8Fraction
-        nfc = try c.decodeIfPresent(Bool.self, forKey: .nfc) ?? d.nfc
-        minChars = try c.decodeIfPresent(Int.self, forKey: .minChars) ?? d.minChars
-        quality = try c.decodeLayered(.quality, base: d.quality)
-        repetition = try c.decodeLayered(.repetition, base: d.repetition)
-        c4 = try c.decodeLayered(.c4, base: d.c4)
-        dedup = try c.decodeLayered(.dedup, base: d.dedup)
-        docsPerFile = try c.decodeIfPresent(Int.self, forKey: .docsPerFile) ?? d.docsPerFile
-        zstdLevel = try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? d.zstdLevel
-        try validate()
+        let c = try decoder.container(keyedBy: StrictKeys.AnyKey.self)
+        let name = try c.decodeIfPresent(String.self, forKey: StrictKeys.AnyKey(stringValue: "preset"))
+            ?? decoder.userInfo[IngestConfig.presetKey] as? String ?? "prose"
+        try self.init(from: decoder, base: try IngestConfig.preset(name))
     }
 
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(preset, forKey: .preset)
-        try c.encode(whitespace, forKey: .whitespace)
-        if textField.count == 1 { try c.encode(textField[0], forKey: .textField) } else { try c.encode(textField, forKey: .textField) }
-        try c.encode(idField, forKey: .idField)
-        try c.encode(maxDocBytes, forKey: .maxDocBytes)
-        try c.encode(wikiNamespaces, forKey: .wikiNamespaces)
-        try c.encode(maxInvalidUTF8Fraction, forKey: .maxInvalidUTF8Fraction)
-        try c.encode(nfc, forKey: .nfc)
-        try c.encode(minChars, forKey: .minChars)
-        try c.encode(quality, forKey: .quality)
-        try c.encode(repetition, forKey: .repetition)
-        try c.encode(c4, forKey: .c4)
-        try c.encode(dedup, forKey: .dedup)
-        try c.encode(docsPerFile, forKey: .docsPerFile)
-        try c.encode(zstdLevel, forKey: .zstdLevel)
-    }
 
     /// The JSON fields that hold a record's text and id.
     public var jsonFields: JSONFields { JSONFields(text: textField, id: idField.isEmpty ? nil : idField) }
@@ -181,7 +154,7 @@ public struct IngestConfig: Codable, Sendable, Equatable {
 }
 
 /// Exact and MinHash near-duplicate removal; the first document in input order is kept.
-public struct DedupConfig: LayeredConfig, Sendable, Equatable {
+public struct DedupConfig: KeyedConfig, Sendable, Equatable {
     public var exact = true
     public var minhash = true
     /// Word n-gram shingle size.
@@ -205,34 +178,13 @@ public struct DedupConfig: LayeredConfig, Sendable, Equatable {
     public enum Mode: String, Codable, Sendable { case memory, disk, auto }
 
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable { case exact, minhash, ngram, bands, rows, threshold, seed, mode, buckets }
-    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: DedupConfig()) }
 
-    /// Omitted keys take their values from `base` (a preset's settings).
-    public init(from decoder: Decoder, base: DedupConfig) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "dedup")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = base
-        exact = try c.decodeIfPresent(Bool.self, forKey: .exact) ?? d.exact
-        minhash = try c.decodeIfPresent(Bool.self, forKey: .minhash) ?? d.minhash
-        ngram = try c.decodeIfPresent(Int.self, forKey: .ngram) ?? d.ngram
-        bands = try c.decodeIfPresent(Int.self, forKey: .bands) ?? d.bands
-        rows = try c.decodeIfPresent(Int.self, forKey: .rows) ?? d.rows
-        threshold = try c.decodeIfPresent(Double.self, forKey: .threshold) ?? d.threshold
-        seed = try c.decodeIfPresent(UInt64.self, forKey: .seed) ?? d.seed
-        mode = try c.decodeIfPresent(Mode.self, forKey: .mode) ?? d.mode
-        buckets = try c.decodeIfPresent(Int.self, forKey: .buckets) ?? d.buckets
-    }
+    public static let section: String? = "dedup"
+    /// `mode` and `buckets` only choose how, not what is kept, so they are read but never written.
+    public static let keys: [ConfigKey<Self>] = [
+        .value("exact", \.exact), .value("minhash", \.minhash), .value("ngram", \.ngram),
+        .value("bands", \.bands), .value("rows", \.rows), .value("threshold", \.threshold), .value("seed", \.seed),
+        .value("mode", \.mode, writeIf: { _ in false }), .value("buckets", \.buckets, writeIf: { _ in false }),
+    ]
 
-    /// The keys that decide what is kept; `mode` and `buckets` only choose how (see above).
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(exact, forKey: .exact)
-        try c.encode(minhash, forKey: .minhash)
-        try c.encode(ngram, forKey: .ngram)
-        try c.encode(bands, forKey: .bands)
-        try c.encode(rows, forKey: .rows)
-        try c.encode(threshold, forKey: .threshold)
-        try c.encode(seed, forKey: .seed)
-    }
 }

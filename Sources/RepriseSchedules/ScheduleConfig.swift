@@ -29,7 +29,7 @@ public enum SequenceSelection: String, Codable, Sendable, CaseIterable {
 }
 
 /// Settings of `reprise schedule` and of a pipeline's `schedules` entries.
-public struct ScheduleConfig: Codable, Sendable, Equatable {
+public struct ScheduleConfig: KeyedConfig, Sendable, Equatable {
     public var objective: Objective = .ar
     public var epochs = 1
     public var batchSize = 16
@@ -68,32 +68,18 @@ public struct ScheduleConfig: Codable, Sendable, Equatable {
     /// The fraction of batches drawn at a shorter length (0 for ar and gaussian).
     public var shortBatchFraction: Double { shortFraction ?? 0 }
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case objective, epochs, seed, noise, eps, masking
-        case batchSize = "batch_size", tSampling = "t_sampling", shuffleWindow = "shuffle_window"
-        case valDraws = "val_draws", valSeed = "val_seed", valSequences = "val_sequences", sequences, selection
-        case shortFraction = "short_fraction"
-    }
+    public static let section: String? = "schedule"
+    public static let keys: [ConfigKey<Self>] = [
+        .value("objective", \.objective), .value("epochs", \.epochs), .value("batch_size", \.batchSize),
+        .value("seed", \.seed), .value("noise", \.noise), .value("t_sampling", \.tSampling), .value("eps", \.eps),
+        .optional("masking", \.masking), .value("shuffle_window", \.shuffleWindow),
+        .value("val_draws", \.valDraws), .value("val_seed", \.valSeed), .value("val_sequences", \.valSequences),
+        .value("sequences", \.sequences), .optional("selection", \.selection),
+        .optional("short_fraction", \.shortFraction),
+    ]
 
     public init(from decoder: Decoder) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "schedule")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = ScheduleConfig()
-        objective = try c.decodeIfPresent(Objective.self, forKey: .objective) ?? d.objective
-        epochs = try c.decodeIfPresent(Int.self, forKey: .epochs) ?? d.epochs
-        batchSize = try c.decodeIfPresent(Int.self, forKey: .batchSize) ?? d.batchSize
-        seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? d.seed
-        noise = try c.decodeIfPresent(String.self, forKey: .noise) ?? d.noise
-        tSampling = try c.decodeIfPresent(TimeSampling.self, forKey: .tSampling) ?? d.tSampling
-        eps = try c.decodeIfPresent(Double.self, forKey: .eps) ?? d.eps
-        masking = try c.decodeIfPresent(Masking.self, forKey: .masking)
-        shuffleWindow = try c.decodeIfPresent(Int.self, forKey: .shuffleWindow) ?? d.shuffleWindow
-        valDraws = try c.decodeIfPresent(Int.self, forKey: .valDraws) ?? d.valDraws
-        valSeed = try c.decodeIfPresent(Int.self, forKey: .valSeed) ?? d.valSeed
-        valSequences = try c.decodeIfPresent(Int.self, forKey: .valSequences) ?? d.valSequences
-        sequences = try c.decodeIfPresent(Int.self, forKey: .sequences) ?? d.sequences
-        selection = try c.decodeIfPresent(SequenceSelection.self, forKey: .selection)
-        shortFraction = try c.decodeIfPresent(Double.self, forKey: .shortFraction)
+        self = try Self.decode(decoder, over: Self())
         self = try resolved()
     }
 

@@ -5,7 +5,7 @@ import RepriseCore
 // live with the shard format because every reader of a dataset (schedules, trainers, tools) needs them.
 
 /// Settings of `reprise pack` and of a pipeline's `pack` stage.
-public struct PackConfig: Codable, Sendable, Equatable {
+public struct PackConfig: KeyedConfig, Sendable, Equatable {
     public var seqLen = 256
     public var valFraction = 0.01
     /// A shard is closed at the first document boundary after this many tokens.
@@ -14,21 +14,13 @@ public struct PackConfig: Codable, Sendable, Equatable {
     public var zstdLevel = 3
 
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case seqLen = "seq_len", valFraction = "val_fraction", shardTokens = "shard_tokens"
-        case frameTokens = "frame_tokens", zstdLevel = "zstd_level"
-    }
-    public init(from decoder: Decoder) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "pack")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = PackConfig()
-        seqLen = try c.decodeIfPresent(Int.self, forKey: .seqLen) ?? d.seqLen
-        valFraction = try c.decodeIfPresent(Double.self, forKey: .valFraction) ?? d.valFraction
-        shardTokens = try c.decodeIfPresent(Int.self, forKey: .shardTokens) ?? d.shardTokens
-        frameTokens = try c.decodeIfPresent(Int.self, forKey: .frameTokens) ?? d.frameTokens
-        zstdLevel = try c.decodeIfPresent(Int.self, forKey: .zstdLevel) ?? d.zstdLevel
-        try validate()
-    }
+    public static let section: String? = "pack"
+    public static let keys: [ConfigKey<Self>] = [
+        .value("seq_len", \.seqLen), .value("val_fraction", \.valFraction), .value("shard_tokens", \.shardTokens),
+        .value("frame_tokens", \.frameTokens), .value("zstd_level", \.zstdLevel),
+    ]
+
+
 
     public func validate() throws {
         if seqLen < 1 || seqLen > 1 << 24 { throw RepriseError("pack.seq_len must be between 1 and \(1 << 24) (got \(seqLen))") }
@@ -68,6 +60,7 @@ public struct PackManifest: Codable, Sendable, Equatable {
     public var format = "reprise.shards"
     public var version = 1
     public var config: PackConfig
+    /// SHA-256 of the config's canonical JSON.
     public var configHash: String
     /// SHA-256 of the ingest manifest and of the tokenizer's tokenizer.tiktoken and manifest.
     public var inputHash: String
@@ -77,8 +70,11 @@ public struct PackManifest: Codable, Sendable, Equatable {
     public var docsDir: String
     public var tokenizerDir: String
     public var vocabSize: Int
+    /// The width of stored token ids: `uint16` when the vocabulary fits in 16 bits, else `uint32`.
     public var dtype: String
+    /// The id that joins documents in the packed stream.
     public var endOfTextId: UInt32
+    /// The two splits, each document in one by a stable hash of its id.
     public var train: SplitSummary
     public var val: SplitSummary
 

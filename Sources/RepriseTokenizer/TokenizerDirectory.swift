@@ -2,7 +2,7 @@ import Foundation
 import RepriseCore
 
 /// Settings of `reprise tokenizer train` and of a pipeline's `tokenizer` stage.
-public struct TokenizerConfig: Codable, Sendable, Equatable {
+public struct TokenizerConfig: KeyedConfig, Sendable, Equatable {
     public var vocabSize = 8192
     public var pattern = SplitPattern.cl100k
     public var specialTokens = SpecialTokens.defaults
@@ -13,26 +13,21 @@ public struct TokenizerConfig: Codable, Sendable, Equatable {
     public var maxPreTokens: Int?
 
     public init() {}
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case vocabSize = "vocab_size", pattern, specialTokens = "special_tokens", maxDocChars = "max_doc_chars"
-        case maxPreTokens = "max_pre_tokens"
-    }
-    public init(from decoder: Decoder) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "tokenizer")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = TokenizerConfig()
-        vocabSize = try c.decodeIfPresent(Int.self, forKey: .vocabSize) ?? d.vocabSize
-        if let p = try c.decodeIfPresent(String.self, forKey: .pattern) {
+    public static let section: String? = "tokenizer"
+    public static let keys: [ConfigKey<Self>] = [
+        .value("vocab_size", \.vocabSize),
+        ConfigKey("pattern", read: { c, key, config in
+            guard let p = try c.decodeIfPresent(String.self, forKey: key) else { return }
             guard let pattern = SplitPattern(rawValue: p) else {
                 throw RepriseError("tokenizer.pattern must be one of \(SplitPattern.allCases.map(\.rawValue).joined(separator: ", ")), not '\(p)'")
             }
-            self.pattern = pattern
-        }
-        specialTokens = try c.decodeIfPresent([String].self, forKey: .specialTokens) ?? d.specialTokens
-        maxDocChars = try c.decodeIfPresent(Int.self, forKey: .maxDocChars)
-        maxPreTokens = try c.decodeIfPresent(Int.self, forKey: .maxPreTokens)
-        try validate()
-    }
+            config.pattern = pattern
+        }, write: { config, c, key in try c.encode(config.pattern, forKey: key) }),
+        .value("special_tokens", \.specialTokens), .optional("max_doc_chars", \.maxDocChars),
+        .optional("max_pre_tokens", \.maxPreTokens),
+    ]
+
+
 
     public func validate() throws {
         let minimum = 256 + specialTokens.count

@@ -19,6 +19,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     public var shardsDir: String
     public var scheduleDir: String
     public var tokenizerDir: String
+    /// Worker threads: a resumed run keeps them, as results depend on the thread count.
     public var threads: Int
     /// The OpenBLAS kernel: results are bit-identical for the same kernel and thread count.
     public var blasKernel: String
@@ -27,6 +28,7 @@ public struct RunManifest: Codable, Sendable, Equatable {
     public var batchesPerEpoch: Int
     public var batchSize: Int
     public var seqLen: Int
+    /// The tokenizer's `<|mask|>` id (what mdlm masks with); nil when the tokenizer has none.
     public var maskTokenId: Int?
     public var endOfTextId: Int
 

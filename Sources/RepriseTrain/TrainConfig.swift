@@ -10,7 +10,7 @@ public enum LRSchedule: String, Codable, Sendable, CaseIterable {
 
 /// Settings of `reprise train` and of a pipeline's train entries. The objective, epochs and batches come
 /// from the schedule; the model from its preset or file.
-public struct TrainConfig: Codable, Sendable, Equatable {
+public struct TrainConfig: KeyedConfig, Sendable, Equatable {
     public var lr = 3e-3
     public var minLRRatio = 0.1
     /// Warmup steps; -1 means 5% of the run's steps (at least 1).
@@ -42,61 +42,22 @@ public struct TrainConfig: Codable, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case lr, warmup, seed, steps
-        case minLRRatio = "min_lr_ratio", lrSchedule = "lr_schedule", decayFraction = "decay_fraction"
-        case weightDecay = "weight_decay", gradClip = "grad_clip", evalEvery = "eval_every"
-        case checkpointEvery = "checkpoint_every", evalSequences = "eval_sequences"
-        case clozeItems = "cloze_items", clozeDraws = "cloze_draws", denseEvalEpochs = "dense_eval_epochs"
-        case gaussianPrediction = "gaussian_prediction"
-    }
+    public static let section: String? = "train"
+    /// The cloze keys (and the later dense_eval_epochs and gaussian_prediction) are written only when they
+    /// are used, so that run.json of a run without them is the same as before the keys existed.
+    public static let keys: [ConfigKey<Self>] = [
+        .value("lr", \.lr), .value("min_lr_ratio", \.minLRRatio), .value("warmup", \.warmup),
+        .value("lr_schedule", \.lrSchedule), .value("decay_fraction", \.decayFraction),
+        .value("weight_decay", \.weightDecay), .value("grad_clip", \.gradClip),
+        .value("eval_every", \.evalEvery), .value("checkpoint_every", \.checkpointEvery),
+        .value("eval_sequences", \.evalSequences), .value("seed", \.seed), .value("steps", \.steps),
+        .value("cloze_items", \.clozeItems, writeIf: { $0.clozeItems > 0 }),
+        .value("cloze_draws", \.clozeDraws, writeIf: { $0.clozeItems > 0 }),
+        .value("dense_eval_epochs", \.denseEvalEpochs, writeIf: { $0.denseEvalEpochs > 0 }),
+        .value("gaussian_prediction", \.gaussianPrediction, writeIf: { $0.gaussianPrediction != .eps }),
+    ]
 
-    /// The cloze keys are written only when the cloze evaluation is on, so that run.json of a run without
-    /// it is the same as before the keys existed.
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(lr, forKey: .lr)
-        try c.encode(minLRRatio, forKey: .minLRRatio)
-        try c.encode(warmup, forKey: .warmup)
-        try c.encode(lrSchedule, forKey: .lrSchedule)
-        try c.encode(decayFraction, forKey: .decayFraction)
-        try c.encode(weightDecay, forKey: .weightDecay)
-        try c.encode(gradClip, forKey: .gradClip)
-        try c.encode(evalEvery, forKey: .evalEvery)
-        try c.encode(checkpointEvery, forKey: .checkpointEvery)
-        try c.encode(evalSequences, forKey: .evalSequences)
-        try c.encode(seed, forKey: .seed)
-        try c.encode(steps, forKey: .steps)
-        if clozeItems > 0 {
-            try c.encode(clozeItems, forKey: .clozeItems)
-            try c.encode(clozeDraws, forKey: .clozeDraws)
-        }
-        if denseEvalEpochs > 0 { try c.encode(denseEvalEpochs, forKey: .denseEvalEpochs) }
-        if gaussianPrediction != .eps { try c.encode(gaussianPrediction, forKey: .gaussianPrediction) }
-    }
 
-    public init(from decoder: Decoder) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "train")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = TrainConfig()
-        lr = try c.decodeIfPresent(Double.self, forKey: .lr) ?? d.lr
-        minLRRatio = try c.decodeIfPresent(Double.self, forKey: .minLRRatio) ?? d.minLRRatio
-        warmup = try c.decodeIfPresent(Int.self, forKey: .warmup) ?? d.warmup
-        lrSchedule = try c.decodeIfPresent(LRSchedule.self, forKey: .lrSchedule) ?? d.lrSchedule
-        decayFraction = try c.decodeIfPresent(Double.self, forKey: .decayFraction) ?? d.decayFraction
-        weightDecay = try c.decodeIfPresent(Double.self, forKey: .weightDecay) ?? d.weightDecay
-        gradClip = try c.decodeIfPresent(Double.self, forKey: .gradClip) ?? d.gradClip
-        evalEvery = try c.decodeIfPresent(Int.self, forKey: .evalEvery) ?? d.evalEvery
-        checkpointEvery = try c.decodeIfPresent(Int.self, forKey: .checkpointEvery) ?? d.checkpointEvery
-        evalSequences = try c.decodeIfPresent(Int.self, forKey: .evalSequences) ?? d.evalSequences
-        seed = try c.decodeIfPresent(Int.self, forKey: .seed) ?? d.seed
-        steps = try c.decodeIfPresent(Int.self, forKey: .steps) ?? d.steps
-        clozeItems = try c.decodeIfPresent(Int.self, forKey: .clozeItems) ?? d.clozeItems
-        clozeDraws = try c.decodeIfPresent(Int.self, forKey: .clozeDraws) ?? d.clozeDraws
-        denseEvalEpochs = try c.decodeIfPresent(Int.self, forKey: .denseEvalEpochs) ?? d.denseEvalEpochs
-        gaussianPrediction = try c.decodeIfPresent(GaussianPrediction.self, forKey: .gaussianPrediction) ?? d.gaussianPrediction
-        try validate()
-    }
 
     public func validate() throws {
         if !(lr > 0 && lr < 10) { throw RepriseError("train.lr must be in (0, 10) (got \(lr))") }

@@ -4,7 +4,7 @@ import RepriseCore
 
 /// Settings of `C4Lines` (off unless `enabled`). Unknown keys are rejected; omitted keys take the
 /// defaults; for the three numeric limits -1 switches the rule off.
-public struct C4LinesConfig: LayeredConfig, Sendable, Equatable {
+public struct C4LinesConfig: KeyedConfig, Sendable, Equatable {
     public var enabled: Bool = false
     /// Work on lines (true) or on sentences of the whole text (false; kept sentences are joined by spaces).
     public var splitParagraph: Bool = true
@@ -29,39 +29,16 @@ public struct C4LinesConfig: LayeredConfig, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case enabled
-        case splitParagraph = "split_paragraph"
-        case removeCitations = "remove_citations"
-        case filterNoTerminalPunct = "filter_no_terminal_punct"
-        case minNumSentences = "min_num_sentences"
-        case minWordsPerLine = "min_words_per_line"
-        case maxWordLength = "max_word_length"
-        case filterLoremIpsum = "filter_lorem_ipsum"
-        case filterJavascript = "filter_javascript"
-        case filterCurlyBracket = "filter_curly_bracket"
-        case filterPolicy = "filter_policy"
-    }
+    public static let section: String? = "c4"
+    public static let keys: [ConfigKey<Self>] = [
+        .value("enabled", \.enabled), .value("split_paragraph", \.splitParagraph),
+        .value("remove_citations", \.removeCitations), .value("filter_no_terminal_punct", \.filterNoTerminalPunct),
+        .value("min_num_sentences", \.minNumSentences), .value("min_words_per_line", \.minWordsPerLine),
+        .value("max_word_length", \.maxWordLength),
+        .value("filter_lorem_ipsum", \.filterLoremIpsum), .value("filter_javascript", \.filterJavascript),
+        .value("filter_curly_bracket", \.filterCurlyBracket), .value("filter_policy", \.filterPolicy),
+    ]
 
-    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: C4LinesConfig()) }
-
-    /// Omitted keys take their values from `base` (a preset's settings).
-    public init(from decoder: Decoder, base: C4LinesConfig) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "c4")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = base
-        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
-        splitParagraph = try c.decodeIfPresent(Bool.self, forKey: .splitParagraph) ?? d.splitParagraph
-        removeCitations = try c.decodeIfPresent(Bool.self, forKey: .removeCitations) ?? d.removeCitations
-        filterNoTerminalPunct = try c.decodeIfPresent(Bool.self, forKey: .filterNoTerminalPunct) ?? d.filterNoTerminalPunct
-        minNumSentences = try c.decodeIfPresent(Int.self, forKey: .minNumSentences) ?? d.minNumSentences
-        minWordsPerLine = try c.decodeIfPresent(Int.self, forKey: .minWordsPerLine) ?? d.minWordsPerLine
-        maxWordLength = try c.decodeIfPresent(Int.self, forKey: .maxWordLength) ?? d.maxWordLength
-        filterLoremIpsum = try c.decodeIfPresent(Bool.self, forKey: .filterLoremIpsum) ?? d.filterLoremIpsum
-        filterJavascript = try c.decodeIfPresent(Bool.self, forKey: .filterJavascript) ?? d.filterJavascript
-        filterCurlyBracket = try c.decodeIfPresent(Bool.self, forKey: .filterCurlyBracket) ?? d.filterCurlyBracket
-        filterPolicy = try c.decodeIfPresent(Bool.self, forKey: .filterPolicy) ?? d.filterPolicy
-    }
 }
 
 /// C4 line rules. Each line (see `TextStats` for the line breaks) is trimmed, then, in this order:

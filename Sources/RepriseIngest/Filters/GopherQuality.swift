@@ -4,7 +4,7 @@ import RepriseCore
 
 /// Settings of `GopherQuality`. Unknown keys are rejected. Every threshold may be omitted (the default
 /// applies) or set to null to switch that rule off; a threshold of 0 also switches its rule off.
-public struct GopherQualityConfig: LayeredConfig, Sendable, Equatable {
+public struct GopherQualityConfig: KeyedConfig, Sendable, Equatable {
     public var enabled: Bool = true
     /// Fewer words than this (symbol-only words not counted): `gopher_short_doc`.
     public var minWords: Int? = 50
@@ -31,64 +31,19 @@ public struct GopherQualityConfig: LayeredConfig, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case enabled
-        case minWords = "min_words"
-        case maxWords = "max_words"
-        case minAvgWordLength = "min_avg_word_length"
-        case maxAvgWordLength = "max_avg_word_length"
-        case maxSymbolWordRatio = "max_symbol_word_ratio"
-        case maxBulletLinesRatio = "max_bullet_lines_ratio"
-        case maxEllipsisLinesRatio = "max_ellipsis_lines_ratio"
-        case maxNonAlphaWordsRatio = "max_non_alpha_words_ratio"
-        case minStopWords = "min_stop_words"
-        case stopWords = "stop_words"
-    }
+    public static let section: String? = "quality"
+    /// Thresholds are switchable: null (or 0) turns the rule off, and a switched-off rule is written as null.
+    public static let keys: [ConfigKey<Self>] = [
+        .value("enabled", \.enabled),
+        .switchable("min_words", \.minWords), .switchable("max_words", \.maxWords),
+        .switchable("min_avg_word_length", \.minAvgWordLength), .switchable("max_avg_word_length", \.maxAvgWordLength),
+        .switchable("max_symbol_word_ratio", \.maxSymbolWordRatio),
+        .switchable("max_bullet_lines_ratio", \.maxBulletLinesRatio),
+        .switchable("max_ellipsis_lines_ratio", \.maxEllipsisLinesRatio),
+        .switchable("max_non_alpha_words_ratio", \.maxNonAlphaWordsRatio),
+        .switchable("min_stop_words", \.minStopWords), .value("stop_words", \.stopWords),
+    ]
 
-    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: GopherQualityConfig()) }
-
-    /// Omitted keys take their values from `base` (a preset's settings).
-    public init(from decoder: Decoder, base: GopherQualityConfig) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "quality")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = base
-        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
-        minWords = try c.decodeThreshold(.minWords, default: d.minWords)
-        maxWords = try c.decodeThreshold(.maxWords, default: d.maxWords)
-        minAvgWordLength = try c.decodeThreshold(.minAvgWordLength, default: d.minAvgWordLength)
-        maxAvgWordLength = try c.decodeThreshold(.maxAvgWordLength, default: d.maxAvgWordLength)
-        maxSymbolWordRatio = try c.decodeThreshold(.maxSymbolWordRatio, default: d.maxSymbolWordRatio)
-        maxBulletLinesRatio = try c.decodeThreshold(.maxBulletLinesRatio, default: d.maxBulletLinesRatio)
-        maxEllipsisLinesRatio = try c.decodeThreshold(.maxEllipsisLinesRatio, default: d.maxEllipsisLinesRatio)
-        maxNonAlphaWordsRatio = try c.decodeThreshold(.maxNonAlphaWordsRatio, default: d.maxNonAlphaWordsRatio)
-        minStopWords = try c.decodeThreshold(.minStopWords, default: d.minStopWords)
-        stopWords = try c.decodeIfPresent([String].self, forKey: .stopWords) ?? d.stopWords
-    }
-
-    /// Switched-off thresholds are written as null (an absent key would mean "default").
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(enabled, forKey: .enabled)
-        try c.encode(minWords, forKey: .minWords)
-        try c.encode(maxWords, forKey: .maxWords)
-        try c.encode(minAvgWordLength, forKey: .minAvgWordLength)
-        try c.encode(maxAvgWordLength, forKey: .maxAvgWordLength)
-        try c.encode(maxSymbolWordRatio, forKey: .maxSymbolWordRatio)
-        try c.encode(maxBulletLinesRatio, forKey: .maxBulletLinesRatio)
-        try c.encode(maxEllipsisLinesRatio, forKey: .maxEllipsisLinesRatio)
-        try c.encode(maxNonAlphaWordsRatio, forKey: .maxNonAlphaWordsRatio)
-        try c.encode(minStopWords, forKey: .minStopWords)
-        try c.encode(stopWords, forKey: .stopWords)
-    }
-}
-
-extension KeyedDecodingContainer {
-    /// Absent key: the default; explicit null: nil (rule off); otherwise the value.
-    func decodeThreshold<T: Decodable>(_ key: Key, default value: T?) throws -> T? {
-        guard contains(key) else { return value }
-        if try decodeNil(forKey: key) { return nil }
-        return try decode(T.self, forKey: key)
-    }
 }
 
 /// The Gopher quality rules, checked in this order (the first failing rule names the drop reason):

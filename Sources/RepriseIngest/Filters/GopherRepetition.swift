@@ -25,7 +25,7 @@ public struct NGramLimit: Codable, Sendable, Equatable {
 
 /// Settings of `GopherRepetition`. Unknown keys are rejected; omitted keys take the defaults; a fraction
 /// set to null (or 0) switches its rule off; an empty n-gram list switches those rules off.
-public struct GopherRepetitionConfig: LayeredConfig, Sendable, Equatable {
+public struct GopherRepetitionConfig: KeyedConfig, Sendable, Equatable {
     public var enabled: Bool = true
     /// Share of lines that repeat an earlier line: `dup_line_frac`.
     public var dupLineFrac: Double? = 0.3
@@ -45,43 +45,15 @@ public struct GopherRepetitionConfig: LayeredConfig, Sendable, Equatable {
 
     public init() {}
 
-    enum CodingKeys: String, CodingKey, CaseIterable {
-        case enabled
-        case dupLineFrac = "dup_line_frac"
-        case dupParaFrac = "dup_para_frac"
-        case dupLineCharFrac = "dup_line_char_frac"
-        case dupParaCharFrac = "dup_para_char_frac"
-        case topNGrams = "top_n_grams"
-        case dupNGrams = "dup_n_grams"
-    }
+    public static let section: String? = "repetition"
+    /// A fraction set to null switches its rule off (written as null); a null n-gram list means no such rules.
+    public static let keys: [ConfigKey<Self>] = [
+        .value("enabled", \.enabled),
+        .switchable("dup_line_frac", \.dupLineFrac), .switchable("dup_para_frac", \.dupParaFrac),
+        .switchable("dup_line_char_frac", \.dupLineCharFrac), .switchable("dup_para_char_frac", \.dupParaCharFrac),
+        .value("top_n_grams", \.topNGrams, null: []), .value("dup_n_grams", \.dupNGrams, null: []),
+    ]
 
-    public init(from decoder: Decoder) throws { try self.init(from: decoder, base: GopherRepetitionConfig()) }
-
-    /// Omitted keys take their values from `base` (a preset's settings).
-    public init(from decoder: Decoder, base: GopherRepetitionConfig) throws {
-        try StrictKeys.check(decoder, allowed: CodingKeys.allCases.map(\.rawValue), path: "repetition")
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        let d = base
-        enabled = try c.decodeIfPresent(Bool.self, forKey: .enabled) ?? d.enabled
-        dupLineFrac = try c.decodeThreshold(.dupLineFrac, default: d.dupLineFrac)
-        dupParaFrac = try c.decodeThreshold(.dupParaFrac, default: d.dupParaFrac)
-        dupLineCharFrac = try c.decodeThreshold(.dupLineCharFrac, default: d.dupLineCharFrac)
-        dupParaCharFrac = try c.decodeThreshold(.dupParaCharFrac, default: d.dupParaCharFrac)
-        topNGrams = try c.decodeThreshold(.topNGrams, default: d.topNGrams) ?? []
-        dupNGrams = try c.decodeThreshold(.dupNGrams, default: d.dupNGrams) ?? []
-    }
-
-    /// Switched-off fractions are written as null (an absent key would mean "default").
-    public func encode(to encoder: Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(enabled, forKey: .enabled)
-        try c.encode(dupLineFrac, forKey: .dupLineFrac)
-        try c.encode(dupParaFrac, forKey: .dupParaFrac)
-        try c.encode(dupLineCharFrac, forKey: .dupLineCharFrac)
-        try c.encode(dupParaCharFrac, forKey: .dupParaCharFrac)
-        try c.encode(topNGrams, forKey: .topNGrams)
-        try c.encode(dupNGrams, forKey: .dupNGrams)
-    }
 }
 
 /// The Gopher repetition rules, checked in this order (the first failing rule names the drop reason):
