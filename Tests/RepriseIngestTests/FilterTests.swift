@@ -535,10 +535,14 @@ final class ScalarRangesTests: XCTestCase {
         XCTAssertEqual(ScalarRanges.union([1, 3, 10, 12], [2, 5, 13, 13, 20, 20]), [1, 5, 10, 13, 20, 20])
         XCTAssertEqual(ScalarRanges.union([], [7, 9]), [7, 9])
         XCTAssertEqual(ScalarRanges.union([0x100, 0x1FF], [0x120, 0x130]), [0x100, 0x1FF])
+        XCTAssertEqual(ScalarRanges.subtracting([1, 10, 20, 30], [0, 2, 5, 5, 9, 21, 30, 40]), [3, 4, 6, 8, 22, 29])
+        XCTAssertEqual(ScalarRanges.subtracting([1, 10], []), [1, 10])
+        XCTAssertEqual(ScalarRanges.everyOther([0x100, 0x104, 0x200, 0x200]), [0x100, 0x100, 0x102, 0x102, 0x104, 0x104, 0x200, 0x200])
     }
 
-    /// A scalar is in the union exactly when it is in either table, on random tables.
-    func testUnionContainsWhatEitherTableContains() {
+    /// A scalar is in the union exactly when it is in one of the tables, and in the difference when it is in
+    /// the first and not the second, on random tables.
+    func testUnionAndDifferenceContainWhatTheirTablesContain() {
         var rng = SplitMix64(seed: 7)
         func table() -> [UInt32] {
             var flat: [UInt32] = [], next: UInt32 = UInt32(rng.below(8))
@@ -550,10 +554,14 @@ final class ScalarRangesTests: XCTestCase {
             return flat
         }
         for _ in 0..<200 {
-            let a = table(), b = table()
-            let u = ScalarRanges(ScalarRanges.union(a, b)), ra = ScalarRanges(a), rb = ScalarRanges(b)
-            for c in UInt32(0)..<80 {
-                XCTAssertEqual(u.contains(c), ra.contains(c) || rb.contains(c), "\(c) in \(a) ∪ \(b)")
+            let a = table(), b = table(), c = table()
+            let u = ScalarRanges(ScalarRanges.union(a, b, c)), ra = ScalarRanges(a), rb = ScalarRanges(b), rc = ScalarRanges(c)
+            let d = ScalarRanges.subtracting(a, b)
+            XCTAssertTrue(zip(d, d.dropFirst()).allSatisfy { $0 <= $1 }, "\(a) - \(b) = \(d): sorted ranges")
+            let rd = ScalarRanges(d)
+            for s in UInt32(0)..<80 {
+                XCTAssertEqual(u.contains(s), ra.contains(s) || rb.contains(s) || rc.contains(s), "\(s) in \(a) ∪ \(b) ∪ \(c)")
+                XCTAssertEqual(rd.contains(s), ra.contains(s) && !rb.contains(s), "\(s) in \(a) - \(b)")
             }
         }
         // The front-only characters lead but do not trail; everything that trails also leads.

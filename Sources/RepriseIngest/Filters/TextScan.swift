@@ -14,11 +14,10 @@ struct ScalarRanges: @unchecked Sendable {
         pairs = flat.count / 2
     }
 
-    /// The union of two flat range tables, as one sorted table of disjoint, non-adjacent ranges.
-    static func union(_ a: [UInt32], _ b: [UInt32]) -> [UInt32] {
-        func pairs(_ t: [UInt32]) -> [(UInt32, UInt32)] { stride(from: 0, to: t.count - 1, by: 2).map { (t[$0], t[$0 + 1]) } }
+    /// The union of flat range tables, as one sorted table of disjoint, non-adjacent ranges.
+    static func union(_ tables: [UInt32]...) -> [UInt32] {
         var out: [UInt32] = []
-        for (lo, hi) in (pairs(a) + pairs(b)).sorted(by: { $0.0 < $1.0 }) {
+        for (lo, hi) in tables.flatMap(pairs).sorted(by: { $0.0 < $1.0 }) {
             if let last = out.last, lo <= last &+ 1 {
                 out[out.count - 1] = max(last, hi)
             } else {
@@ -26,6 +25,35 @@ struct ScalarRanges: @unchecked Sendable {
             }
         }
         return out
+    }
+
+    /// The scalars of `table` that are not in `removed` (both flat range tables, sorted and disjoint; scalars
+    /// stay below UInt32.max).
+    static func subtracting(_ table: [UInt32], _ removed: [UInt32]) -> [UInt32] {
+        let cuts = pairs(removed)
+        var out: [UInt32] = []
+        var first = 0
+        for (lo, hi) in pairs(table) {
+            while first < cuts.count && cuts[first].1 < lo { first += 1 }
+            var start = lo
+            var i = first
+            while start <= hi && i < cuts.count && cuts[i].0 <= hi {
+                if cuts[i].0 > start { out += [start, cuts[i].0 - 1] }
+                start = max(start, cuts[i].1 + 1)
+                i += 1
+            }
+            if start <= hi { out += [start, hi] }
+        }
+        return out
+    }
+
+    /// [first, last] pairs expanded to the one-scalar ranges first, first + 2, ..., last.
+    static func everyOther(_ runs: [UInt32]) -> [UInt32] {
+        pairs(runs).flatMap { first, last in stride(from: first, through: last, by: 2).flatMap { [$0, $0] } }
+    }
+
+    private static func pairs(_ t: [UInt32]) -> [(UInt32, UInt32)] {
+        stride(from: 0, to: t.count - 1, by: 2).map { (t[$0], t[$0 + 1]) }
     }
 
     @inline(__always)
