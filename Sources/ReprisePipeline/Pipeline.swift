@@ -382,8 +382,8 @@ public enum PipelineRunner {
                        hashes: { ($0.configHash, $0.inputHash) }, inputHash: { try Ingest.fingerprint(stage.inputs).hash })
     }
 
-    /// A pipeline's stages in the order they run, each bound to its inputs and output: what `run`, `status`
-    /// and the merge of a partitioned run walk.
+    /// A pipeline's stages in the order they run, each bound to its inputs and output: what `run` and
+    /// `status` walk (a partitioned run's tasks and merge walk stages of their own, see `Context`).
     static func stages(_ pipeline: PipelineFile, options: Options) -> [PipelineStage] {
         var out: [PipelineStage] = []
         if let ingest = pipeline.stages.ingest {
@@ -458,11 +458,6 @@ public enum PipelineRunner {
         }
     }
 
-    /// Builds (or finds up to date) every plan of the schedules stage from `shards`; one line per plan.
-    static func runSchedules(_ pipeline: PipelineFile, shards: String, options: Options) throws -> [String] {
-        try scheduleStages(pipeline, shards: shards, options: options).map { try $0.run(force: options.force) }
-    }
-
     /// Each stage's state without running anything: up to date, stale (and why) or missing. A stage after
     /// a data stage (ingest, tokenizer, pack) that will rerun is reported as waiting for it.
     public static func status(_ pipeline: PipelineFile, options: Options = Options()) throws -> [(stage: String, state: String)] {
@@ -487,9 +482,8 @@ public enum PipelineRunner {
     @discardableResult
     public static func run(_ pipeline: PipelineFile, options: Options = Options(),
                            onLine: (String) -> Void = { _ in }) throws -> [String] {
-        var report: [String] = []
+        var report = try PipelineStage.run(stages(pipeline, options: options), force: options.force, onLine: onLine)
         func add(_ line: String) { report.append(line); onLine(line) }
-        for stage in stages(pipeline, options: options) { add(try stage.run(force: options.force)) }
         if let r = pipeline.stages.report {
             // Cheap, so always rewritten from the runs' current files (the bytes only change when they do).
             let runs = pipeline.stages.trainOrder.map { pipeline.runPath($0) }
@@ -517,13 +511,38 @@ struct PipelineStage {
     let state: () throws -> PipelineRunner.StageState
     /// A check of the inputs done before `run` looks at the stage (an error ends the run).
     var check: () throws -> Void = {}
+    /// Why the stage cannot be built yet, when an input that other processes make is not ready (the shares
+    /// of a partitioned run); nil when it can. Looked at before `state`.
+    var waiting: () throws -> String? = { nil }
     /// Builds the output; returns what was made, for the stage's line.
     let build: () throws -> String
 
-    /// Builds the stage unless it is up to date (`force`: always); its line, `NAME: WHAT (OUTPUT)`.
-    func run(force: Bool) throws -> String {
+    /// Builds the stage unless it waits or is up to date (`force`: builds whenever it can); its line,
+    /// `NAME: WHAT (OUTPUT)`, `NAME: up to date (OUTPUT)` or `NAME: waits for WHAT`.
+    func run(force: Bool) throws -> (line: String, waits: Bool) {
         try check()
-        if !force, try state() == .upToDate { return "\(name): up to date (\(output))" }
-        return "\(name): \(try build()) (\(output))"
+        if let why = try waiting() { return ("\(name): waits for \(why)", true) }
+        if !force, try state() == .upToDate { return ("\(name): up to date (\(output))", false) }
+        return ("\(name): \(try build()) (\(output))", false)
+    }
+
+    /// Runs the stages in order, one line each, passed to `onLine` as soon as the stage ends; once a data
+    /// stage waits, the stages after it wait for it.
+    static func run(_ stages: [PipelineStage], force: Bool, onLine: (String) -> Void = { _ in }) throws -> [String] {
+        var lines: [String] = []
+        var waitingFor: String?
+        for stage in stages {
+            let line: String
+            if let first = waitingFor {
+                line = "\(stage.name): waits for \(first)"
+            } else {
+                let r = try stage.run(force: force)
+                line = r.line
+                if r.waits && stage.kind == .data { waitingFor = stage.name }
+            }
+            lines.append(line)
+            onLine(line)
+        }
+        return lines
     }
 }

@@ -13,47 +13,37 @@ import RepriseTokenizer
 /// shards and the schedules. Missing or stale shares are an error that names each of them.
 extension Context {
     func merge() throws -> [String] {
-        var lines: [String] = []
         let markers = try ingestMarkers()
-        let dirs = (0..<n).map { dir($0) + "/ingest" }
         let records = try (0..<paths.count).map { k in
             guard let r = markers[k % n].share.files[k / n].input else {
                 throw RepriseError("\(dir(k % n))/ingest/manifest.json: no record of input \(paths[k].name); rerun task \(k % n) (\(taskHint))")
             }
             return r
         }
-        let derivedHash = IngestTasks.inputHash(records, missing: missing)
+        let stages = mergeStages(markers: markers, inputHash: IngestTasks.inputHash(records, missing: missing))
+        return try PipelineStage.run(stages, force: options.force).map { "merge: " + $0 }
+    }
 
-        // Ingest: deduplicate the tasks' documents in global input order.
+    /// The global outputs as stages built from the tasks' shares: ingest (the tasks' documents deduplicated
+    /// in global input order), the tokenizer (the tasks' counts, less the documents deduplication dropped),
+    /// pack (the tasks' encoded documents in task order, through the writer `reprise pack` uses; it waits
+    /// for round 2 when ingest or the tokenizer changed), then the schedules. `inputHash`: the ingest
+    /// inputs' hash from the tasks' records.
+    func mergeStages(markers: [IngestTaskManifest], inputHash: String) -> [PipelineStage] {
         var changed = false
-        let current = try? CanonicalJSON.decode(IngestManifest.self, from: StageOutput.manifestPath(docsDir))
-        if !options.force, let m = current, m.configHash == (try CanonicalJSON.hash(ingest.config)), m.inputHash == derivedHash {
-            lines.append("merge: ingest: up to date (\(docsDir))")
-        } else {
-            var dedup: DiskDedup.LinkDeduplicator?
-            if dedupBuckets != nil {
-                let rounds = try dedupMarkers()
-                dedup = try DiskDedup.LinkDeduplicator(linkFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.links.file },
-                                                       config: ingest.config.dedup, scratch: pipeline.workDir + "/tasks/merge-scratch")
-            }
-            let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: dirs, inputCount: paths.count, missing: missing,
-                                          skippedLinks: skippedLinks, output: docsDir, config: ingest.config, dedup: dedup,
-                                          quiet: options.quiet)
-            if let d = dedup {
-                lines.append("merge: ingest: disk deduplication: \(d.linked) documents share a key with another, \(d.sharedKeys) shared keys, at most \(d.peakOpen) entries in flight (\(d.peakMessageBytes >> 10) KiB in memory at most, \(d.spilledRuns) runs spilled)")
-            }
-            lines.append("merge: ingest: \(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks (\(docsDir))")
+        var stages = [PipelineStage(name: "ingest", output: docsDir, kind: .data, state: {
+            guard let m = try? CanonicalJSON.decode(IngestManifest.self, from: StageOutput.manifestPath(docsDir)) else { return .missing }
+            return m.configHash == (try CanonicalJSON.hash(ingest.config)) && m.inputHash == inputHash ? .upToDate : .stale("the shares changed")
+        }) {
             changed = true
-        }
-
-        // Tokenizer: the tasks' counts, less the documents deduplication dropped.
+            return try mergeIngest(markers: markers)
+        }]
         if let tok = pipeline.stages.tokenizer {
             let output = pipeline.path(tok.output)
             let inputs = tok.inputs ?? [docsDir]
-            let state = options.force ? .stale("--force") : try TokenizerStage.state(inputs: inputs, output: output, config: tok.config)
-            if state == .upToDate {
-                lines.append("merge: tokenizer: up to date (\(output))")
-            } else {
+            stages.append(PipelineStage(name: "tokenizer", output: output, kind: .data,
+                                        state: { try TokenizerStage.state(inputs: inputs, output: output, config: tok.config) }) {
+                changed = true
                 let m: TokenizerManifest
                 if counting != nil {
                     m = try mergeTokenizer(markers: markers, output: output, config: tok.config)
@@ -62,28 +52,41 @@ extension Context {
                     m = try TokenizerStage.train(inputs: inputs, output: output, config: tok.config,
                                                  threads: options.threads, quiet: options.quiet)
                 }
-                lines.append("merge: tokenizer: \(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents (\(output))")
-                changed = true
-            }
+                return "\(m.vocabSize) tokens (\(m.merges) merges) from \(m.documents) documents"
+            })
         }
-
-        // Pack: the tasks' encoded documents, in task order, through the writer `reprise pack` uses.
         if let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer {
             let output = pipeline.path(pack.output), tokenizer = pipeline.path(tok.output)
-            let state = options.force ? .stale("--force") : try PackStage.state(docs: docsDir, tokenizer: tokenizer, output: output, config: pack.config)
-            if state == .upToDate {
-                lines.append("merge: pack: up to date (\(output))")
-            } else {
-                guard let shares = try packMarkers(tokenizer: tokenizer, justMerged: changed) else {
-                    lines.append("merge: pack: next, run the \(n) tasks again to encode their shares with this tokenizer (\(taskHint)), then merge again")
-                    return lines
-                }
-                let m = try mergePack(shares, output: output, tokenizer: tokenizer, config: pack.config)
-                lines.append("merge: pack: \(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen), from \(n) tasks (\(output))")
-            }
-            lines += try PipelineRunner.runSchedules(pipeline, shards: output, options: options).map { "merge: " + $0 }
+            let state = { try PackStage.state(docs: docsDir, tokenizer: tokenizer, output: output, config: pack.config) }
+            let shares = once { try packMarkers(tokenizer: tokenizer, justMerged: changed) }
+            stages.append(PipelineStage(name: "pack", output: output, kind: .data, state: state, waiting: {
+                if !options.force, try state() == .upToDate { return nil }
+                return try shares() == nil ? "the tasks' pack shares: run the \(n) tasks again to encode their shares with this tokenizer (\(taskHint)), then merge again" : nil
+            }) {
+                let m = try mergePack(try shares()!, output: output, tokenizer: tokenizer, config: pack.config)
+                return "\(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen), from \(n) tasks"
+            })
+            stages += PipelineRunner.scheduleStages(pipeline, shards: output, options: options)
         }
-        return lines
+        return stages
+    }
+
+    /// Deduplicates the tasks' documents in global input order into the ingest output.
+    func mergeIngest(markers: [IngestTaskManifest]) throws -> String {
+        var dedup: DiskDedup.LinkDeduplicator?
+        if dedupBuckets != nil {
+            let rounds = try dedupMarkers()
+            dedup = try DiskDedup.LinkDeduplicator(linkFiles: rounds.enumerated().map { dir($0.offset) + "/dedup/" + $0.element.links.file },
+                                                   config: ingest.config.dedup, scratch: pipeline.workDir + "/tasks/merge-scratch")
+        }
+        let m = try IngestTasks.merge(shares: markers.map(\.share), dirs: (0..<n).map { dir($0) + "/ingest" }, inputCount: paths.count,
+                                      missing: missing, skippedLinks: skippedLinks, output: docsDir, config: ingest.config,
+                                      dedup: dedup, quiet: options.quiet)
+        var line = "\(m.counts.kept) of \(m.counts.read) documents kept, \(m.failedInputs.count) failed inputs, from \(n) tasks"
+        if let d = dedup {
+            line += "; disk deduplication: \(d.linked) documents share a key with another, \(d.sharedKeys) shared keys, at most \(d.peakOpen) entries in flight (\(d.peakMessageBytes >> 10) KiB in memory at most, \(d.spilledRuns) runs spilled)"
+        }
+        return line
     }
 
     /// The problems joined on one line: the first ten, then how many more.

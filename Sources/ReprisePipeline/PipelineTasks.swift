@@ -245,6 +245,18 @@ struct PackTaskManifest: Codable, Equatable, Sendable {
     }
 }
 
+/// `make`'s value, computed on the first call and kept: a stage's inputs, which `waiting`, `state` and
+/// `build` all look at.
+func once<T>(_ make: @escaping () throws -> T) -> () throws -> T {
+    var value: T?
+    return {
+        if let value { return value }
+        let made = try make()
+        value = made
+        return made
+    }
+}
+
 /// Everything a task or the merge derives from the pipeline file and the input list.
 struct Context {
     let pipeline: PipelineFile
@@ -307,28 +319,57 @@ struct Context {
         try? CanonicalJSON.decode(IngestTaskManifest.self, from: StageOutput.manifestPath(dir(t) + "/ingest"))
     }
 
-    func runTask(_ t: Int) throws -> [String] {
-        let label = "task \(t) of \(n)"
-        var lines: [String] = []
-        let (marker, line) = try ingestShare(t)
-        lines.append("\(label): \(line)")
-        if dedupBuckets != nil { lines.append("\(label): \(try dedupShare(t))") }
-        if pipeline.stages.pack != nil {
-            lines.append("\(label): \(try packShare(t, marker: marker))")
+    /// Task t's shares as stages, in the order the task builds them: its ingest share (with the pre-token
+    /// counts), its dedup buckets (disk deduplication only) and its pack share (when the pipeline packs).
+    func taskStages(_ t: Int) -> [PipelineStage] {
+        var stages = [PipelineStage(name: "ingest share", output: dir(t) + "/ingest", kind: .data,
+                                    state: { try ingestShareState(t) }) { try buildIngestShare(t) }]
+        if let buckets = dedupBuckets {
+            let shares = once { try sharesHash() }
+            stages.append(PipelineStage(name: "dedup buckets", output: dir(t) + "/dedup", kind: .data,
+                                        state: { try dedupState(t, sharesHash: try shares()!) },
+                                        waiting: { try shares() == nil ? "all \(n) ingest shares: when all tasks have finished, run them again (\(taskHint))" : nil }) {
+                try buildDedupBuckets(t, buckets: buckets, sharesHash: try shares()!)
+            })
         }
-        return lines
+        if let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer {
+            let tokenizer = pipeline.path(tok.output)
+            let inputs = once { () throws -> PackShareInputs? in
+                guard let marker = loadIngestMarker(t) else { throw RepriseError("\(dir(t))/ingest: no ingest share to pack; rerun the task (\(taskHint))") }
+                guard let global = try mergedIngest(matching: marker),
+                      try TokenizerStage.state(inputs: tok.inputs ?? [docsDir], output: tokenizer, config: tok.config) == .upToDate
+                else { return nil }
+                return PackShareInputs(config: pack.config, tokenizer: tokenizer, ingest: global,
+                                       inputHash: try PackStage.inputs(docs: docsDir, tokenizer: tokenizer).inputHash)
+            }
+            stages.append(PipelineStage(name: "pack share", output: dir(t) + "/pack", kind: .data,
+                                        state: { try packShareState(t, try inputs()!) },
+                                        waiting: {
+                                            try inputs() == nil ? "the merged ingest output and tokenizer: when all \(n) tasks have finished, run `reprise run \(path) --merge`, then run the tasks again" : nil
+                                        }) {
+                try buildPackShare(t, try inputs()!)
+            })
+        }
+        return stages
     }
 
-    func ingestShare(_ t: Int) throws -> (IngestTaskManifest, String) {
+    func runTask(_ t: Int) throws -> [String] {
+        try PipelineStage.run(taskStages(t), force: options.force).map { "task \(t) of \(n): " + $0 }
+    }
+
+    /// Up to date when the share was built from the same config and input list and every file still has the
+    /// content it was read with.
+    func ingestShareState(_ t: Int) throws -> PipelineRunner.StageState {
+        guard let m = loadIngestMarker(t) else { return .missing }
+        if let why = try ingestStaleness(m, task: t) { return .stale(why) }
+        let mine = IngestTasks.files(ofTask: t, tasks: n, inputCount: paths.count)
+        let same = zip(mine, m.share.files).allSatisfy { k, f in InputFiles.sha256(paths[k]) == f.input?.sha256 }
+        return same ? .upToDate : .stale("an input file's content changed")
+    }
+
+    func buildIngestShare(_ t: Int) throws -> String {
         let out = dir(t) + "/ingest"
         let mine = IngestTasks.files(ofTask: t, tasks: n, inputCount: paths.count)
-        if !options.force, let m = loadIngestMarker(t), try ingestStaleness(m, task: t) == nil {
-            // Same config and list: up to date when every file still has the content it was read with.
-            let same = zip(mine, m.share.files).allSatisfy { k, f in
-                InputFiles.sha256(paths[k]) == f.input?.sha256
-            }
-            if same { return (m, "ingest share up to date (\(out))") }
-        }
         let stage = try StageOutput.open(out) { $0.hasSuffix(".zst") || $0.hasPrefix("dedup-") }
         var o = Ingest.Options()
         o.threads = options.threads
@@ -373,9 +414,9 @@ struct Context {
                                         counting: counting, share: share, counts: counts, dedupBuckets: dedupBuckets)
         try stage.finish(marker)
         let failed = share.files.filter { $0.input?.status != "ok" }.count
-        var line = "ingest share: \(mine.count) of \(paths.count) input files, \(share.candidates.documents) documents read, \(failed) failed inputs"
+        var line = "\(mine.count) of \(paths.count) input files, \(share.candidates.documents) documents read, \(failed) failed inputs"
         if let c = counts { line += ", \(c.preTokens) pre-tokens counted in \(c.documents) documents" }
-        return (marker, line + " (\(out))")
+        return line
     }
 
     // MARK: Disk deduplication: bucket round
@@ -400,27 +441,24 @@ struct Context {
         return nil
     }
 
-    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-links.bin`; waits
-    /// (says so) until all N ingest shares exist.
-    func dedupShare(_ t: Int) throws -> String {
-        guard let buckets = dedupBuckets else { return "no disk deduplication" }
-        guard let shares = try sharesHash() else {
-            return "dedup buckets wait for all \(n) ingest shares: when all tasks have finished, run them again (\(taskHint))"
-        }
+    func dedupState(_ t: Int, sharesHash: String) throws -> PipelineRunner.StageState {
+        guard let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: StageOutput.manifestPath(dir(t) + "/dedup")) else { return .missing }
+        return dedupStaleness(m, task: t, sharesHash: sharesHash).map { .stale($0) } ?? .upToDate
+    }
+
+    /// Task t's buckets (b ≡ t mod N) of every task's bucket files → `dedup/dedup-links.bin`, once all N
+    /// ingest shares exist.
+    func buildDedupBuckets(_ t: Int, buckets: Int, sharesHash: String) throws -> String {
         let out = dir(t) + "/dedup"
-        if !options.force, let m = try? CanonicalJSON.decode(DedupTaskManifest.self, from: StageOutput.manifestPath(out)),
-           dedupStaleness(m, task: t, sharesHash: shares) == nil {
-            return "dedup buckets up to date (\(out))"
-        }
         // Also the scratch runs and the edges file of an older version.
         let stage = try StageOutput.open(out) { $0.hasSuffix(".zst") || $0.contains(".tmp-") || $0.hasPrefix("dedup-") }
         let mine = Array(stride(from: t, to: buckets, by: n))
         let found = try DiskDedup.findLinks(dirs: (0..<n).map { dir($0) + "/ingest" }, buckets: mine,
                                             output: out + "/dedup-links.bin")
-        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: shares, records: found.records,
+        let marker = DedupTaskManifest(task: t, tasks: n, buckets: buckets, sharesHash: sharesHash, records: found.records,
                                        sharedKeys: found.keys, links: found.file)
         try stage.finish(marker)
-        return "dedup buckets: \(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.keys) shared by several documents (\(found.links) links) (\(out))"
+        return "\(mine.count) of \(buckets) buckets, \(found.records) keys, \(found.keys) shared by several documents (\(found.links) links)"
     }
 
     /// Every task's bucket-round manifest, or an error naming each missing or stale one.
@@ -491,20 +529,24 @@ struct Context {
         (t * documents / n)..<((t + 1) * documents / n)
     }
 
-    func packShare(_ t: Int, marker: IngestTaskManifest) throws -> String {
-        guard let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer else { return "no pack stage" }
-        let tokenizer = pipeline.path(tok.output)
-        let waiting = "pack share waits for the merged ingest output and tokenizer: when all \(n) tasks have finished, run `reprise run \(path) --merge`, then run the tasks again"
-        guard let global = try mergedIngest(matching: marker),
-              try TokenizerStage.state(inputs: tok.inputs ?? [docsDir], output: tokenizer, config: tok.config) == .upToDate
-        else { return waiting }
-        let inputHash = try PackStage.inputs(docs: docsDir, tokenizer: tokenizer).inputHash
+    /// What a pack share is encoded from, once the merge has written the ingest output and tokenizer.
+    struct PackShareInputs {
+        let config: PackConfig
+        let tokenizer: String
+        let ingest: IngestManifest
+        let inputHash: String
+    }
+
+    func packShareState(_ t: Int, _ inputs: PackShareInputs) throws -> PipelineRunner.StageState {
+        guard let m = try? CanonicalJSON.decode(PackTaskManifest.self, from: StageOutput.manifestPath(dir(t) + "/pack")) else { return .missing }
+        return try packStaleness(m, task: t, inputHash: inputs.inputHash, documents: inputs.ingest.counts.kept).map { .stale($0) } ?? .upToDate
+    }
+
+    func buildPackShare(_ t: Int, _ inputs: PackShareInputs) throws -> String {
+        let (global, tokenizer, pack) = (inputs.ingest, inputs.tokenizer, inputs.config)
+        let inputHash = inputs.inputHash
         let out = dir(t) + "/pack"
         let range = documentRange(t, of: global.counts.kept)
-        if !options.force, let m = try? CanonicalJSON.decode(PackTaskManifest.self, from: StageOutput.manifestPath(out)),
-           try packStaleness(m, task: t, inputHash: inputHash, documents: global.counts.kept) == nil {
-            return "pack share up to date (\(out))"
-        }
         let stage = try StageOutput.open(out) { $0.hasSuffix(".zst") }
         let loaded = try LoadedTokenizer.load(tokenizer)
         guard let eot = loaded.model.specials[SpecialTokens.endOfText] else {
@@ -521,7 +563,7 @@ struct Context {
         func flush() throws {
             let ids = loaded.model.encodeBatch(documents: batch.map(\.text), threads: options.threads, split: loaded.split)
             for (doc, tokens) in zip(batch, ids) {
-                let validation = Packer.isValidation(id: doc.id, fraction: pack.config.valFraction)
+                let validation = Packer.isValidation(id: doc.id, fraction: pack.valFraction)
                 w.u8(validation ? 1 : 0)
                 w.varint(tokens.count + 1)
                 for v in tokens { w.u32(v) }
@@ -561,12 +603,12 @@ struct Context {
         try encoder.finishFrame()
         let bytes = file.bytesWritten
         let sha = try file.commit()
-        let marker = PackTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(pack.config), inputHash: inputHash,
+        let marker = PackTaskManifest(task: t, tasks: n, configHash: try CanonicalJSON.hash(pack), inputHash: inputHash,
                                       firstDocument: range.lowerBound, documents: range.count,
                                       tokens: OutputFile(file: name, bytes: bytes, sha256: sha, documents: range.count),
                                       trainDocuments: split.train.documents, trainTokens: split.train.tokens,
                                       valDocuments: split.val.documents, valTokens: split.val.tokens)
         try stage.finish(marker)
-        return "pack share: documents \(range.lowerBound)..<\(range.upperBound) of \(global.counts.kept), \(split.train.tokens) train and \(split.val.tokens) validation tokens (\(out))"
+        return "documents \(range.lowerBound)..<\(range.upperBound) of \(global.counts.kept), \(split.train.tokens) train and \(split.val.tokens) validation tokens"
     }
 }

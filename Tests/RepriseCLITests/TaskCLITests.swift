@@ -75,7 +75,7 @@ extension CLITests {
         let duration = Date().timeIntervalSince(started)
         XCTAssertEqual(first.status, 0)
         XCTAssertTrue(first.stdout.contains("task 1 of 3: ingest share: 4 of 12 input files"), first.stdout)
-        XCTAssertTrue(first.stdout.contains("task 1 of 3: pack share waits for the merged ingest output and tokenizer"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("task 1 of 3: pack share: waits for the merged ingest output and tokenizer"), first.stdout)
         let share = try tree("work/tasks/00001-of-00003")
         XCTAssertEqual(share.keys.sorted(), ["ingest/candidates.bin.zst", "ingest/manifest.json", "ingest/pretokens.bin.zst"])
         for fraction in [0.2, 0.5, 0.8] {
@@ -92,13 +92,13 @@ extension CLITests {
             assertSameFiles(try tree("work/tasks/00001-of-00003"), share, "task 1 after a kill \(point)")
         }
         let again = try reprise(["run", "p.yaml", "--task", "1", "--tasks", "3", "--quiet"])
-        XCTAssertTrue(again.stdout.contains("task 1 of 3: ingest share up to date"), again.stdout)
+        XCTAssertTrue(again.stdout.contains("task 1 of 3: ingest share: up to date"), again.stdout)
 
         // Merge: the documents and the tokenizer of one run, also after a merge killed in the tokenizer's files.
         try reprise(["run", "p.yaml", "--merge", "--quiet"], killedAt: "before:tokenizer.tiktoken@1", leaving: "work/tokenizer")
         let merge1 = try reprise(["run", "p.yaml", "--merge", "--quiet"])
         XCTAssertEqual(merge1.status, 0, merge1.stderr)
-        XCTAssertTrue(merge1.stdout.contains("merge: pack: next, run the 3 tasks again"), merge1.stdout)
+        XCTAssertTrue(merge1.stdout.contains("merge: pack: waits for the tasks' pack shares: run the 3 tasks again"), merge1.stdout)
         XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
         assertSameFiles(try tree("work/tokenizer"), try tree("single/tokenizer"), "merged tokenizer")
 
@@ -106,7 +106,7 @@ extension CLITests {
         for t in [2, 0] {
             let r = try reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "3", "--quiet"])
             XCTAssertEqual(r.status, 0, r.stderr)
-            XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share up to date") && r.stdout.contains("task \(t) of 3: pack share: documents"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share: up to date") && r.stdout.contains("task \(t) of 3: pack share: documents"), r.stdout)
         }
         let partial = try reprise(["run", "p.yaml", "--merge", "--quiet"])
         XCTAssertEqual(partial.status, 1)
@@ -168,7 +168,7 @@ extension CLITests {
         let task = { (t: Int) in try self.reprise(["run", "p.yaml", "--task", "\(t)", "--tasks", "3", "--quiet"], environment: env) }
         let first = try task(0)
         XCTAssertEqual(first.status, 0)
-        XCTAssertTrue(first.stdout.contains("task 0 of 3: dedup buckets wait for all 3 ingest shares"), first.stdout)
+        XCTAssertTrue(first.stdout.contains("task 0 of 3: dedup buckets: waits for all 3 ingest shares"), first.stdout)
         XCTAssertEqual(try tree("work/tasks/00000-of-00003").keys.filter { $0.contains("dedup-bucket-") }.count, 4)
         XCTAssertEqual(try tree("work/tasks/00000-of-00003").keys.filter { $0.contains("pretokens-") }.count, 3)
         for t in [1, 2] { XCTAssertEqual(try task(t).status, 0) }
@@ -178,17 +178,17 @@ extension CLITests {
         XCTAssertTrue(early.stderr.contains("2 of 3 bucket rounds missing or stale: task 0 (00000-of-00003) has not run its dedup buckets"), early.stderr)
         for t in [2, 0, 1] {
             let r = try task(t)
-            XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share up to date"), r.stdout)
-            XCTAssertTrue(r.stdout.contains(t == 2 ? "task 2 of 3: dedup buckets up to date" : "task \(t) of 3: dedup buckets: "), r.stdout)
+            XCTAssertTrue(r.stdout.contains("task \(t) of 3: ingest share: up to date"), r.stdout)
+            XCTAssertTrue(r.stdout.contains(t == 2 ? "task 2 of 3: dedup buckets: up to date" : "task \(t) of 3: dedup buckets: "), r.stdout)
         }
         let merge1 = try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env)
         XCTAssertEqual(merge1.status, 0, merge1.stderr)
-        XCTAssertTrue(merge1.stdout.contains("merge: ingest: disk deduplication: "), merge1.stdout)
+        XCTAssertTrue(merge1.stdout.contains("; disk deduplication: "), merge1.stdout)
         XCTAssertTrue(try tree("work/ingest") == (try tree("single/ingest")), "merged ingest output differs from one run")
         XCTAssertTrue(try tree("work/tokenizer") == (try tree("single/tokenizer")), "merged tokenizer differs from one run")
         for t in 0..<3 {
             let r = try task(t)
-            XCTAssertTrue(r.stdout.contains("task \(t) of 3: dedup buckets up to date") && r.stdout.contains("pack share: documents"), r.stdout)
+            XCTAssertTrue(r.stdout.contains("task \(t) of 3: dedup buckets: up to date") && r.stdout.contains("pack share: documents"), r.stdout)
         }
         XCTAssertEqual(try reprise(["run", "p.yaml", "--merge", "--quiet"], environment: env).status, 0)
         XCTAssertTrue(try tree("work/shards") == (try tree("single/shards")), "merged shards differ from one run")
