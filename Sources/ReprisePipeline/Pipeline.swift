@@ -512,7 +512,7 @@ struct PipelineStage {
     /// A check of the inputs done before `run` looks at the stage (an error ends the run).
     var check: () throws -> Void = {}
     /// Why the stage cannot be built yet, when an input that other processes make is not ready (the shares
-    /// of a partitioned run); nil when it can. Looked at before `state`.
+    /// of a partitioned run); nil when it can. Looked at when the stage is not up to date, before `build`.
     var waiting: () throws -> String? = { nil }
     /// Builds the output; returns what was made, for the stage's line.
     let build: () throws -> String
@@ -521,8 +521,8 @@ struct PipelineStage {
     /// `NAME: WHAT (OUTPUT)`, `NAME: up to date (OUTPUT)` or `NAME: waits for WHAT`.
     func run(force: Bool) throws -> (line: String, waits: Bool) {
         try check()
-        if let why = try waiting() { return ("\(name): waits for \(why)", true) }
         if !force, try state() == .upToDate { return ("\(name): up to date (\(output))", false) }
+        if let why = try waiting() { return ("\(name): waits for \(why)", true) }
         return ("\(name): \(try build()) (\(output))", false)
     }
 

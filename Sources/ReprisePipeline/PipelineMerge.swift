@@ -57,12 +57,12 @@ extension Context {
         }
         if let pack = pipeline.stages.pack, let tok = pipeline.stages.tokenizer {
             let output = pipeline.path(pack.output), tokenizer = pipeline.path(tok.output)
-            let state = { try PackStage.state(docs: docsDir, tokenizer: tokenizer, output: output, config: pack.config) }
             let shares = once { try packMarkers(tokenizer: tokenizer, justMerged: changed) }
-            stages.append(PipelineStage(name: "pack", output: output, kind: .data, state: state, waiting: {
-                if !options.force, try state() == .upToDate { return nil }
-                return try shares() == nil ? "the tasks' pack shares: run the \(n) tasks again to encode their shares with this tokenizer (\(taskHint)), then merge again" : nil
-            }) {
+            stages.append(PipelineStage(name: "pack", output: output, kind: .data,
+                                        state: { try PackStage.state(docs: docsDir, tokenizer: tokenizer, output: output, config: pack.config) },
+                                        waiting: {
+                                            try shares() == nil ? "the tasks' pack shares: run the \(n) tasks again to encode their shares with this tokenizer (\(taskHint)), then merge again" : nil
+                                        }) {
                 let m = try mergePack(try shares()!, output: output, tokenizer: tokenizer, config: pack.config)
                 return "\(m.train.tokens) train and \(m.val.tokens) validation tokens, \(m.train.sequences) train sequences of \(m.config.seqLen), from \(n) tasks"
             })

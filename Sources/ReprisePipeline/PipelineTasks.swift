@@ -327,7 +327,7 @@ struct Context {
         if let buckets = dedupBuckets {
             let shares = once { try sharesHash() }
             stages.append(PipelineStage(name: "dedup buckets", output: dir(t) + "/dedup", kind: .data,
-                                        state: { try dedupState(t, sharesHash: try shares()!) },
+                                        state: { try shares().map { try dedupState(t, sharesHash: $0) } ?? .missing },
                                         waiting: { try shares() == nil ? "all \(n) ingest shares: when all tasks have finished, run them again (\(taskHint))" : nil }) {
                 try buildDedupBuckets(t, buckets: buckets, sharesHash: try shares()!)
             })
@@ -343,7 +343,7 @@ struct Context {
                                        inputHash: try PackStage.inputs(docs: docsDir, tokenizer: tokenizer).inputHash)
             }
             stages.append(PipelineStage(name: "pack share", output: dir(t) + "/pack", kind: .data,
-                                        state: { try packShareState(t, try inputs()!) },
+                                        state: { try inputs().map { try packShareState(t, $0) } ?? .missing },
                                         waiting: {
                                             try inputs() == nil ? "the merged ingest output and tokenizer: when all \(n) tasks have finished, run `reprise run \(path) --merge`, then run the tasks again" : nil
                                         }) {
